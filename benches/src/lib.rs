@@ -1,0 +1,2 @@
+//! Shared payload fixtures for the benchmarks.
+#![forbid(unsafe_code)]
