@@ -23,3 +23,9 @@ pub use api::Api;
 pub use error::ValidationError;
 pub use id::NotificationId;
 pub use time::UnixMillis;
+pub mod encode;
+pub mod envelope;
+pub mod model;
+
+pub use envelope::Envelope;
+pub use model::Notification;

@@ -1,0 +1,149 @@
+//! The ingest envelope (CONTRACT.md §2): `{"api", "url", "profile", "body"}`, alone or in a batch.
+
+use simd_json::BorrowedValue as Value;
+
+use crate::api::Api;
+use crate::error::ValidationError;
+use crate::model::Notification;
+use crate::model::fields::{opt_str, parse_json, present, req_str, split};
+
+/// Longest accepted target URL, in characters.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// Profile used when the envelope names none.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// A validated ingest envelope: which API, where to, under which profile, and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The API the body belongs to.
+    pub api: Api,
+    /// Absolute `http`/`https` URL of the receiver.
+    pub url: String,
+    /// Configuration profile (signing key, retry policy, limits).
+    pub profile: String,
+    /// The validated message.
+    pub notification: Notification,
+}
+
+impl Envelope {
+    /// Parses and validates one envelope. The buffer is scratch space for the SIMD parser.
+    pub fn parse(bytes: &mut [u8]) -> Result<Envelope, ValidationError> {
+        let value = parse_json(bytes)?;
+        Envelope::from_value(&value)
+    }
+
+    /// Validates an envelope already parsed as JSON.
+    pub fn from_value(value: &Value<'_>) -> Result<Envelope, ValidationError> {
+        let [api, url, profile, body] =
+            split(value, &["api", "url", "profile", "body"], "the envelope")?;
+        let api_name = req_str(api, "api", 64)?;
+        let api = Api::from_name(api_name).ok_or_else(|| {
+            ValidationError::new(
+                "api",
+                "must be one of notifyPayment, notifyVoid, alipayplus.notifyPayment",
+            )
+        })?;
+        let url = req_str(url, "url", MAX_URL_CHARS)?;
+        check_url(url).map_err(|e| e.within("url"))?;
+        let profile = opt_str(profile, "profile", 64)?.unwrap_or(DEFAULT_PROFILE);
+        if !profile
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return Err(ValidationError::new(
+                "profile",
+                "must be letters, digits, '_', '-' or '.'",
+            ));
+        }
+        let body = match body {
+            Some(b) if present(Some(b)) => b,
+            _ => return Err(ValidationError::new("body", "is required")),
+        };
+        let notification = Notification::from_value(api, body).map_err(|e| e.within("body"))?;
+        Ok(Envelope {
+            api,
+            url: url.to_owned(),
+            profile: profile.to_owned(),
+            notification,
+        })
+    }
+
+    /// The receiver's host (lower-cased, with the port when one is given), for per-endpoint
+    /// queues and the per-payment order key.
+    pub fn endpoint(&self) -> String {
+        endpoint_of(&self.url).unwrap_or_default()
+    }
+
+    /// Whether the URL is plain `http://` (refused unless the profile allows it).
+    pub fn is_plain_http(&self) -> bool {
+        self.url.len() > 7 && self.url[..7].eq_ignore_ascii_case("http://")
+    }
+
+    /// The per-payment order key of CONTRACT.md §3: same payment, same host → one at a time.
+    pub fn order_key(&self) -> String {
+        format!("{}|{}", self.endpoint(), self.notification.payment_key())
+    }
+
+    /// The canonical bytes to send (see [`crate::encode`]).
+    pub fn encode(&self) -> Vec<u8> {
+        crate::encode::encode(&self.notification)
+    }
+}
+
+/// Parses a batch, `{"notifications": [envelope, …]}` with 1 to `max_items` items. The batch
+/// itself must be well formed; each item is then judged on its own, so one bad item does not
+/// refuse the others. Item errors carry paths relative to the item (`body.paymentId: …`).
+pub fn parse_batch(
+    bytes: &mut [u8],
+    max_items: usize,
+) -> Result<Vec<Result<Envelope, ValidationError>>, ValidationError> {
+    let value = parse_json(bytes)?;
+    let [items] = split(&value, &["notifications"], "the batch")?;
+    let Some(Value::Array(items)) = items else {
+        return Err(ValidationError::new(
+            "notifications",
+            "must be a JSON array",
+        ));
+    };
+    if items.is_empty() || items.len() > max_items {
+        return Err(ValidationError::new(
+            "notifications",
+            format!("must hold 1 to {max_items} notifications"),
+        ));
+    }
+    Ok(items.iter().map(Envelope::from_value).collect())
+}
+
+/// Absolute http(s) URL with a host, no user info, no fragment. Whether plain http and which
+/// addresses are allowed is the profile's decision, made by the daemon.
+fn check_url(url: &str) -> Result<(), ValidationError> {
+    let err = |rule: &'static str| Err(ValidationError::new("", rule));
+    let uri: http::Uri = match url.parse() {
+        Ok(u) => u,
+        Err(_) => return err("must be an absolute http or https URL"),
+    };
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("http") => {}
+        _ => return err("must be an absolute http or https URL"),
+    }
+    let Some(authority) = uri.authority() else {
+        return err("must be an absolute http or https URL");
+    };
+    if authority.as_str().contains('@') {
+        return err("must not carry user info");
+    }
+    if authority.host().is_empty() {
+        return err("must name a host");
+    }
+    if url.contains('#') {
+        return err("must not carry a fragment");
+    }
+    Ok(())
+}
+
+fn endpoint_of(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    let authority = uri.authority()?;
+    Some(authority.as_str().to_ascii_lowercase())
+}
