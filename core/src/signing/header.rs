@@ -55,7 +55,8 @@ impl std::fmt::Debug for SignatureHeader {
 /// Why a `Signature` header could not be parsed. Never carries the signature text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
-    /// Part number `index` (0-based, comma-separated) is not `key=value` or has an empty key.
+    /// Part number `index` (0-based, comma-separated) is not `key=value`, or its key is empty
+    /// or not a plain word.
     #[error("Signature header: part {index} is not key=value")]
     MalformedPair {
         /// 0-based position of the bad part.
@@ -73,7 +74,8 @@ pub enum HeaderError {
     /// An algorithm other than RSA256 (for example ECC224).
     #[error("Signature header: unsupported algorithm `{algorithm}` (only RSA256 is supported)")]
     UnsupportedAlgorithm {
-        /// The algorithm as sent, cut to 32 characters.
+        /// The algorithm as sent when it looks like a name (up to 16 of `[A-Za-z0-9_-]`),
+        /// otherwise `<not an algorithm name>`.
         algorithm: String,
     },
     /// No `signature=` pair, or an empty value.
@@ -114,7 +116,9 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureHeader, HeaderErro
             .split_once('=')
             .ok_or(HeaderError::MalformedPair { index })?;
         let (key, val) = (key.trim(), val.trim());
-        if key.is_empty() {
+        // A key with spaces or punctuation means the separators are not what we think, and
+        // guessing would risk reading signature text as something else.
+        if key.is_empty() || !key.bytes().all(is_token_byte) {
             return Err(HeaderError::MalformedPair { index });
         }
         let (slot, name) = if key.eq_ignore_ascii_case("algorithm") {
@@ -133,8 +137,15 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureHeader, HeaderErro
 
     let algorithm = algorithm.ok_or(HeaderError::MissingAlgorithm)?;
     if !algorithm.eq_ignore_ascii_case(ALGORITHM_RSA256) {
+        // Echo only what looks like a name: after a wrong separator the "algorithm" could
+        // run on into the signature, which must not reach logs.
+        let plausible = algorithm.len() <= 16 && algorithm.bytes().all(is_token_byte);
         return Err(HeaderError::UnsupportedAlgorithm {
-            algorithm: algorithm.chars().take(32).collect(),
+            algorithm: if plausible {
+                algorithm.to_owned()
+            } else {
+                "<not an algorithm name>".to_owned()
+            },
         });
     }
     let signature = signature
@@ -153,6 +164,10 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureHeader, HeaderErro
         key_version: key_version.map(str::to_owned),
         signature: raw,
     })
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 #[cfg(test)]
