@@ -17,6 +17,7 @@
 pub mod api;
 pub mod error;
 pub mod id;
+pub mod signing;
 pub mod time;
 
 pub use api::Api;
