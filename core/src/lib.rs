@@ -14,7 +14,9 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod ack;
 pub mod api;
+pub mod backoff;
 pub mod error;
 pub mod id;
 pub mod signing;
