@@ -13,6 +13,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
+    if number.is_empty() {
+        return Err(format!("`{text}` is not a duration such as \"1.5s\""));
+    }
     let unit_nanos: u128 = match unit {
         "ms" => 1_000_000,
         "s" => 1_000_000_000,

@@ -182,3 +182,6 @@ impl Config {
         self.profiles.get(name)
     }
 }
+
+#[cfg(test)]
+mod tests;

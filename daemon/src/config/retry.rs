@@ -127,39 +127,42 @@ pub(crate) fn validate_retry(
                 "exponential",
                 problems,
             );
-            let initial = duration("initial", &file.initial, Duration::from_secs(2), problems)
-                .unwrap_or_default();
+            // `None` where the text did not parse: already reported, so not judged again.
+            let initial = duration("initial", &file.initial, Duration::from_secs(2), problems);
             let max_delay = duration(
                 "max_delay",
                 &file.max_delay,
                 Duration::from_secs(15 * 3600),
                 problems,
-            )
-            .unwrap_or_default();
+            );
             let deadline = duration(
                 "deadline",
                 &file.deadline,
                 Duration::from_secs(25 * 3600),
                 problems,
-            )
-            .unwrap_or_default();
+            );
             let multiplier = file.multiplier.unwrap_or(2.0);
             let max_attempts = file.max_attempts.unwrap_or(8);
-            if initial.is_zero() && file.initial.is_some() {
+            if initial == Some(Duration::ZERO) {
                 problems.push(format!("{key}.initial"), "must be more than 0");
             }
             if !(multiplier.is_finite() && multiplier >= 1.0) {
                 problems.push(format!("{key}.multiplier"), "must be a number >= 1");
             }
-            if max_delay < initial {
+            if let (Some(initial), Some(max_delay)) = (initial, max_delay)
+                && max_delay < initial
+            {
                 problems.push(format!("{key}.max_delay"), "must not be less than initial");
             }
             if max_attempts == 0 {
                 problems.push(format!("{key}.max_attempts"), "must be at least 1");
             }
-            if deadline.is_zero() && file.deadline.is_some() {
+            if deadline == Some(Duration::ZERO) {
                 problems.push(format!("{key}.deadline"), "must be more than 0");
             }
+            let initial = initial.unwrap_or_default();
+            let max_delay = max_delay.unwrap_or_default();
+            let deadline = deadline.unwrap_or_default();
             RetryConfig::Exponential {
                 initial,
                 multiplier,
