@@ -1,0 +1,233 @@
+//! The configuration file as written: every key an operator may set, with its default.
+//!
+//! Values that need parsing (durations, addresses, CIDRs, enumerations) are kept as text here so that one
+//! bad value does not hide the others: `validate` turns this into the typed [`Config`](super::Config) and
+//! reports every problem at once. `deny_unknown_fields` everywhere, so a misspelt key is an error rather than
+//! a silently ignored default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole file. Every section is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// `[store]`: the embedded durable store.
+    pub store: StoreFile,
+    /// `[ingest]`: where gateways submit notifications.
+    pub ingest: IngestFile,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsFile,
+    /// `[delivery]`: outbound concurrency and connection pooling.
+    pub delivery: DeliveryFile,
+    /// `[shutdown]`: what SIGTERM/SIGINT waits for.
+    pub shutdown: ShutdownFile,
+    /// `[log]`: diagnostics on stderr.
+    pub log: LogFile,
+    /// `[profiles.NAME]`: signing, SSRF and retry settings; envelopes pick one by name. A `default` profile
+    /// always exists: built in when the file has none.
+    pub profiles: BTreeMap<String, ProfileFile>,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreFile {
+    /// Directory of the store. Default `$STATE_DIRECTORY` when systemd sets it, else `./notifyd-data`.
+    /// `--data-dir` overrides.
+    pub path: Option<PathBuf>,
+    /// How long finished (delivered, failed, dead) notifications stay queryable. Default `"7d"`.
+    pub retention: String,
+    /// Idempotency keys remembered for duplicate detection; the oldest are forgotten first. Default 2_000_000.
+    pub idempotency_capacity: u64,
+}
+
+impl Default for StoreFile {
+    fn default() -> Self {
+        StoreFile {
+            path: None,
+            retention: "7d".to_owned(),
+            idempotency_capacity: 2_000_000,
+        }
+    }
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestFile {
+    /// TCP address of the ingest API. Default `"127.0.0.1:8470"`. `--listen` overrides.
+    pub listen: String,
+    /// Also serve the ingest API on this Unix socket. Default: none.
+    pub unix_socket: Option<PathBuf>,
+    /// Octal permission bits of the Unix socket. Default `"0660"`.
+    pub unix_socket_mode: String,
+    /// Largest request body accepted; larger ones get 413. Default 1 MiB.
+    pub max_body_bytes: u64,
+    /// Most envelopes in one batch request (1 to 1000). Default 1000.
+    pub max_batch: u64,
+    /// Most notifications pending delivery; beyond it ingest answers 429. Default 1_000_000.
+    pub max_pending: u64,
+    /// File holding the bearer token gateways must send; no auth when unset. Default: none.
+    pub auth_token_file: Option<PathBuf>,
+}
+
+impl Default for IngestFile {
+    fn default() -> Self {
+        IngestFile {
+            listen: "127.0.0.1:8470".to_owned(),
+            unix_socket: None,
+            unix_socket_mode: "0660".to_owned(),
+            max_body_bytes: 1024 * 1024,
+            max_batch: 1000,
+            max_pending: 1_000_000,
+            auth_token_file: None,
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsFile {
+    /// TCP address of `GET /metrics`, `/healthz` and `/readyz`. Default `"127.0.0.1:9470"`.
+    /// `--metrics-listen` overrides.
+    pub listen: String,
+}
+
+impl Default for MetricsFile {
+    fn default() -> Self {
+        MetricsFile {
+            listen: "127.0.0.1:9470".to_owned(),
+        }
+    }
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryFile {
+    /// Delivery shards (worker loops); 0 means one per CPU core. Default 0.
+    pub shards: u64,
+    /// Most attempts in flight to one endpoint (scheme, host, port) at once. Default 64.
+    pub endpoint_concurrency: u64,
+    /// Most attempts in flight in the whole process. Default 4096.
+    pub max_in_flight: u64,
+    /// How long an idle pooled connection to a receiver is kept. Default `"90s"`.
+    pub pool_idle_timeout: String,
+}
+
+impl Default for DeliveryFile {
+    fn default() -> Self {
+        DeliveryFile {
+            shards: 0,
+            endpoint_concurrency: 64,
+            max_in_flight: 4096,
+            pool_idle_timeout: "90s".to_owned(),
+        }
+    }
+}
+
+/// `[shutdown]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownFile {
+    /// How long in-flight attempts may run after SIGTERM before the rest is left pending. Default `"10s"`.
+    pub grace: String,
+}
+
+impl Default for ShutdownFile {
+    fn default() -> Self {
+        ShutdownFile {
+            grace: "10s".to_owned(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogFile {
+    /// `"text"` (human) or `"json"` (one object a line). Default `"text"`.
+    pub format: String,
+    /// A tracing filter: a level (`"info"`) or directives (`"info,notifyd::delivery=debug"`). Default `"info"`.
+    pub level: String,
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        LogFile {
+            format: "text".to_owned(),
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[profiles.NAME]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileFile {
+    /// Allow plain `http://` targets. Default false.
+    pub allow_http: bool,
+    /// CIDRs the SSRF guard lets through (private, loopback, link-local are refused otherwise), e.g.
+    /// `["127.0.0.0/8"]`. Default empty.
+    pub allow_private: Vec<String>,
+    /// Signing: the `Client-Id` header. Set together with `key_version` and `private_key_file`.
+    pub client_id: Option<String>,
+    /// Signing: the `keyVersion` in the `Signature` header.
+    pub key_version: Option<u32>,
+    /// Signing: PEM file of the RSA private key (PKCS#8).
+    pub private_key_file: Option<PathBuf>,
+    /// PEM file of the receiver's public key, to verify response signatures.
+    pub peer_public_key_file: Option<PathBuf>,
+    /// `"required"`, `"optional"` (verify when present) or `"off"`. Default `"optional"`.
+    pub response_signature: String,
+    /// Format of the `Request-Time` header: `"rfc3339"` (Alipay+, mini-program) or `"epoch_millis"`
+    /// (Antom). Default `"rfc3339"`.
+    pub request_time_format: String,
+    /// `[profiles.NAME.retry]`: the retry policy.
+    pub retry: RetryFile,
+}
+
+impl Default for ProfileFile {
+    fn default() -> Self {
+        ProfileFile {
+            allow_http: false,
+            allow_private: Vec::new(),
+            client_id: None,
+            key_version: None,
+            private_key_file: None,
+            peer_public_key_file: None,
+            response_signature: "optional".to_owned(),
+            request_time_format: "rfc3339".to_owned(),
+            retry: RetryFile::default(),
+        }
+    }
+}
+
+/// `[profiles.NAME.retry]`. Keys of the kind not chosen are refused, so a half-switched policy is noticed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryFile {
+    /// `"schedule"` or `"exponential"`. Default `"schedule"`.
+    pub kind: Option<String>,
+    /// schedule: delay before each attempt, counted from the previous one. Default Alipay's
+    /// `["0s", "2m", "10m", "10m", "1h", "2h", "6h", "15h"]`.
+    pub schedule: Option<Vec<String>>,
+    /// Each delay is varied by up to this fraction either way, in [0, 1). Default 0.1.
+    pub jitter: Option<f64>,
+    /// Time allowed for one attempt (connect to last byte of the answer). Default `"15s"`.
+    pub attempt_timeout: Option<String>,
+    /// exponential: delay before the first retry. Default `"2s"`.
+    pub initial: Option<String>,
+    /// exponential: factor between successive delays, at least 1. Default 2.0.
+    pub multiplier: Option<f64>,
+    /// exponential: cap on one delay. Default `"15h"`.
+    pub max_delay: Option<String>,
+    /// exponential: most attempts, the first included. Default 8.
+    pub max_attempts: Option<u32>,
+    /// exponential: no attempt starts later than this after acceptance. Default `"25h"`.
+    pub deadline: Option<String>,
+}

@@ -1,0 +1,193 @@
+//! Profiles: per-receiver signing, SSRF and retry settings, validated from `[profiles.NAME]`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::cidr::Cidr;
+use super::file::ProfileFile;
+use super::problem::Problems;
+use super::retry::{DEFAULT_ATTEMPT_TIMEOUT, RetryConfig, validate_retry};
+
+/// The profile envelopes get when they name none.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// A validated profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Plain `http://` targets are allowed.
+    pub allow_http: bool,
+    /// Networks the SSRF guard lets through although they are private, loopback or link-local.
+    pub allow_private: Vec<Cidr>,
+    /// Request signing (PROTOCOL.md §1); `None` sends unsigned requests.
+    pub signing: Option<Signing>,
+    /// The receiver's public key (PEM), to verify response signatures.
+    pub peer_public_key_file: Option<PathBuf>,
+    /// What to do about response signatures.
+    pub response_signature: ResponseSignature,
+    /// How `Request-Time` is written.
+    pub request_time_format: RequestTimeFormat,
+    /// When to try again.
+    pub retry: RetryConfig,
+    /// Time allowed for one attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for Profile {
+    /// The built-in `default` profile: unsigned, https only, no private targets, Alipay's schedule.
+    fn default() -> Self {
+        Profile {
+            allow_http: false,
+            allow_private: Vec::new(),
+            signing: None,
+            peer_public_key_file: None,
+            response_signature: ResponseSignature::Optional,
+            request_time_format: RequestTimeFormat::Rfc3339,
+            retry: RetryConfig::default(),
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        }
+    }
+}
+
+/// The signing identity of a profile: all three keys set together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signing {
+    /// Sent as `Client-Id`.
+    pub client_id: String,
+    /// Sent as `keyVersion` in `Signature`.
+    pub key_version: u32,
+    /// PEM file of the RSA private key.
+    pub private_key_file: PathBuf,
+}
+
+/// How response signatures are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseSignature {
+    /// An answer without a valid signature is retried.
+    Required,
+    /// A signature that is present must verify; an absent one is accepted.
+    Optional,
+    /// Signatures are not checked.
+    Off,
+}
+
+/// The `Request-Time` header's format (PROTOCOL.md §1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestTimeFormat {
+    /// `2024-05-13T12:00:00.000+00:00` (Alipay+, mini-program).
+    Rfc3339,
+    /// `1685599933871` (Antom).
+    EpochMillis,
+}
+
+/// Profile names travel in envelopes and metrics-free logs; keep them to a safe alphabet.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Checks that a key file can be opened for reading (its permissions are checked where it is loaded).
+pub(crate) fn check_readable_file(key: &str, path: &Path, problems: &mut Problems) {
+    match std::fs::metadata(path) {
+        Err(e) => problems.push(key, format!("cannot read {}: {e}", path.display())),
+        Ok(meta) if !meta.is_file() => {
+            problems.push(key, format!("{} is not a regular file", path.display()));
+        }
+        Ok(_) => {
+            if let Err(e) = std::fs::File::open(path) {
+                problems.push(key, format!("cannot read {}: {e}", path.display()));
+            }
+        }
+    }
+}
+
+/// Validates the profile `name`; problems are keyed `profiles.NAME...`.
+pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Problems) -> Profile {
+    let key = format!("profiles.{name}");
+    if !valid_name(name) {
+        problems.push(&key, "a profile name is 1 to 64 of A-Z a-z 0-9 _ - .");
+    }
+
+    let allow_private = file
+        .allow_private
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| problems.check(&format!("{key}.allow_private[{i}]"), text.parse()))
+        .collect();
+
+    let signing = match (&file.client_id, file.key_version, &file.private_key_file) {
+        (None, None, None) => None,
+        (Some(client_id), Some(key_version), Some(private_key_file)) => {
+            if client_id.trim().is_empty() {
+                problems.push(format!("{key}.client_id"), "must not be empty");
+            }
+            check_readable_file(
+                &format!("{key}.private_key_file"),
+                private_key_file,
+                problems,
+            );
+            Some(Signing {
+                client_id: client_id.clone(),
+                key_version,
+                private_key_file: private_key_file.clone(),
+            })
+        }
+        _ => {
+            problems.push(
+                &key,
+                "client_id, key_version and private_key_file must be set together",
+            );
+            None
+        }
+    };
+
+    if let Some(path) = &file.peer_public_key_file {
+        check_readable_file(&format!("{key}.peer_public_key_file"), path, problems);
+    }
+
+    let response_signature = match file.response_signature.as_str() {
+        "required" => ResponseSignature::Required,
+        "optional" => ResponseSignature::Optional,
+        "off" => ResponseSignature::Off,
+        other => {
+            problems.push(
+                format!("{key}.response_signature"),
+                format!("unknown value `{other}`; expected \"required\", \"optional\" or \"off\""),
+            );
+            ResponseSignature::Optional
+        }
+    };
+    if response_signature == ResponseSignature::Required && file.peer_public_key_file.is_none() {
+        problems.push(
+            format!("{key}.response_signature"),
+            "\"required\" needs peer_public_key_file",
+        );
+    }
+
+    let request_time_format = match file.request_time_format.as_str() {
+        "rfc3339" => RequestTimeFormat::Rfc3339,
+        "epoch_millis" => RequestTimeFormat::EpochMillis,
+        other => {
+            problems.push(
+                format!("{key}.request_time_format"),
+                format!("unknown value `{other}`; expected \"rfc3339\" or \"epoch_millis\""),
+            );
+            RequestTimeFormat::Rfc3339
+        }
+    };
+
+    let (retry, attempt_timeout) = validate_retry(&format!("{key}.retry"), &file.retry, problems);
+
+    Profile {
+        allow_http: file.allow_http,
+        allow_private,
+        signing,
+        peer_public_key_file: file.peer_public_key_file.clone(),
+        response_signature,
+        request_time_format,
+        retry,
+        attempt_timeout,
+    }
+}

@@ -1,0 +1,192 @@
+//! [`FileConfig`] plus overrides to [`Config`], checking every value and collecting every problem.
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::duration::parse_duration;
+use super::file::FileConfig;
+use super::problem::Problems;
+use super::profile::{DEFAULT_PROFILE, Profile, check_readable_file, validate_profile};
+use super::{
+    Config, DEFAULT_DATA_DIR, DeliveryConfig, IngestConfig, LogConfig, LogFormat, MetricsConfig,
+    Overrides, ShutdownConfig, StoreConfig,
+};
+
+/// The contract caps a batch at 1000 envelopes (CONTRACT.md §2); the file may only lower it.
+const MAX_BATCH_LIMIT: u64 = 1000;
+
+/// Validates `file` with `overrides` applied. When `problems` gains entries the result is meaningless.
+pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut Problems) -> Config {
+    let store = &file.store;
+    let store = StoreConfig {
+        path: overrides
+            .data_dir
+            .clone()
+            .or_else(|| store.path.clone())
+            .or_else(|| overrides.state_directory.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        retention: positive_duration(problems, "store.retention", &store.retention),
+        idempotency_capacity: nonzero_u64(
+            problems,
+            "store.idempotency_capacity",
+            store.idempotency_capacity,
+        ),
+    };
+    if store.path.as_os_str().is_empty() {
+        problems.push("store.path", "must not be empty");
+    }
+
+    let ingest = &file.ingest;
+    let unix_socket_mode = match u32::from_str_radix(&ingest.unix_socket_mode, 8) {
+        Ok(mode) if mode <= 0o777 && !ingest.unix_socket_mode.is_empty() => mode,
+        _ => {
+            problems.push(
+                "ingest.unix_socket_mode",
+                format!(
+                    "`{}` is not octal permission bits such as \"0660\"",
+                    ingest.unix_socket_mode
+                ),
+            );
+            0o660
+        }
+    };
+    if let Some(token) = &ingest.auth_token_file {
+        check_readable_file("ingest.auth_token_file", token, problems);
+    }
+    if ingest.max_batch > MAX_BATCH_LIMIT {
+        problems.push(
+            "ingest.max_batch",
+            format!("must be 1 to {MAX_BATCH_LIMIT}"),
+        );
+    }
+    let ingest = IngestConfig {
+        listen: overrides
+            .listen
+            .unwrap_or_else(|| socket_addr(problems, "ingest.listen", &ingest.listen)),
+        unix_socket: ingest.unix_socket.clone(),
+        unix_socket_mode,
+        max_body_bytes: nonzero_usize(problems, "ingest.max_body_bytes", ingest.max_body_bytes),
+        max_batch: nonzero_usize(problems, "ingest.max_batch", ingest.max_batch),
+        max_pending: nonzero_u64(problems, "ingest.max_pending", ingest.max_pending),
+        auth_token_file: ingest.auth_token_file.clone(),
+    };
+
+    let metrics = MetricsConfig {
+        listen: overrides
+            .metrics_listen
+            .unwrap_or_else(|| socket_addr(problems, "metrics.listen", &file.metrics.listen)),
+    };
+    if ingest.listen == metrics.listen && ingest.listen.port() != 0 {
+        problems.push("metrics.listen", "must differ from ingest.listen");
+    }
+
+    let delivery = &file.delivery;
+    let delivery = DeliveryConfig {
+        shards: usize::try_from(delivery.shards).unwrap_or_else(|_| {
+            problems.push("delivery.shards", "is too large");
+            0
+        }),
+        endpoint_concurrency: nonzero_usize(
+            problems,
+            "delivery.endpoint_concurrency",
+            delivery.endpoint_concurrency,
+        ),
+        max_in_flight: nonzero_usize(problems, "delivery.max_in_flight", delivery.max_in_flight),
+        pool_idle_timeout: duration(
+            problems,
+            "delivery.pool_idle_timeout",
+            &delivery.pool_idle_timeout,
+        ),
+    };
+
+    let shutdown = ShutdownConfig {
+        grace: duration(problems, "shutdown.grace", &file.shutdown.grace),
+    };
+
+    let format = match file.log.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            problems.push(
+                "log.format",
+                format!("unknown value `{other}`; expected \"text\" or \"json\""),
+            );
+            LogFormat::Text
+        }
+    };
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&file.log.level) {
+        problems.push(
+            "log.level",
+            format!("not a log filter such as \"info\": {e}"),
+        );
+    }
+    let log = LogConfig {
+        format,
+        level: file.log.level.clone(),
+    };
+
+    let mut profiles: std::collections::BTreeMap<String, Profile> = file
+        .profiles
+        .iter()
+        .map(|(name, profile)| (name.clone(), validate_profile(name, profile, problems)))
+        .collect();
+    profiles.entry(DEFAULT_PROFILE.to_owned()).or_default();
+
+    Config {
+        store,
+        ingest,
+        metrics,
+        delivery,
+        shutdown,
+        log,
+        profiles,
+    }
+}
+
+fn duration(problems: &mut Problems, key: &str, text: &str) -> Duration {
+    problems
+        .check(key, parse_duration(text))
+        .unwrap_or_default()
+}
+
+fn positive_duration(problems: &mut Problems, key: &str, text: &str) -> Duration {
+    let value = problems.check(key, parse_duration(text));
+    if value == Some(Duration::ZERO) {
+        problems.push(key, "must be more than 0");
+    }
+    value.unwrap_or_default()
+}
+
+fn socket_addr(problems: &mut Problems, key: &str, text: &str) -> SocketAddr {
+    problems
+        .check(
+            key,
+            text.parse().map_err(|_| {
+                format!("`{text}` is not a socket address such as \"127.0.0.1:8470\"")
+            }),
+        )
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn nonzero_u64(problems: &mut Problems, key: &str, value: u64) -> NonZeroU64 {
+    NonZeroU64::new(value).unwrap_or_else(|| {
+        problems.push(key, "must be at least 1");
+        NonZeroU64::MIN
+    })
+}
+
+fn nonzero_usize(problems: &mut Problems, key: &str, value: u64) -> NonZeroUsize {
+    match usize::try_from(value).ok().and_then(NonZeroUsize::new) {
+        Some(n) => n,
+        None if value == 0 => {
+            problems.push(key, "must be at least 1");
+            NonZeroUsize::MIN
+        }
+        None => {
+            problems.push(key, "is too large");
+            NonZeroUsize::MIN
+        }
+    }
+}
