@@ -17,6 +17,7 @@
 pub mod api;
 pub mod error;
 pub mod id;
+pub mod idempotency;
 pub mod time;
 
 pub use api::Api;
