@@ -17,18 +17,18 @@
 pub mod ack;
 pub mod api;
 pub mod backoff;
+pub mod encode;
+pub mod envelope;
 pub mod error;
 pub mod id;
+pub mod idempotency;
+pub mod model;
 pub mod signing;
 pub mod time;
 
 pub use api::Api;
+pub use envelope::Envelope;
 pub use error::ValidationError;
 pub use id::NotificationId;
-pub use time::UnixMillis;
-pub mod encode;
-pub mod envelope;
-pub mod model;
-
-pub use envelope::Envelope;
 pub use model::Notification;
+pub use time::UnixMillis;
