@@ -3,6 +3,15 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod delivery;
+pub mod ingest;
+pub mod metrics;
 pub mod mock_merchant;
+pub mod profile;
+pub mod run;
+pub mod store;
+pub mod text;

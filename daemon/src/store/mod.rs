@@ -1,0 +1,172 @@
+//! Durable state: notifications, their delivery progress, and idempotency records.
+//!
+//! [`Store`] is the boundary the rest of the daemon uses. Its writes ([`Store::accept`],
+//! [`Store::update`], [`Store::redeliver`], [`Store::prune`]) return a [`StoreFuture`] that
+//! resolves only once the change is durable; its reads are plain blocking functions that the
+//! async code calls through `spawn_blocking`.
+//!
+//! The operations are chosen so a shared SQL table could implement them as well (a PostgreSQL
+//! backend with row leases is planned): every write is a set of row changes by id, and every read
+//! is a lookup by id or by an indexed column.
+//!
+//! The embedded implementation is [`RedbStore`]: one file, `notifyd.redb`, written by a single
+//! thread that group-commits (see `commit.rs`): concurrent accepts share one write transaction and
+//! one fsync.
+//!
+//! Cancellation: dropping a [`StoreFuture`] does not withdraw the write. A dropped accept may still
+//! become durable; the caller never told the client "accepted", and the client's retry is then
+//! recognised as a duplicate by its idempotency key. That is the at-least-once contract.
+
+mod commit;
+mod error;
+mod record;
+mod redb_store;
+mod tables;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use notifyd_core::{NotificationId, UnixMillis};
+use tokio::sync::oneshot;
+
+pub use commit::{CommitInfo, StoreStats};
+pub use error::StoreError;
+pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
+pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
+
+/// How long finished notifications and idempotency records are kept by default (7 days).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The answer to a redeliver request (`POST /v1/notifications/{id}/redeliver`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeliverOutcome {
+    /// The notification was `dead` or `failed` and is now `pending` again, due at once, with
+    /// its attempt count reset. Carries the record as stored after the change.
+    Started(Box<NotificationRecord>),
+    /// No notification has this id (never accepted, or pruned).
+    Unknown,
+    /// The notification is in a state that cannot be redelivered (`pending` or `delivered`).
+    NotRedeliverable(State),
+}
+
+/// What one [`Store::prune`] call removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    /// Finished notifications removed (with their bodies and index entries).
+    pub notifications: u64,
+    /// Idempotency records removed.
+    pub idempotency: u64,
+    /// True when the limit was reached and older entries remain: call again.
+    pub more: bool,
+}
+
+/// The durable store behind ingest, delivery and the operator endpoints.
+///
+/// Object-safe, so the daemon can hold an `Arc<dyn Store>` and pick the backend from config.
+pub trait Store: Send + Sync + 'static {
+    /// Makes these records and their idempotency records durable, all or none, in one commit
+    /// that may be shared with other callers. Resolves only after the commit (fsync).
+    fn accept(&self, records: Vec<NotificationRecord>) -> StoreFuture<()>;
+
+    /// Writes attempt outcomes back; group-committed like [`Store::accept`]. Updates for ids the
+    /// store no longer holds are ignored.
+    fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<()>;
+
+    /// Starts a fresh delivery of a `dead` or `failed` notification: `pending`, attempts 0,
+    /// next attempt at `now`, `finished_at` cleared. Idempotency is unaffected.
+    fn redeliver(&self, id: NotificationId, now: UnixMillis) -> StoreFuture<RedeliverOutcome>;
+
+    /// Removes finished notifications with `finished_at < older_than` and idempotency records
+    /// with `accepted_at < older_than`, at most `limit` of each per call so one call never holds
+    /// the writer for long. Pending notifications are never pruned.
+    fn prune(&self, older_than: UnixMillis, limit: usize) -> StoreFuture<PruneStats>;
+
+    /// One notification by id.
+    fn get(&self, id: NotificationId) -> Result<Option<NotificationRecord>, StoreError>;
+
+    /// `dead` and `failed` notifications, newest first (by `finished_at`, then id).
+    fn dead_letters(&self, limit: usize) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Every notification carrying this `paymentId`, in accept order.
+    fn find_by_payment_id(&self, payment_id: &str) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Every notification carrying this `paymentRequestId` (and, when given, this `partnerId`),
+    /// in accept order.
+    fn find_by_payment_request_id(
+        &self,
+        partner_id: Option<&str>,
+        payment_request_id: &str,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Recovery: every `pending` notification, in id (accept) order, with its attempt count and
+    /// next attempt time as last committed. An attempt in flight at a crash was never recorded,
+    /// so it is simply made again.
+    fn load_pending(&self) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Recovery: idempotency records accepted at or after `since`.
+    fn load_idempotency(&self, since: UnixMillis) -> Result<Vec<IdempotencyRecord>, StoreError>;
+}
+
+/// The result of a store write, resolved once the write is durable (or has failed).
+///
+/// A thin wrapper over a oneshot reply so [`Store`] stays object-safe and a backend that answers
+/// at once can do so without a channel.
+#[derive(Debug)]
+#[must_use = "a store write is only known durable once its future resolves"]
+pub struct StoreFuture<T> {
+    inner: Inner<T>,
+}
+
+#[derive(Debug)]
+enum Inner<T> {
+    Ready(Option<Result<T, StoreError>>),
+    Waiting(oneshot::Receiver<Result<T, StoreError>>),
+}
+
+impl<T> StoreFuture<T> {
+    /// A future that is already resolved.
+    pub fn ready(result: Result<T, StoreError>) -> Self {
+        StoreFuture {
+            inner: Inner::Ready(Some(result)),
+        }
+    }
+
+    /// A future resolved by whoever holds the sender; a dropped sender reads as
+    /// [`StoreError::Closed`].
+    pub fn from_receiver(rx: oneshot::Receiver<Result<T, StoreError>>) -> Self {
+        StoreFuture {
+            inner: Inner::Waiting(rx),
+        }
+    }
+
+    /// Blocks the current (non-async) thread until the write resolves.
+    pub fn wait(self) -> Result<T, StoreError> {
+        match self.inner {
+            Inner::Ready(r) => r.unwrap_or(Err(StoreError::Closed)),
+            Inner::Waiting(rx) => rx.blocking_recv().unwrap_or(Err(StoreError::Closed)),
+        }
+    }
+}
+
+impl<T> Future for StoreFuture<T> {
+    type Output = Result<T, StoreError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Both variants are Unpin, so the pin can be dropped.
+        let this = self.get_mut();
+        match &mut this.inner {
+            Inner::Ready(r) => Poll::Ready(r.take().unwrap_or(Err(StoreError::Closed))),
+            Inner::Waiting(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(StoreError::Closed))),
+        }
+    }
+}
+
+// `StoreFuture` never pins `T` (it is only moved out of a completed result).
+impl<T> Unpin for StoreFuture<T> {}

@@ -1,0 +1,287 @@
+//! The redb tables and the write-side rules that keep their indexes consistent with the records.
+//!
+//! | table | key → value | why |
+//! |---|---|---|
+//! | `notifications` | id → meta (record.rs layout) | the record, small, rewritten per attempt |
+//! | `bodies` | id → payload bytes | written once at accept |
+//! | `pending` | id → () | recovery scans only live work |
+//! | `finished` | (finished_at, id) → () | pruning by age |
+//! | `dead_letters` | (finished_at, id) → () | newest-first listing without skipping delivered ones |
+//! | `idempotency` | key → (fingerprint, id, accepted_at) | duplicates after a restart |
+//! | `idempotency_by_time` | (accepted_at, key) → () | load since / prune before a time |
+//! | `by_payment_id` | paymentId ⇒ ids (multimap) | `inquiryPayment` |
+//! | `by_payment_request_id` | paymentRequestId ⇒ ids (multimap) | `inquiryPayment` without paymentId |
+//!
+//! Every change to a record goes through [`WriteTables`], which removes the old record's index
+//! entries and inserts the new one's in the same transaction.
+
+use bytes::Bytes;
+use notifyd_core::{NotificationId, UnixMillis};
+use redb::{
+    MultimapTable, MultimapTableDefinition, ReadableTable, Table, TableDefinition, WriteTransaction,
+};
+
+use super::error::{StoreError, db};
+use super::record::{NotificationRecord, decode_meta, encode_meta};
+
+pub(super) const NOTIFICATIONS: TableDefinition<'_, u128, &[u8]> =
+    TableDefinition::new("notifications");
+pub(super) const BODIES: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("bodies");
+pub(super) const PENDING: TableDefinition<'_, u128, ()> = TableDefinition::new("pending");
+pub(super) const FINISHED: TableDefinition<'_, (u64, u128), ()> = TableDefinition::new("finished");
+pub(super) const DEAD_LETTERS: TableDefinition<'_, (u64, u128), ()> =
+    TableDefinition::new("dead_letters");
+pub(super) const IDEMPOTENCY: TableDefinition<'_, u128, (u128, u128, u64)> =
+    TableDefinition::new("idempotency");
+pub(super) const IDEMPOTENCY_BY_TIME: TableDefinition<'_, (u64, u128), ()> =
+    TableDefinition::new("idempotency_by_time");
+pub(super) const BY_PAYMENT_ID: MultimapTableDefinition<'_, &str, u128> =
+    MultimapTableDefinition::new("by_payment_id");
+pub(super) const BY_PAYMENT_REQUEST_ID: MultimapTableDefinition<'_, &str, u128> =
+    MultimapTableDefinition::new("by_payment_request_id");
+
+/// Every table, opened for writing inside one transaction.
+pub(super) struct WriteTables<'txn> {
+    notifications: Table<'txn, u128, &'static [u8]>,
+    bodies: Table<'txn, u128, &'static [u8]>,
+    pending: Table<'txn, u128, ()>,
+    finished: Table<'txn, (u64, u128), ()>,
+    dead_letters: Table<'txn, (u64, u128), ()>,
+    idempotency: Table<'txn, u128, (u128, u128, u64)>,
+    idempotency_by_time: Table<'txn, (u64, u128), ()>,
+    by_payment_id: MultimapTable<'txn, &'static str, u128>,
+    by_payment_request_id: MultimapTable<'txn, &'static str, u128>,
+    scratch: Vec<u8>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    /// Opens (creating on first use) every table.
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(WriteTables {
+            notifications: txn.open_table(NOTIFICATIONS).map_err(db)?,
+            bodies: txn.open_table(BODIES).map_err(db)?,
+            pending: txn.open_table(PENDING).map_err(db)?,
+            finished: txn.open_table(FINISHED).map_err(db)?,
+            dead_letters: txn.open_table(DEAD_LETTERS).map_err(db)?,
+            idempotency: txn.open_table(IDEMPOTENCY).map_err(db)?,
+            idempotency_by_time: txn.open_table(IDEMPOTENCY_BY_TIME).map_err(db)?,
+            by_payment_id: txn.open_multimap_table(BY_PAYMENT_ID).map_err(db)?,
+            by_payment_request_id: txn.open_multimap_table(BY_PAYMENT_REQUEST_ID).map_err(db)?,
+            scratch: Vec::with_capacity(256),
+        })
+    }
+
+    /// The record's meta without its body (attempt updates never need the payload).
+    pub(super) fn load_meta(
+        &self,
+        id: NotificationId,
+    ) -> Result<Option<NotificationRecord>, StoreError> {
+        let Some(meta) = self.notifications.get(id.as_u128()).map_err(db)? else {
+            return Ok(None);
+        };
+        decode_meta(id, meta.value(), Bytes::new()).map(Some)
+    }
+
+    pub(super) fn load_body(&self, id: NotificationId) -> Result<Bytes, StoreError> {
+        let body = self.bodies.get(id.as_u128()).map_err(db)?;
+        Ok(body.map_or_else(Bytes::new, |b| Bytes::copy_from_slice(b.value())))
+    }
+
+    /// Stores a newly accepted record, its body, its indexes and its idempotency entry. A record
+    /// already under this id is replaced, indexes included.
+    pub(super) fn insert_new(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
+        match self.load_meta(r.id) {
+            Ok(Some(old)) => {
+                self.remove_state_index(&old)?;
+                self.remove_lookup_index(&old)?;
+            }
+            Ok(None) => {}
+            // An unreadable old copy is simply overwritten; its stale index entries point at an
+            // id that now holds this record, and readers re-check what they load.
+            Err(StoreError::Corrupt(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.write_meta(r)?;
+        self.bodies
+            .insert(r.id.as_u128(), r.body.as_ref())
+            .map_err(db)?;
+        self.insert_state_index(r)?;
+        self.insert_lookup_index(r)?;
+        self.put_idempotency(r)
+    }
+
+    /// Replaces a stored record's meta (same id, body untouched), moving its state indexes.
+    pub(super) fn replace_meta(
+        &mut self,
+        old: &NotificationRecord,
+        new: &NotificationRecord,
+    ) -> Result<(), StoreError> {
+        self.remove_state_index(old)?;
+        self.write_meta(new)?;
+        self.insert_state_index(new)
+    }
+
+    /// Removes a finished record with everything that points at it. `meta` is `None` when the
+    /// record is already gone or unreadable; only the entries known from the key are removed then.
+    pub(super) fn remove_finished(
+        &mut self,
+        finished_at: u64,
+        id: u128,
+        meta: Option<&NotificationRecord>,
+    ) -> Result<(), StoreError> {
+        if let Some(r) = meta {
+            self.remove_lookup_index(r)?;
+        }
+        self.notifications.remove(id).map_err(db)?;
+        self.bodies.remove(id).map_err(db)?;
+        self.finished.remove((finished_at, id)).map_err(db)?;
+        self.dead_letters.remove((finished_at, id)).map_err(db)?;
+        Ok(())
+    }
+
+    /// Up to `limit` (finished_at, id) keys with `finished_at < before`, oldest first.
+    pub(super) fn finished_before(
+        &self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<(u64, u128)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.finished.range(..(before.0, 0u128)).map_err(db)? {
+            if out.len() == limit {
+                break;
+            }
+            let (k, _) = entry.map_err(db)?;
+            out.push(k.value());
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` (accepted_at, key) idempotency entries with `accepted_at < before`.
+    pub(super) fn idempotency_before(
+        &self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<(u64, u128)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self
+            .idempotency_by_time
+            .range(..(before.0, 0u128))
+            .map_err(db)?
+        {
+            if out.len() == limit {
+                break;
+            }
+            let (k, _) = entry.map_err(db)?;
+            out.push(k.value());
+        }
+        Ok(out)
+    }
+
+    pub(super) fn remove_idempotency(
+        &mut self,
+        accepted_at: u64,
+        key: u128,
+    ) -> Result<(), StoreError> {
+        self.idempotency_by_time
+            .remove((accepted_at, key))
+            .map_err(db)?;
+        // The key may since have been taken by a newer accept; only drop the entry it indexes.
+        let current = self.idempotency.get(key).map_err(db)?.map(|v| v.value().2);
+        if current == Some(accepted_at) {
+            self.idempotency.remove(key).map_err(db)?;
+        }
+        Ok(())
+    }
+
+    fn write_meta(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
+        self.scratch.clear();
+        encode_meta(r, &mut self.scratch);
+        self.notifications
+            .insert(r.id.as_u128(), self.scratch.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn put_idempotency(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
+        let old = self
+            .idempotency
+            .insert(r.idem_key, (r.fingerprint, r.id.as_u128(), r.accepted_at.0))
+            .map_err(db)?
+            .map(|v| v.value().2);
+        if let Some(old_at) = old {
+            self.idempotency_by_time
+                .remove((old_at, r.idem_key))
+                .map_err(db)?;
+        }
+        self.idempotency_by_time
+            .insert((r.accepted_at.0, r.idem_key), ())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_state_index(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
+        let id = r.id.as_u128();
+        match finished_key(r) {
+            None => {
+                self.pending.insert(id, ()).map_err(db)?;
+            }
+            Some(key) => {
+                self.finished.insert(key, ()).map_err(db)?;
+                if r.state.is_dead_letter() {
+                    self.dead_letters.insert(key, ()).map_err(db)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_state_index(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
+        let id = r.id.as_u128();
+        match finished_key(r) {
+            None => {
+                self.pending.remove(id).map_err(db)?;
+            }
+            Some(key) => {
+                self.finished.remove(key).map_err(db)?;
+                self.dead_letters.remove(key).map_err(db)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_lookup_index(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
+        let id = r.id.as_u128();
+        if let Some(p) = &r.payment_id {
+            self.by_payment_id.insert(p.as_str(), id).map_err(db)?;
+        }
+        if let Some(p) = &r.payment_request_id {
+            self.by_payment_request_id
+                .insert(p.as_str(), id)
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    fn remove_lookup_index(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
+        let id = r.id.as_u128();
+        if let Some(p) = &r.payment_id {
+            self.by_payment_id.remove(p.as_str(), id).map_err(db)?;
+        }
+        if let Some(p) = &r.payment_request_id {
+            self.by_payment_request_id
+                .remove(p.as_str(), id)
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `finished`/`dead_letters` key of a finished record, `None` while it is pending.
+/// `NotificationRecord::apply` guarantees finished records carry `finished_at`; the fallback
+/// covers records written by other code paths.
+fn finished_key(r: &NotificationRecord) -> Option<(u64, u128)> {
+    r.state.is_finished().then(|| {
+        let at = r.finished_at.unwrap_or(r.accepted_at);
+        (at.0, r.id.as_u128())
+    })
+}

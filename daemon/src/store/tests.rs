@@ -1,0 +1,578 @@
+//! Behaviour of [`RedbStore`] through the [`Store`] trait: durability across reopen, index
+//! upkeep, group commit, and failed commits.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use bytes::Bytes;
+use notifyd_core::{Api, NotificationId, UnixMillis};
+
+use super::*;
+
+fn id(n: u64) -> NotificationId {
+    NotificationId::new(UnixMillis(1_000 + n), u128::from(n))
+}
+
+fn record(n: u64, payment_id: &str) -> NotificationRecord {
+    NotificationRecord {
+        id: id(n),
+        api: Api::NotifyPayment,
+        profile: "default".into(),
+        url: "https://merchant.example.com/notify".into(),
+        body: Bytes::from(format!("{{\"paymentId\":\"{payment_id}\",\"n\":\"{n}\"}}")),
+        idem_key: 0xABC0_0000 + u128::from(n),
+        fingerprint: u128::from(n) * 31,
+        order_key: format!("merchant.example.com|{payment_id}"),
+        payment_id: Some(payment_id.into()),
+        payment_request_id: Some(format!("req-{payment_id}")),
+        partner_id: Some("P0001".into()),
+        state: State::Pending,
+        attempts: 0,
+        last_result: None,
+        accepted_at: UnixMillis(1_000 + n),
+        next_attempt_at: Some(UnixMillis(1_000 + n)),
+        finished_at: None,
+    }
+}
+
+fn finish(n: u64, state: State, at: u64) -> AttemptUpdate {
+    AttemptUpdate {
+        id: id(n),
+        state,
+        attempts: 3,
+        last_result: Some(format!("{} after 3", state.as_str())),
+        next_attempt_at: None,
+        finished_at: Some(UnixMillis(at)),
+    }
+}
+
+fn open(dir: &Path) -> RedbStore {
+    RedbStore::open(dir, StoreOptions::default()).expect("store opens")
+}
+
+fn ids(records: &[NotificationRecord]) -> Vec<NotificationId> {
+    records.iter().map(|r| r.id).collect()
+}
+
+#[tokio::test]
+async fn accepted_records_survive_reopen_with_progress_and_idempotency() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = record(1, "p1");
+    let mut b = record(2, "p2");
+    b.payment_request_id = None;
+    b.partner_id = None;
+    b.api = Api::NotifyVoid;
+    {
+        let store = open(dir.path());
+        store.accept(vec![a.clone(), b.clone()]).await.unwrap();
+        assert_eq!(store.get(a.id).unwrap().as_ref(), Some(&a));
+        store
+            .update(vec![AttemptUpdate {
+                id: b.id,
+                state: State::Pending,
+                attempts: 2,
+                last_result: Some("U SYSTEM_ERROR".into()),
+                next_attempt_at: Some(UnixMillis(99_000)),
+                finished_at: None,
+            }])
+            .await
+            .unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.get(a.id).unwrap(), Some(a.clone()));
+    assert_eq!(store.get(id(77)).unwrap(), None);
+    let pending = store.load_pending().unwrap();
+    assert_eq!(ids(&pending), vec![a.id, b.id]);
+    let b2 = &pending[1];
+    assert_eq!(b2.attempts, 2);
+    assert_eq!(b2.next_attempt_at, Some(UnixMillis(99_000)));
+    assert_eq!(b2.last_result.as_deref(), Some("U SYSTEM_ERROR"));
+    assert_eq!(b2.body, b.body);
+    let idem = store.load_idempotency(UnixMillis(0)).unwrap();
+    assert_eq!(idem, vec![a.idempotency(), b.idempotency()]);
+    assert_eq!(
+        store.load_idempotency(UnixMillis(1_002)).unwrap(),
+        vec![b.idempotency()]
+    );
+}
+
+#[tokio::test]
+async fn updates_move_records_between_pending_and_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let records: Vec<_> = (1..=4).map(|n| record(n, &format!("p{n}"))).collect();
+    store.accept(records).await.unwrap();
+    store
+        .update(vec![
+            finish(1, State::Delivered, 5_000),
+            finish(2, State::Dead, 6_000),
+            finish(3, State::Failed, 7_000),
+            // Unknown ids are ignored, not an error.
+            finish(50, State::Dead, 7_000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(ids(&store.load_pending().unwrap()), vec![id(4)]);
+    let dead = store.dead_letters(10).unwrap();
+    assert_eq!(ids(&dead), vec![id(3), id(2)], "newest first");
+    assert_eq!(dead[0].state, State::Failed);
+    assert_eq!(dead[0].finished_at, Some(UnixMillis(7_000)));
+    assert_eq!(ids(&store.dead_letters(1).unwrap()), vec![id(3)]);
+    let delivered = store.get(id(1)).unwrap().unwrap();
+    assert_eq!(delivered.state, State::Delivered);
+    assert_eq!(delivered.attempts, 3);
+
+    // A second finish of the same record must not leave its old dead-letter key behind.
+    store
+        .update(vec![finish(2, State::Dead, 8_000)])
+        .await
+        .unwrap();
+    assert_eq!(ids(&store.dead_letters(10).unwrap()), vec![id(2), id(3)]);
+}
+
+#[tokio::test]
+async fn redeliver_restarts_only_dead_or_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .accept(vec![record(1, "p1"), record(2, "p2"), record(3, "p3")])
+        .await
+        .unwrap();
+    store
+        .update(vec![
+            finish(1, State::Dead, 5_000),
+            finish(2, State::Delivered, 5_000),
+        ])
+        .await
+        .unwrap();
+
+    let now = UnixMillis(9_000);
+    let RedeliverOutcome::Started(r) = store.redeliver(id(1), now).await.unwrap() else {
+        panic!("dead notification must be redeliverable");
+    };
+    assert_eq!((r.state, r.attempts), (State::Pending, 0));
+    assert_eq!((r.next_attempt_at, r.finished_at), (Some(now), None));
+    assert_eq!(r.body, record(1, "p1").body);
+    assert_eq!(store.get(id(1)).unwrap(), Some(*r));
+    assert!(store.dead_letters(10).unwrap().is_empty());
+    assert_eq!(ids(&store.load_pending().unwrap()), vec![id(1), id(3)]);
+
+    assert_eq!(
+        store.redeliver(id(2), now).await.unwrap(),
+        RedeliverOutcome::NotRedeliverable(State::Delivered)
+    );
+    assert_eq!(
+        store.redeliver(id(3), now).await.unwrap(),
+        RedeliverOutcome::NotRedeliverable(State::Pending)
+    );
+    assert_eq!(
+        store.redeliver(id(40), now).await.unwrap(),
+        RedeliverOutcome::Unknown
+    );
+}
+
+#[tokio::test]
+async fn payment_lookups_return_every_notification_in_accept_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let pay = record(1, "pay-1");
+    let mut void = record(3, "pay-1");
+    void.api = Api::NotifyVoid;
+    void.payment_request_id = None;
+    let other_partner = {
+        let mut r = record(2, "pay-2");
+        r.payment_request_id = Some("req-pay-1".into());
+        r.partner_id = Some("P0002".into());
+        r
+    };
+    // Accepted out of order across two commits: results must still come back by accept time.
+    store.accept(vec![void.clone()]).await.unwrap();
+    store
+        .accept(vec![pay.clone(), other_partner.clone()])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        ids(&store.find_by_payment_id("pay-1").unwrap()),
+        vec![pay.id, void.id]
+    );
+    assert!(store.find_by_payment_id("nope").unwrap().is_empty());
+    assert_eq!(
+        ids(&store
+            .find_by_payment_request_id(Some("P0001"), "req-pay-1")
+            .unwrap()),
+        vec![pay.id]
+    );
+    assert_eq!(
+        ids(&store.find_by_payment_request_id(None, "req-pay-1").unwrap()),
+        vec![pay.id, other_partner.id]
+    );
+}
+
+#[tokio::test]
+async fn prune_removes_only_old_finished_records_and_old_idempotency() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Accepted at 1_001..=1_004.
+    let records: Vec<_> = (1..=4).map(|n| record(n, &format!("p{n}"))).collect();
+    let mut late = record(9, "p9");
+    late.accepted_at = UnixMillis(50_000);
+    store.accept(records).await.unwrap();
+    store.accept(vec![late.clone()]).await.unwrap();
+    store
+        .update(vec![
+            finish(1, State::Delivered, 10_000), // old: pruned
+            finish(2, State::Dead, 19_999),      // old: pruned
+            finish(3, State::Failed, 20_000),    // at the cutoff: kept
+        ])
+        .await
+        .unwrap();
+    // 4 stays pending although accepted long ago: live work is never pruned.
+
+    let stats = store.prune(UnixMillis(20_000), 100).await.unwrap();
+    assert_eq!(
+        stats,
+        PruneStats {
+            notifications: 2,
+            idempotency: 4,
+            more: false
+        }
+    );
+    assert_eq!(store.get(id(1)).unwrap(), None);
+    assert_eq!(store.get(id(2)).unwrap(), None);
+    assert!(store.find_by_payment_id("p1").unwrap().is_empty());
+    assert!(
+        store
+            .find_by_payment_request_id(None, "req-p2")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(ids(&store.dead_letters(10).unwrap()), vec![id(3)]);
+    assert_eq!(ids(&store.load_pending().unwrap()), vec![id(4), id(9)]);
+    assert_eq!(
+        store.load_idempotency(UnixMillis(0)).unwrap(),
+        vec![late.idempotency()]
+    );
+
+    let stats = store.prune(UnixMillis(60_000), 1).await.unwrap();
+    assert_eq!((stats.notifications, stats.idempotency), (1, 1));
+    assert!(stats.more, "a full page reports that more may remain");
+    assert_eq!(store.get(id(3)).unwrap(), None);
+}
+
+#[test]
+fn group_commit_shares_one_commit_among_queued_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Gate::new(true);
+    let store = RedbStore::open(
+        dir.path(),
+        StoreOptions {
+            commit_observer: Some(gate.observer()),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    // Hold the writer inside its first commit so the next ops pile up deterministically.
+    let first = store.accept(vec![record(0, "p0")]);
+    gate.wait_entered();
+    let queued: Vec<_> = (1..=200)
+        .map(|n| store.accept(vec![record(n, &format!("p{n}"))]))
+        .collect();
+    gate.release();
+    first.wait().unwrap();
+    for f in queued {
+        f.wait().unwrap();
+    }
+    let stats = store.stats();
+    assert_eq!(stats.ops.load(Ordering::Relaxed), 201);
+    assert_eq!(stats.commits.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.last_batch_ops.load(Ordering::Relaxed), 200);
+    assert_eq!(store.load_pending().unwrap().len(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tokio_accepts_are_batched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let barrier = Arc::new(tokio::sync::Barrier::new(200));
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.accept(vec![record(n, &format!("p{n}"))]).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let commits = store.stats().commits.load(Ordering::Relaxed);
+    let ops = store.stats().ops.load(Ordering::Relaxed);
+    assert_eq!(ops, 200);
+    assert!(commits < ops, "{commits} commits for {ops} ops");
+    assert_eq!(store.load_pending().unwrap().len(), 200);
+}
+
+#[test]
+fn failed_commit_fails_every_op_of_its_batch_and_the_next_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::new(false);
+    {
+        let store = RedbStore::open(
+            dir.path(),
+            StoreOptions {
+                fail_next_commits: Some(Arc::clone(&fail)),
+                commit_observer: Some(gate.observer()),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        store.accept(vec![record(0, "p0")]).wait().unwrap();
+        // Hold the writer inside the next commit so the ops below share the one after it.
+        gate.arm();
+        let holder = store.update(vec![finish(0, State::Delivered, 2_000)]);
+        gate.wait_entered();
+        let batch: Vec<_> = (1..=5)
+            .map(|n| store.accept(vec![record(n, "same-payment"), record(n + 100, "x")]))
+            .collect();
+        let redeliver = store.redeliver(id(0), UnixMillis(3_000));
+        fail.store(1, Ordering::SeqCst);
+        gate.release();
+        holder.wait().unwrap();
+        for f in batch {
+            assert!(matches!(f.wait(), Err(StoreError::Io(_))));
+        }
+        assert!(matches!(redeliver.wait(), Err(StoreError::Io(_))));
+        assert_eq!(store.stats().failed_commits.load(Ordering::Relaxed), 1);
+        for n in [1, 5, 101] {
+            assert_eq!(store.get(id(n)).unwrap(), None);
+        }
+        assert!(store.find_by_payment_id("same-payment").unwrap().is_empty());
+        // The writer carries on.
+        store.accept(vec![record(7, "p7")]).wait().unwrap();
+        assert_eq!(store.get(id(0)).unwrap().unwrap().state, State::Delivered);
+    }
+    let store = open(dir.path());
+    assert_eq!(ids(&store.load_pending().unwrap()), vec![id(7)]);
+    assert_eq!(store.get(id(3)).unwrap(), None);
+    let keys: Vec<_> = store
+        .load_idempotency(UnixMillis(0))
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(keys, vec![id(0), id(7)]);
+}
+
+#[tokio::test]
+async fn corrupt_record_is_reported_not_panicked_and_spares_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .accept(vec![record(1, "p1"), record(2, "p2")])
+        .await
+        .unwrap();
+    store
+        .update(vec![finish(1, State::Dead, 5_000)])
+        .await
+        .unwrap();
+    {
+        let database = store.slot_for_tests().unwrap();
+        let txn = redb::Database::begin_write(&database).unwrap();
+        txn.open_table(tables::NOTIFICATIONS)
+            .unwrap()
+            .insert(id(1).as_u128(), [1u8, 1, 9].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(matches!(store.get(id(1)), Err(StoreError::Corrupt(_))));
+    // The bad record's own op fails; the other op in the same transaction still commits.
+    let redeliver = store.redeliver(id(1), UnixMillis(9_000));
+    let update = store.update(vec![finish(2, State::Delivered, 6_000)]);
+    assert!(matches!(redeliver.await, Err(StoreError::Corrupt(_))));
+    update.await.unwrap();
+    assert_eq!(store.get(id(2)).unwrap().unwrap().state, State::Delivered);
+    // Pruning still clears the unreadable record.
+    let stats = store.prune(UnixMillis(10_000), 10).await.unwrap();
+    assert_eq!(stats.notifications, 2);
+    assert_eq!(store.get(id(1)).unwrap(), None);
+}
+
+#[test]
+fn disk_full_fails_the_commit_and_the_store_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_mount) = Tmpfs::mount(dir.path(), "2m") else {
+        return;
+    };
+    // Take most of the space so the store runs out quickly, and give it back later.
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 1 << 20]).unwrap();
+    let store = open(&dir.path().join("data"));
+    let mut acked = Vec::new();
+    let mut failed = None;
+    for n in 0..200 {
+        let mut r = record(n, &format!("p{n}"));
+        r.body = Bytes::from(vec![b'x'; 16 * 1024]);
+        match store.accept(vec![r]).wait() {
+            Ok(()) => acked.push(id(n)),
+            Err(e) => {
+                assert!(matches!(e, StoreError::Io(_)), "{e}");
+                failed = Some(n);
+                break;
+            }
+        }
+    }
+    let failed = failed.expect("a 2 MiB tmpfs must fill up");
+    assert!(!acked.is_empty());
+    std::fs::remove_file(&filler).unwrap();
+    // The first commit after the failure reopens the file (redb latched the I/O error).
+    store.accept(vec![record(500, "p500")]).wait().unwrap();
+    drop(store);
+    let store = open(&dir.path().join("data"));
+    for i in &acked {
+        assert!(store.get(*i).unwrap().is_some(), "acknowledged {i:?} lost");
+    }
+    assert_eq!(store.get(id(failed)).unwrap(), None);
+    assert!(store.get(id(500)).unwrap().is_some());
+}
+
+/// Measures accepts per second with 64 concurrent single-record accepts (not asserted).
+/// `cargo test -p notifyd --release store_throughput -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, run on demand in release"]
+#[allow(clippy::print_stdout)]
+fn store_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let run_for = std::time::Duration::from_secs(2);
+    let body = Bytes::from(vec![b'x'; 600]);
+    let started = std::time::Instant::now();
+    let total: u64 = rt.block_on(async {
+        let tasks: Vec<_> = (0..64u64)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while started.elapsed() < run_for {
+                        let k = (t << 40) | n;
+                        let mut r = record(k, &format!("pay-{k}"));
+                        r.body = body.clone();
+                        store.accept(vec![r]).await.unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let stats = store.stats();
+    let commits = stats.commits.load(Ordering::Relaxed);
+    let file_bytes = std::fs::metadata(store.path()).unwrap().len();
+    {
+        println!(
+            "store_throughput: {total} accepts in {secs:.2}s = {:.0}/s; {commits} commits ({:.1} ops/commit); \
+             file {file_bytes} bytes = {:.0} bytes/record (body {} bytes)",
+            total as f64 / secs,
+            total as f64 / commits.max(1) as f64,
+            file_bytes as f64 / total.max(1) as f64,
+            body.len(),
+        );
+    }
+}
+
+/// Holds the writer thread inside a commit (via the commit observer) until released.
+struct Gate {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    entered_rx: mpsc::Receiver<()>,
+    entered_tx: mpsc::SyncSender<()>,
+    release_tx: mpsc::SyncSender<()>,
+    release_rx: Arc<std::sync::Mutex<mpsc::Receiver<()>>>,
+}
+
+impl Gate {
+    fn new(armed: bool) -> Self {
+        let (entered_tx, entered_rx) = mpsc::sync_channel(16);
+        let (release_tx, release_rx) = mpsc::sync_channel(16);
+        Gate {
+            armed: Arc::new(std::sync::atomic::AtomicBool::new(armed)),
+            entered_rx,
+            entered_tx,
+            release_tx,
+            release_rx: Arc::new(std::sync::Mutex::new(release_rx)),
+        }
+    }
+
+    /// Holds the next commit; the gate disarms after holding one.
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    fn observer(&self) -> CommitObserver {
+        let armed = Arc::clone(&self.armed);
+        let entered = self.entered_tx.clone();
+        let release = Arc::clone(&self.release_rx);
+        Arc::new(move |_info: &CommitInfo| {
+            if armed.swap(false, Ordering::SeqCst) {
+                entered.send(()).unwrap();
+                release.lock().unwrap().recv().unwrap();
+            }
+        })
+    }
+
+    fn wait_entered(&self) {
+        self.entered_rx.recv().unwrap();
+    }
+
+    fn release(&self) {
+        self.release_tx.send(()).unwrap();
+    }
+}
+
+/// A size-limited tmpfs mounted over a test directory, unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_owned())),
+            Ok(o) => {
+                eprintln!(
+                    "skipping: cannot mount a tmpfs ({})",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipping: cannot run mount ({e})");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
