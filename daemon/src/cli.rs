@@ -96,8 +96,8 @@ impl Environment {
 /// What `main` is asked to do, with everything resolved.
 #[derive(Debug)]
 pub enum Invocation {
-    /// Run the daemon with this configuration.
-    Run(Box<Config>),
+    /// Run the daemon with this configuration; the flags are kept to resolve it again on SIGHUP.
+    Run(Box<Config>, RunArgs),
     /// Leave with this code (the command line was bad, the config invalid, or a tool finished).
     Exit(ExitCode),
     /// Run the mock merchant.
@@ -131,7 +131,7 @@ where
             Invocation::MockMerchant { listen, respond }
         }
         None => match resolve(&cli.run, env) {
-            Ok(config) => Invocation::Run(Box::new(config)),
+            Ok(config) => Invocation::Run(Box::new(config), cli.run),
             Err(problems) => {
                 report(&problems);
                 Invocation::Exit(ExitCode::from(EX_USAGE))

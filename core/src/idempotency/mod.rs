@@ -4,6 +4,7 @@
 //! an [`IdempotencyKey`] and a [`Fingerprint`]; [`IdempotencyTable`] remembers them for a retention
 //! window and answers [`Check`].
 
+mod fields;
 mod hash;
 mod table;
 

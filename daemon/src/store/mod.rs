@@ -68,7 +68,7 @@ pub struct PruneStats {
 /// The durable store behind ingest, delivery and the operator endpoints.
 ///
 /// Object-safe, so the daemon can hold an `Arc<dyn Store>` and pick the backend from config.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Makes these records and their idempotency records durable, all or none, in one commit
     /// that may be shared with other callers. Resolves only after the commit (fsync).
     fn accept(&self, records: Vec<NotificationRecord>) -> StoreFuture<()>;

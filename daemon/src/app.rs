@@ -1,0 +1,100 @@
+//! The daemon's shared state, handed to every request handler.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use notifyd_core::idempotency::IdempotencyTable;
+
+use crate::clock::Clock;
+use crate::delivery::Dispatcher;
+use crate::profile::Profile;
+use crate::store::Store;
+
+/// Ingest limits from `[ingest]`.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    /// Largest request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// Most envelopes per batch.
+    pub max_batch: usize,
+    /// Most notifications pending delivery (429 beyond).
+    pub max_pending: usize,
+}
+
+/// Everything a handler needs.
+#[derive(Debug)]
+pub struct App {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Duplicate detection in memory (backed by the store's idempotency records).
+    pub idempotency: IdempotencyTable,
+    /// Delivery.
+    pub dispatcher: Dispatcher,
+    /// Profiles by name; replaced whole on SIGHUP.
+    profiles: RwLock<Arc<HashMap<String, Arc<Profile>>>>,
+    /// Wall clock.
+    pub clock: Clock,
+    /// Ingest limits.
+    pub limits: IngestLimits,
+    /// Accepted bearer tokens; empty when ingest auth is off.
+    pub tokens: Vec<Vec<u8>>,
+    stopping: AtomicBool,
+    ready: AtomicBool,
+}
+
+impl App {
+    /// Builds the state; not ready until [`App::set_ready`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        idempotency: IdempotencyTable,
+        dispatcher: Dispatcher,
+        profiles: HashMap<String, Arc<Profile>>,
+        clock: Clock,
+        limits: IngestLimits,
+        tokens: Vec<Vec<u8>>,
+    ) -> App {
+        App {
+            store,
+            idempotency,
+            dispatcher,
+            profiles: RwLock::new(Arc::new(profiles)),
+            clock,
+            limits,
+            tokens,
+            stopping: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The profile named `name`, if configured.
+    pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
+        let map = self.profiles.read().unwrap_or_else(|e| e.into_inner()).clone();
+        map.get(name).cloned()
+    }
+
+    /// Replaces all profiles (SIGHUP). Notifications already queued keep the profile they had.
+    pub fn replace_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
+        *self.profiles.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(profiles);
+    }
+
+    /// Recovery is done: `/readyz` answers 200.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether recovery is done.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Shutdown began: ingest answers 503.
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Whether shutdown began.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,188 @@
+//! One delivery attempt, start to durable outcome: sign, send, read the answer, classify it with
+//! core, decide the next state, write it to the store, report to the shard.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use notifyd_core::UnixMillis;
+use notifyd_core::ack::{self, Ack, Outcome, SignatureCheck, SignatureMode};
+use notifyd_core::backoff::parse_retry_after;
+use notifyd_core::signing;
+
+use super::client::{Answer, HttpClient, SendError};
+use super::job::Job;
+use crate::clock::Clock;
+use crate::metrics;
+use crate::profile::RequestTimeFormat;
+use crate::store::{AttemptUpdate, State, Store};
+use crate::text::truncate_chars;
+
+/// What the shard needs to carry on after an attempt.
+#[derive(Debug)]
+pub(super) struct Done {
+    /// The job as it now stands (attempts counted, next due time set).
+    pub job: Job,
+    /// Final state reached, if any.
+    pub finished: Option<State>,
+    /// The endpoint asked to slow down for this long.
+    pub throttle: Option<Duration>,
+}
+
+/// Shared by every attempt.
+#[derive(Debug)]
+pub(super) struct AttemptCtx {
+    pub client: HttpClient,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+}
+
+pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
+    let started = ctx.clock.now();
+    let first = *job.first_attempt_at.get_or_insert(started);
+    let profile = job.profile.clone();
+    let uri = signing::request_uri(&job.url).map(|u| u.into_owned()).unwrap_or_else(|| "/".into());
+    let mut headers = Vec::new();
+    if let Some(signer) = &profile.signer {
+        let time = match profile.request_time {
+            RequestTimeFormat::Rfc3339Millis => started.rfc3339_millis().to_string(),
+            RequestTimeFormat::EpochMillis => started.0.to_string(),
+        };
+        let sig = signing::sign_request(
+            &signer.key,
+            signer.key_version,
+            "POST",
+            &uri,
+            &signer.client_id,
+            &time,
+            &job.body,
+        );
+        headers.push(("client-id", signer.client_id.clone()));
+        headers.push(("request-time", time));
+        headers.push(("signature", sig));
+    }
+
+    let sent = ctx.client.post(&job.url, headers, job.body.clone(), profile.attempt_timeout).await;
+    let now = ctx.clock.now();
+    let (ack, transport_detail) = match &sent {
+        Ok(answer) => (classify_answer(&job, &uri, answer, now), None),
+        Err(SendError::Timeout) => {
+            (ack::classify(job.api, &Outcome::Timeout, profile.response_signature), None)
+        }
+        Err(SendError::Transport(msg)) => {
+            (ack::classify(job.api, &Outcome::Transport, profile.response_signature), Some(msg.as_str()))
+        }
+    };
+    metrics::attempt(job.api, ack.metric_outcome(), now.since(started));
+    job.attempts += 1;
+
+    let rand01: f64 = rand::random();
+    let elapsed = now.since(first);
+    let mut throttle = None;
+    let (state, last_result) = match &ack {
+        Ack::Delivered { code, .. } => (State::Delivered, format!("S {code}")),
+        Ack::Failed { code, message } => (
+            State::Failed,
+            match message {
+                Some(m) => format!("F {code}: {m}"),
+                None => format!("F {code}"),
+            },
+        ),
+        Ack::Retry { reason } => {
+            let text = match transport_detail {
+                Some(detail) => format!("retry: {reason}: {detail}"),
+                None => format!("retry: {reason}"),
+            };
+            let counted = elapsed.saturating_sub(job.throttle_extension.unwrap_or_default());
+            match profile.retry.next_delay(job.attempts, counted, rand01) {
+                Some(delay) => {
+                    job.due = now.plus(delay);
+                    (State::Pending, text)
+                }
+                None => (State::Dead, text),
+            }
+        }
+        Ack::Throttled { retry_after } => {
+            let text = "throttled by the receiver".to_owned();
+            match profile.retry.throttled_next(job.attempts, elapsed, rand01, *retry_after, job.throttle_extension) {
+                Some(t) => {
+                    job.due = now.plus(t.delay);
+                    job.throttle_extension = Some(t.extension);
+                    throttle = Some(t.delay);
+                    (State::Pending, text)
+                }
+                None => (State::Dead, text),
+            }
+        }
+    };
+    let mut last_result = last_result;
+    truncate_chars(&mut last_result, 300);
+    let finished = (state != State::Pending).then_some(state);
+    let update = AttemptUpdate {
+        id: job.id,
+        state,
+        attempts: job.attempts,
+        last_result: Some(last_result),
+        next_attempt_at: finished.is_none().then_some(job.due),
+        finished_at: finished.map(|_| now),
+    };
+    if let Err(e) = ctx.store.update(vec![update]).await {
+        // The answer stands in memory; the store still says pending, so a restart would repeat
+        // this attempt (at-least-once), never lose the notification.
+        tracing::error!(id = %job.id, error = %e, "Could not record an attempt outcome; a restart may repeat it.");
+    }
+    if let Some(state) = finished {
+        metrics::finished(job.api, state.as_str(), now.since(job.accepted_at));
+        match &ack {
+            Ack::Delivered { code, unexpected_code: true } => {
+                tracing::warn!(id = %job.id, code = %code, "Delivered with an unexpected result code.");
+            }
+            Ack::Failed { code, .. } => {
+                tracing::warn!(id = %job.id, api = %job.api, code = %code, "Receiver refused the notification for good.");
+            }
+            _ if state == State::Dead => {
+                tracing::warn!(id = %job.id, api = %job.api, attempts = job.attempts, "Retries exhausted; notification is dead.");
+            }
+            _ => {}
+        }
+    }
+    Done { job, finished, throttle }
+}
+
+fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ack {
+    let profile = &job.profile;
+    let Some(body) = &answer.body else {
+        // Too long or broken off: not an answer we can read.
+        return ack::classify(
+            job.api,
+            &Outcome::Http { status: answer.status, retry_after: None, body: b"", signature: SignatureCheck::NotChecked },
+            SignatureMode::Off,
+        );
+    };
+    let retry_after = answer
+        .headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
+    let signature = match (profile.response_signature, &profile.peer_key) {
+        (SignatureMode::Off, _) | (_, None) => SignatureCheck::NotChecked,
+        (_, Some(key)) => match answer.headers.get("signature").and_then(|v| v.to_str().ok()) {
+            None => SignatureCheck::Missing,
+            Some(sig) => {
+                let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok());
+                let client_id = header("client-id")
+                    .or(profile.signer.as_ref().map(|s| s.client_id.as_str()))
+                    .unwrap_or_default();
+                let time = header("response-time").unwrap_or_default();
+                match signing::verify_response(key, "POST", uri, client_id, time, body, sig) {
+                    Ok(()) => SignatureCheck::Verified,
+                    Err(_) => SignatureCheck::Invalid,
+                }
+            }
+        },
+    };
+    ack::classify(
+        job.api,
+        &Outcome::Http { status: answer.status, retry_after, body, signature },
+        profile.response_signature,
+    )
+}

@@ -1,0 +1,105 @@
+//! The pooled HTTP(S) client every attempt goes through.
+//!
+//! hyper's pooled client over hyper-rustls (ring provider, the system's roots): HTTP/1.1
+//! keep-alive, HTTP/2 where the receiver offers it by ALPN. Answers are read up to a bound: an
+//! ack is a few hundred bytes, and a receiver must not be able to make notifyd buffer megabytes.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Request};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// Largest answer body read; a longer one is treated as unparseable (and retried).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A complete HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers (Retry-After, Signature, Client-Id, Response-Time).
+    pub headers: HeaderMap,
+    /// The body, at most [`MAX_ANSWER_BYTES`]; `None` when it was longer or broke off.
+    pub body: Option<Bytes>,
+}
+
+/// Why no answer came.
+#[derive(Debug)]
+pub enum SendError {
+    /// The attempt timeout ran out.
+    Timeout,
+    /// Connect, TLS or I/O failure (the message is for logs).
+    Transport(String),
+}
+
+/// Shared, cheap to clone, pooled client.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl HttpClient {
+    /// A client trusting the system's roots, with idle connections kept for `idle_timeout`.
+    pub fn new(idle_timeout: Duration, max_idle_per_host: usize) -> std::io::Result<HttpClient> {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(idle_timeout)
+            .pool_max_idle_per_host(max_idle_per_host)
+            .build(https);
+        Ok(HttpClient { inner })
+    }
+
+    /// POSTs `body` to `url` with `headers`, waiting at most `timeout` for the whole answer.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Answer, SendError> {
+        let mut req = Request::post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let req = req.body(Full::new(body)).map_err(|e| SendError::Transport(e.to_string()))?;
+        let call = async {
+            let resp = self.inner.request(req).await.map_err(|e| SendError::Transport(error_chain(&e)))?;
+            let (parts, body) = resp.into_parts();
+            let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await.ok().map(|b| b.to_bytes());
+            Ok(Answer { status: parts.status.as_u16(), headers: parts.headers, body })
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(SendError::Timeout),
+        }
+    }
+}
+
+/// The error and its causes on one line, for `lastResult` and logs.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    crate::text::truncate_chars(&mut s, 200);
+    s
+}

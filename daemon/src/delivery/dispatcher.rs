@@ -1,0 +1,101 @@
+//! The delivery handle: routes jobs to shards, counts pending work, drains on shutdown.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::attempt::AttemptCtx;
+use super::client::HttpClient;
+use super::job::Job;
+use super::shard::{Shard, ShardMsg, ShardParts};
+use crate::clock::Clock;
+use crate::metrics;
+use crate::store::Store;
+
+/// Sizing of the worker pools.
+#[derive(Debug, Clone, Copy)]
+pub struct DispatcherOptions {
+    /// Number of shards (0: one per core).
+    pub shards: usize,
+    /// Concurrent attempts per endpoint (`host:port`).
+    pub endpoint_concurrency: usize,
+    /// Concurrent attempts in total.
+    pub max_in_flight: usize,
+}
+
+/// Cheap to clone; all clones drive the same shards.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    shards: Arc<[mpsc::UnboundedSender<ShardMsg>]>,
+    pending: Arc<AtomicUsize>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for ShardMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShardMsg")
+    }
+}
+
+impl Dispatcher {
+    /// Starts the shards on the current tokio runtime.
+    pub fn start(opts: DispatcherOptions, client: HttpClient, store: Arc<dyn Store>, clock: Clock) -> Dispatcher {
+        let n = if opts.shards == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.shards
+        };
+        let ctx = Arc::new(AttemptCtx { client, store, clock });
+        let tracker = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let per_shard = opts.max_in_flight.div_ceil(n).max(1);
+        let shards = (0..n)
+            .map(|_| {
+                Shard::spawn(ShardParts {
+                    ctx: ctx.clone(),
+                    tracker: tracker.clone(),
+                    stop: stop.clone(),
+                    pending: pending.clone(),
+                    endpoint_concurrency: opts.endpoint_concurrency.max(1),
+                    max_in_flight: per_shard,
+                })
+            })
+            .collect();
+        Dispatcher { shards, pending, tracker, stop }
+    }
+
+    /// Hands a notification to its endpoint's shard. Never blocks: admission is bounded at
+    /// ingest (`max_pending`), not here.
+    pub fn enqueue(&self, job: Job) {
+        let mut h = DefaultHasher::new();
+        job.endpoint.hash(&mut h);
+        let shard = (h.finish() % self.shards.len() as u64) as usize;
+        let n = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::pending(n);
+        if self.shards[shard].send(ShardMsg::Enqueue(job)).is_err() {
+            // Only after shutdown; the notification stays pending in the store.
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notifications accepted and not yet final.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Stops starting attempts and waits up to `grace` for the running ones (and their store
+    /// writes) to finish. Returns false when the grace period ran out first; whatever was cut off
+    /// is still pending in the store and is attempted again at the next start.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.stop.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+    }
+}

@@ -1,0 +1,28 @@
+//! Delivery: sharded worker pools that send each accepted notification until the receiver
+//! answers for good or the retry policy runs out.
+//!
+//! Endpoints (`host:port`) are hashed to shards. A shard is one task that owns its endpoints'
+//! queues, per-payment order and retry timers outright, so nothing on the hot path takes a global
+//! lock. Attempts run as their own tasks (bounded per endpoint and in total) and report back to
+//! their shard over its channel.
+//!
+//! - `job.rs`: what a shard holds per notification.
+//! - `shard.rs`: the shard loop (timers, queues, order, throttling).
+//! - `endpoint.rs`: per-endpoint concurrency and throttle state.
+//! - `attempt.rs`: one attempt: request, answer, classification, durable state change.
+//! - `client.rs`: the pooled HTTP(S) client.
+//! - `dispatcher.rs`: the handle the rest of the daemon uses.
+
+mod attempt;
+mod client;
+mod dispatcher;
+mod endpoint;
+mod job;
+mod shard;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::HttpClient;
+pub use dispatcher::{Dispatcher, DispatcherOptions};
+pub use job::Job;

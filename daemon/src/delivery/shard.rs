@@ -1,0 +1,227 @@
+//! One shard: the single owner of its endpoints' queues, per-payment order and timers.
+//!
+//! Life of a notification in a shard: it joins the back of its payment's order queue; when it is
+//! the head it gets a timer for its due time; when the timer fires it joins its endpoint's ready
+//! queue; when the endpoint has a free slot (and is not paused) an attempt task starts; the
+//! attempt reports back with the next due time (timer again) or a final state (the next
+//! notification of the same payment becomes the head).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use notifyd_core::{NotificationId, UnixMillis};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::attempt::{self, AttemptCtx, Done};
+use super::endpoint::Endpoint;
+use super::job::Job;
+use crate::metrics;
+
+pub(super) enum ShardMsg {
+    Enqueue(Job),
+    Done(Box<Done>),
+}
+
+#[derive(Debug, Clone)]
+enum Timer {
+    Due(NotificationId),
+    Wake(Arc<str>),
+}
+
+pub(super) struct Shard {
+    rx: mpsc::UnboundedReceiver<ShardMsg>,
+    tx: mpsc::UnboundedSender<ShardMsg>,
+    ctx: Arc<AttemptCtx>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    pending: Arc<AtomicUsize>,
+    endpoint_concurrency: usize,
+    max_in_flight: usize,
+    in_flight: usize,
+    jobs: HashMap<NotificationId, Job>,
+    order: HashMap<Arc<str>, VecDeque<NotificationId>>,
+    endpoints: HashMap<Arc<str>, Endpoint>,
+    timers: BTreeMap<(UnixMillis, u64), Timer>,
+    timer_seq: u64,
+    /// Endpoints with ready work that could not start because the shard was at its cap.
+    starved: HashSet<Arc<str>>,
+    stopping: bool,
+}
+
+pub(super) struct ShardParts {
+    pub ctx: Arc<AttemptCtx>,
+    pub tracker: TaskTracker,
+    pub stop: CancellationToken,
+    pub pending: Arc<AtomicUsize>,
+    pub endpoint_concurrency: usize,
+    pub max_in_flight: usize,
+}
+
+impl Shard {
+    pub fn spawn(parts: ShardParts) -> mpsc::UnboundedSender<ShardMsg> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shard = Shard {
+            rx,
+            tx: tx.clone(),
+            ctx: parts.ctx,
+            tracker: parts.tracker,
+            stop: parts.stop,
+            pending: parts.pending,
+            endpoint_concurrency: parts.endpoint_concurrency,
+            max_in_flight: parts.max_in_flight.max(1),
+            in_flight: 0,
+            jobs: HashMap::new(),
+            order: HashMap::new(),
+            endpoints: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            starved: HashSet::new(),
+            stopping: false,
+        };
+        tokio::spawn(shard.run());
+        tx
+    }
+
+    async fn run(mut self) {
+        loop {
+            let next_timer = self.timers.keys().next().map(|(due, _)| self.ctx.clock.instant_at(*due));
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(ShardMsg::Enqueue(job)) => self.enqueue(job),
+                    Some(ShardMsg::Done(done)) => self.done(*done),
+                    None => return,
+                },
+                () = async { tokio::time::sleep_until(next_timer.unwrap_or_else(tokio::time::Instant::now)).await },
+                    if next_timer.is_some() => self.fire_timers(),
+                () = self.stop.cancelled(), if !self.stopping => {
+                    // Stop starting attempts; the ones running finish and report here.
+                    self.stopping = true;
+                }
+            }
+        }
+    }
+
+    fn enqueue(&mut self, job: Job) {
+        let queue = self.order.entry(job.order_key.clone()).or_default();
+        queue.push_back(job.id);
+        let is_head = queue.len() == 1;
+        let (id, due) = (job.id, job.due);
+        self.jobs.insert(id, job);
+        if is_head {
+            self.add_timer(due, Timer::Due(id));
+        }
+    }
+
+    fn add_timer(&mut self, due: UnixMillis, t: Timer) {
+        self.timer_seq += 1;
+        self.timers.insert((due, self.timer_seq), t);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.ctx.clock.now();
+        let mut touched = Vec::new();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            match entry.remove() {
+                Timer::Due(id) => {
+                    if let Some(job) = self.jobs.get(&id) {
+                        let ep = job.endpoint.clone();
+                        let cap = self.endpoint_concurrency;
+                        self.endpoints.entry(ep.clone()).or_insert_with(|| Endpoint::new(cap)).ready.push_back(id);
+                        touched.push(ep);
+                    }
+                }
+                Timer::Wake(ep) => touched.push(ep),
+            }
+        }
+        for ep in touched {
+            self.dispatch(&ep);
+        }
+    }
+
+    fn dispatch(&mut self, key: &Arc<str>) {
+        if self.stopping {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let Some(ep) = self.endpoints.get_mut(key) else { return };
+        while ep.can_start(now) {
+            if self.in_flight >= self.max_in_flight {
+                self.starved.insert(key.clone());
+                return;
+            }
+            let Some(id) = ep.ready.pop_front() else { break };
+            let Some(job) = self.jobs.get(&id).cloned() else { continue };
+            ep.in_flight += 1;
+            self.in_flight += 1;
+            metrics::in_flight(1.0);
+            let ctx = self.ctx.clone();
+            let tx = self.tx.clone();
+            self.tracker.spawn(async move {
+                let done = attempt::run(job, ctx).await;
+                // The shard is gone only when the daemon is exiting; the outcome is in the store.
+                let _ = tx.send(ShardMsg::Done(Box::new(done)));
+            });
+        }
+    }
+
+    fn done(&mut self, done: Done) {
+        self.in_flight -= 1;
+        metrics::in_flight(-1.0);
+        let Done { job, finished, throttle } = done;
+        let key = job.endpoint.clone();
+        if let Some(ep) = self.endpoints.get_mut(&key) {
+            ep.in_flight -= 1;
+            match throttle {
+                Some(delay) => {
+                    let until = self.ctx.clock.now().plus(delay);
+                    ep.throttle(self.ctx.clock.instant_at(until));
+                    self.add_timer(until, Timer::Wake(key.clone()));
+                }
+                None => ep.answered(),
+            }
+        }
+        match finished {
+            Some(_) => {
+                self.jobs.remove(&job.id);
+                let remaining = self.pending.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+                metrics::pending(remaining);
+                self.release_order(&job);
+            }
+            None => {
+                self.add_timer(job.due, Timer::Due(job.id));
+                self.jobs.insert(job.id, job);
+            }
+        }
+        self.dispatch(&key);
+        if self.endpoints.get(&key).is_some_and(Endpoint::is_idle) {
+            self.endpoints.remove(&key);
+        }
+        if self.in_flight < self.max_in_flight && !self.starved.is_empty() {
+            for ep in std::mem::take(&mut self.starved) {
+                self.dispatch(&ep);
+            }
+        }
+    }
+
+    /// A notification is final: the next one of the same payment becomes the head.
+    fn release_order(&mut self, job: &Job) {
+        let Some(queue) = self.order.get_mut(&job.order_key) else { return };
+        queue.retain(|id| *id != job.id);
+        match queue.front().copied() {
+            Some(next) => {
+                if let Some(due) = self.jobs.get(&next).map(|j| j.due) {
+                    self.add_timer(due, Timer::Due(next));
+                }
+            }
+            None => {
+                self.order.remove(&job.order_key);
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Accepting notifications: validate, dedupe, make durable, then say yes.
+//!
+//! The order matters. A key is first *reserved* in the idempotency table (so two concurrent
+//! copies cannot both be stored), then the record is committed (group commit: one fsync shared
+//! with every concurrent accept), and only then is the reservation confirmed, the notification
+//! handed to delivery and S answered. A failed commit releases the reservation and answers 503:
+//! nothing half-accepted remains. A repeat that arrives while the first copy is still being
+//! committed waits for that commit, so "duplicate" is never said of something not yet durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use notifyd_core::idempotency::{Check, Fingerprint, IdempotencyKey};
+use notifyd_core::{Api, Envelope, NotificationId, ValidationError};
+use serde_json::{Value, json};
+
+use super::respond::Reply;
+use crate::app::App;
+use crate::delivery::Job;
+use crate::metrics::{self, IngestOutcome};
+use crate::profile::Profile;
+use crate::store::{NotificationRecord, State};
+
+/// How long a repeat waits for the first copy's commit before answering 503.
+const PENDING_WAIT: Duration = Duration::from_secs(5);
+
+struct Prepared {
+    record: NotificationRecord,
+    profile: Arc<Profile>,
+    key: IdempotencyKey,
+    fp: Fingerprint,
+}
+
+enum Claim {
+    New(Prepared),
+    /// A repeat of a copy that is still being committed.
+    Pending(Prepared),
+    Answer(Reply),
+}
+
+/// `POST /v1/notifications`.
+pub async fn single(app: &App, mut body: Vec<u8>) -> Reply {
+    if app.is_stopping() {
+        metrics::ingest(None, IngestOutcome::Error);
+        return Reply::unavailable("notifyd is shutting down");
+    }
+    let envelope = match Envelope::parse(&mut body) {
+        Ok(e) => e,
+        Err(e) => return invalid(None, &e),
+    };
+    let api = envelope.api;
+    if app.dispatcher.pending() >= app.limits.max_pending {
+        metrics::ingest(Some(api), IngestOutcome::Throttled);
+        return Reply::throttled();
+    }
+    let prepared = match prepare(app, envelope) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    match claim(app, prepared) {
+        Claim::Answer(r) => r,
+        Claim::Pending(p) => wait_for_first(app, p).await,
+        Claim::New(p) => {
+            let mut replies = commit(app, vec![p]).await;
+            replies.pop().unwrap_or_else(|| Reply::unavailable("nothing was committed"))
+        }
+    }
+}
+
+/// `POST /v1/notifications/batch`: each item judged on its own; the new ones share one commit.
+pub async fn batch(app: &App, mut body: Vec<u8>) -> Reply {
+    if app.is_stopping() {
+        metrics::ingest(None, IngestOutcome::Error);
+        return Reply::unavailable("notifyd is shutting down");
+    }
+    let items = match notifyd_core::envelope::parse_batch(&mut body, app.limits.max_batch) {
+        Ok(items) => items,
+        Err(e) => return invalid(None, &e),
+    };
+    if app.dispatcher.pending() >= app.limits.max_pending {
+        metrics::ingest(None, IngestOutcome::Throttled);
+        return Reply::throttled();
+    }
+    let mut replies: Vec<Option<Reply>> = vec![None; items.len()];
+    let mut fresh = Vec::new();
+    let mut fresh_at = Vec::new();
+    let mut waiting = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let prepared = match item {
+            Ok(envelope) => prepare(app, envelope),
+            Err(e) => Err(invalid(None, &e)),
+        };
+        match prepared.map(|p| claim(app, p)) {
+            Err(r) | Ok(Claim::Answer(r)) => replies[i] = Some(r),
+            Ok(Claim::New(p)) => {
+                fresh.push(p);
+                fresh_at.push(i);
+            }
+            Ok(Claim::Pending(p)) => waiting.push((i, p)),
+        }
+    }
+    if !fresh.is_empty() {
+        for (i, r) in fresh_at.into_iter().zip(commit(app, fresh).await) {
+            replies[i] = Some(r);
+        }
+    }
+    // Repeats of items in this very batch (or in a concurrent request) resolve after the commit.
+    for (i, p) in waiting {
+        replies[i] = Some(wait_for_first(app, p).await);
+    }
+    let results: Vec<Value> = replies
+        .into_iter()
+        .map(|r| r.map_or(Value::Null, |r| with_status(r)))
+        .collect();
+    Reply::ok("batch processed").with("results", Value::Array(results))
+}
+
+/// A batch item's answer: its body, plus the HTTP status it would have had alone.
+fn with_status(r: Reply) -> Value {
+    let mut body = r.body;
+    if let Value::Object(m) = &mut body {
+        m.insert("status".to_owned(), json!(r.status.as_u16()));
+    }
+    body
+}
+
+fn invalid(api: Option<Api>, e: &ValidationError) -> Reply {
+    metrics::ingest(api, IngestOutcome::Invalid);
+    Reply::invalid(&e.to_string())
+}
+
+fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
+    let api = envelope.api;
+    let Some(profile) = app.profile(&envelope.profile) else {
+        let e = ValidationError::new("profile", format!("no profile named \"{}\" is configured", envelope.profile));
+        return Err(invalid(Some(api), &e));
+    };
+    if envelope.is_plain_http() && !profile.allow_http {
+        let e = ValidationError::new(
+            "url",
+            format!("plain http:// is not allowed by profile \"{}\" (allow_http = false)", profile.name),
+        );
+        return Err(invalid(Some(api), &e));
+    }
+    let now = app.clock.now();
+    let (key, fp) = envelope.idempotency();
+    let n = &envelope.notification;
+    let record = NotificationRecord {
+        id: NotificationId::new(now, rand::random()),
+        api,
+        profile: envelope.profile.clone(),
+        body: Bytes::from(envelope.encode()),
+        idem_key: key.0,
+        fingerprint: fp.0,
+        order_key: envelope.order_key(),
+        payment_id: n.payment_id().map(str::to_owned),
+        payment_request_id: n.payment_request_id().map(str::to_owned),
+        partner_id: n.partner_id().map(str::to_owned),
+        state: State::Pending,
+        attempts: 0,
+        last_result: None,
+        accepted_at: now,
+        next_attempt_at: Some(now),
+        finished_at: None,
+        url: envelope.url,
+    };
+    Ok(Prepared { record, profile, key, fp })
+}
+
+fn claim(app: &App, p: Prepared) -> Claim {
+    let now = app.clock.now();
+    match app.idempotency.check_and_reserve(p.key, p.fp, p.record.id, now) {
+        Check::New => Claim::New(p),
+        Check::Duplicate { pending: true, .. } => Claim::Pending(p),
+        Check::Duplicate { id, pending: false } => Claim::Answer(duplicate(p.record.api, id)),
+        Check::Inconsistent { id } => Claim::Answer(inconsistent(p.record.api, id)),
+    }
+}
+
+fn duplicate(api: Api, id: NotificationId) -> Reply {
+    metrics::ingest(Some(api), IngestOutcome::Duplicate);
+    Reply::ok("duplicate of an accepted notification")
+        .with("notificationId", json!(id.to_string()))
+        .with("duplicate", json!(true))
+}
+
+fn inconsistent(api: Api, id: NotificationId) -> Reply {
+    metrics::ingest(Some(api), IngestOutcome::Inconsistent);
+    Reply::result(
+        StatusCode::CONFLICT,
+        "F",
+        "REPEAT_REQ_INCONSISTENT",
+        &format!("same idempotency key as notification {id}, with different key fields"),
+    )
+    .with("notificationId", json!(id.to_string()))
+}
+
+async fn wait_for_first(app: &App, p: Prepared) -> Reply {
+    let give_up = tokio::time::Instant::now() + PENDING_WAIT;
+    let mut p = p;
+    loop {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let now = app.clock.now();
+        match app.idempotency.check(p.key, p.fp, now) {
+            Some(Check::Duplicate { pending: true, .. }) if tokio::time::Instant::now() < give_up => {}
+            Some(Check::Duplicate { pending: true, .. }) => {
+                metrics::ingest(Some(p.record.api), IngestOutcome::Error);
+                return Reply::unavailable("an earlier copy is still being committed; retry");
+            }
+            Some(Check::Duplicate { id, pending: false }) => return duplicate(p.record.api, id),
+            Some(Check::Inconsistent { id }) => return inconsistent(p.record.api, id),
+            // The first copy's commit failed and released the key: this copy may take it.
+            Some(Check::New) | None => match claim(app, p) {
+                Claim::New(fresh) => {
+                    let mut r = commit(app, vec![fresh]).await;
+                    return r.pop().unwrap_or_else(|| Reply::unavailable("nothing was committed"));
+                }
+                Claim::Pending(again) => p = again,
+                Claim::Answer(r) => return r,
+            },
+        }
+    }
+}
+
+/// Makes the reserved records durable together and answers each.
+async fn commit(app: &App, items: Vec<Prepared>) -> Vec<Reply> {
+    let records: Vec<NotificationRecord> = items.iter().map(|p| p.record.clone()).collect();
+    match app.store.accept(records).await {
+        Ok(()) => items
+            .into_iter()
+            .map(|p| {
+                app.idempotency.confirm(p.key, p.record.id);
+                let now = app.clock.now();
+                app.dispatcher.enqueue(Job::from_record(&p.record, p.profile, now));
+                metrics::ingest(Some(p.record.api), IngestOutcome::Accepted);
+                Reply::ok("accepted").with("notificationId", json!(p.record.id.to_string()))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, count = items.len(), "Store commit failed; ingest answered 503.");
+            items
+                .into_iter()
+                .map(|p| {
+                    app.idempotency.release(p.key, p.record.id);
+                    metrics::ingest(Some(p.record.api), IngestOutcome::Error);
+                    Reply::unavailable("the store could not commit the notification; nothing was stored")
+                })
+                .collect()
+        }
+    }
+}

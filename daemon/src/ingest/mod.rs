@@ -1,0 +1,13 @@
+//! The ingest API (CONTRACT.md §2) over HTTP/1.1, on TCP and on a Unix socket.
+//!
+//! - `server.rs`: listeners and connections.
+//! - `routes.rs`: routing, auth, body limits.
+//! - `accept.rs`: validate → dedupe → durable → S.
+//! - `query.rs`: status, dead letters, redelivery, inquiryPayment.
+//! - `respond.rs`: the `result` answers.
+
+pub mod accept;
+pub mod query;
+pub mod respond;
+pub mod routes;
+pub mod server;

@@ -1,0 +1,158 @@
+//! Read-side endpoints: one notification, dead letters, redelivery, and `inquiryPayment`.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use notifyd_core::model::inquiry::Lookup;
+use notifyd_core::model::{InquiryRequest, InquiryResponse, Notification};
+use notifyd_core::{NotificationId, UnixMillis};
+use serde_json::{Value, json};
+
+use super::respond::Reply;
+use crate::app::App;
+use crate::delivery::Job;
+use crate::store::{NotificationRecord, RedeliverOutcome, Store, StoreError};
+
+/// Default and largest `limit` of `GET /v1/dead-letters`.
+const DEAD_LETTERS_DEFAULT: usize = 100;
+const DEAD_LETTERS_MAX: usize = 1000;
+
+fn time(t: Option<UnixMillis>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.rfc3339_millis().to_string()))
+}
+
+/// The public view of a notification (CONTRACT.md §2).
+pub fn view(r: &NotificationRecord) -> Value {
+    json!({
+        "notificationId": r.id.to_string(),
+        "api": r.api.as_str(),
+        "url": r.url,
+        "profile": r.profile,
+        "state": r.state.as_str(),
+        "attempts": r.attempts,
+        "lastResult": r.last_result,
+        "acceptedAt": time(Some(r.accepted_at)),
+        "nextAttemptAt": time(r.next_attempt_at),
+        "finishedAt": time(r.finished_at),
+    })
+}
+
+fn store_error(e: &StoreError) -> Reply {
+    tracing::error!(error = %e, "Store read failed.");
+    Reply::unavailable("the store could not be read")
+}
+
+/// Runs a blocking store read off the async workers.
+async fn read<T: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Reply> {
+    let store: Arc<dyn Store> = app.store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(store_error(&e)),
+        Err(_) => Err(Reply::unavailable("the store read was interrupted")),
+    }
+}
+
+fn parse_id(text: &str) -> Result<NotificationId, Reply> {
+    text.parse().map_err(|_| Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"))
+}
+
+/// `GET /v1/notifications/{id}`.
+pub async fn get(app: &App, id: &str) -> Reply {
+    let id = match parse_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match read(app, move |s| s.get(id)).await {
+        Ok(Some(r)) => merge(Reply::ok("found"), view(&r)),
+        Ok(None) => Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"),
+        Err(r) => r,
+    }
+}
+
+fn merge(reply: Reply, extra: Value) -> Reply {
+    let Value::Object(m) = extra else { return reply };
+    m.into_iter().fold(reply, |r, (k, v)| r.with(&k, v))
+}
+
+/// `GET /v1/dead-letters?limit=N`.
+pub async fn dead_letters(app: &App, query: Option<&str>) -> Reply {
+    let mut limit = DEAD_LETTERS_DEFAULT;
+    for pair in query.unwrap_or_default().split('&') {
+        if let Some(v) = pair.strip_prefix("limit=") {
+            match v.parse::<usize>() {
+                Ok(n) if (1..=DEAD_LETTERS_MAX).contains(&n) => limit = n,
+                _ => return Reply::invalid(&format!("limit: must be a number from 1 to {DEAD_LETTERS_MAX}")),
+            }
+        }
+    }
+    match read(app, move |s| s.dead_letters(limit)).await {
+        Ok(list) => Reply::ok("dead letters").with("notifications", Value::Array(list.iter().map(view).collect())),
+        Err(r) => r,
+    }
+}
+
+/// `POST /v1/notifications/{id}/redeliver`.
+pub async fn redeliver(app: &App, id: &str) -> Reply {
+    let id = match parse_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let now = app.clock.now();
+    match app.store.redeliver(id, now).await {
+        Ok(RedeliverOutcome::Started(rec)) => {
+            let Some(profile) = app.profile(&rec.profile) else {
+                return Reply::result(
+                    StatusCode::CONFLICT,
+                    "F",
+                    "PROCESS_FAIL",
+                    &format!("profile \"{}\" is no longer configured", rec.profile),
+                );
+            };
+            app.dispatcher.enqueue(Job::from_record(&rec, profile, now));
+            merge(Reply::ok("redelivery started"), view(&rec))
+        }
+        Ok(RedeliverOutcome::Unknown) => Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"),
+        Ok(RedeliverOutcome::NotRedeliverable(state)) => Reply::result(
+            StatusCode::CONFLICT,
+            "F",
+            "ORDER_STATUS_INVALID",
+            &format!("only dead or failed notifications can be redelivered; this one is {}", state.as_str()),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "Redeliver could not commit.");
+            Reply::unavailable("the store could not commit the redelivery")
+        }
+    }
+}
+
+/// `POST /v1/payments/inquiryPayment`: answered from the notifications notifyd holds.
+pub async fn inquiry(app: &App, mut body: Vec<u8>) -> Reply {
+    let req = match InquiryRequest::parse(&mut body) {
+        Ok(r) => r,
+        Err(e) => return Reply::invalid(&e.to_string()),
+    };
+    let records = match req.lookup() {
+        Lookup::PaymentId(id) => {
+            let id = id.to_owned();
+            read(app, move |s| s.find_by_payment_id(&id)).await
+        }
+        Lookup::PaymentRequestId { partner_id, payment_request_id } => {
+            let (partner, rid) = (partner_id.map(str::to_owned), payment_request_id.to_owned());
+            read(app, move |s| s.find_by_payment_request_id(partner.as_deref(), &rid)).await
+        }
+    };
+    let records = match records {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let held: Vec<Notification> = records
+        .iter()
+        .filter_map(|r| Notification::parse(r.api, &mut r.body.to_vec()).ok())
+        .collect();
+    let answer = InquiryResponse::answer(&held);
+    let body: Value = serde_json::from_slice(&answer.encode()).unwrap_or(Value::Null);
+    Reply { status: StatusCode::OK, body, retry_after: None }
+}

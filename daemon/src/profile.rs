@@ -1,0 +1,66 @@
+//! Profiles as delivery uses them: the validated config turned into ready-to-use values
+//! (retry policy, loaded keys). Built at start and on SIGHUP; shared by `Arc`.
+
+use std::time::Duration;
+
+use notifyd_core::ack::SignatureMode;
+use notifyd_core::backoff::RetryPolicy;
+use notifyd_core::signing::{SigningKey, VerifyingKey};
+
+/// How `Request-Time` is written (PROTOCOL.md §1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestTimeFormat {
+    /// `2019-11-27T04:01:02.123+00:00` (Alipay+, mini-program).
+    Rfc3339Millis,
+    /// `1574827262123` (Antom and its SDKs).
+    EpochMillis,
+}
+
+/// The signing identity of a profile.
+#[derive(Debug)]
+pub struct Signer {
+    /// `Client-Id` header.
+    pub client_id: String,
+    /// `keyVersion` in the `Signature` header.
+    pub key_version: u32,
+    /// The private key.
+    pub key: SigningKey,
+}
+
+/// One named profile, ready for delivery.
+#[derive(Debug)]
+pub struct Profile {
+    /// The profile's name (`default`, …).
+    pub name: String,
+    /// Whether plain `http://` targets are allowed.
+    pub allow_http: bool,
+    /// When to retry.
+    pub retry: RetryPolicy,
+    /// Limit for one attempt, connect to last byte of the answer.
+    pub attempt_timeout: Duration,
+    /// Set when requests are signed.
+    pub signer: Option<Signer>,
+    /// The receiver's public key, for response signatures.
+    pub peer_key: Option<VerifyingKey>,
+    /// Whether response signatures are required, checked when present, or ignored.
+    pub response_signature: SignatureMode,
+    /// `Request-Time` format.
+    pub request_time: RequestTimeFormat,
+}
+
+impl Profile {
+    /// A profile with the contract's defaults: Alipay's schedule, 15 s per attempt, unsigned,
+    /// https only.
+    pub fn with_defaults(name: &str) -> Profile {
+        Profile {
+            name: name.to_owned(),
+            allow_http: false,
+            retry: RetryPolicy::alipay_default(),
+            attempt_timeout: Duration::from_secs(15),
+            signer: None,
+            peer_key: None,
+            response_signature: SignatureMode::Optional,
+            request_time: RequestTimeFormat::Rfc3339Millis,
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The daemon's life: start, recover, serve, reload on SIGHUP, drain on SIGTERM.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use hyper::service::service_fn;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use notifyd_core::ack::SignatureMode;
+use notifyd_core::backoff::RetryPolicy;
+use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
+use notifyd_core::signing::{SigningKey, VerifyingKey};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, IngestLimits};
+use crate::clock::Clock;
+use crate::config::{self, Config, ResponseSignature, RetryConfig};
+use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job};
+use crate::ingest::respond::{Reply, bytes_response};
+use crate::ingest::server;
+use crate::metrics;
+use crate::profile::{Profile, RequestTimeFormat, Signer};
+use crate::store::{RedbStore, Store, StoreOptions};
+
+/// How often finished notifications and old idempotency records are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// A started daemon: its listeners' addresses and a handle to stop it (tests embed this).
+#[derive(Debug)]
+pub struct Running {
+    /// Ingest TCP address actually bound (useful with port 0).
+    pub ingest: SocketAddr,
+    /// Metrics address actually bound.
+    pub metrics: SocketAddr,
+    /// The shared state.
+    pub app: Arc<App>,
+    stop: CancellationToken,
+    grace: Duration,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops intake, drains in-flight attempts within the grace period, closes listeners.
+    /// Returns whether every in-flight attempt finished in time.
+    pub async fn shutdown(self) -> bool {
+        self.app.set_stopping();
+        let drained = self.app.dispatcher.shutdown(self.grace).await;
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        drained
+    }
+}
+
+/// Turns a profile's configuration into delivery values, loading its keys.
+pub fn build_profile(name: &str, p: &config::Profile) -> Result<Profile, String> {
+    let retry = match &p.retry {
+        RetryConfig::Schedule { delays, jitter } => RetryPolicy::schedule(delays.clone(), *jitter),
+        RetryConfig::Exponential { initial, multiplier, max_delay, max_attempts, deadline, jitter } => {
+            RetryPolicy::exponential(*initial, *multiplier, *max_delay, *max_attempts, Some(*deadline), *jitter)
+        }
+    }
+    .map_err(|e| format!("profiles.{name}.retry.{}: {e}", e.key()))?;
+    let signer = match &p.signing {
+        Some(s) => {
+            let pem = std::fs::read(&s.private_key_file)
+                .map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
+            let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
+            Some(Signer { client_id: s.client_id.clone(), key_version: s.key_version, key })
+        }
+        None => None,
+    };
+    let peer_key = match &p.peer_public_key_file {
+        Some(f) => {
+            let pem = std::fs::read(f).map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?;
+            Some(VerifyingKey::from_spki_pem(&pem).map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?)
+        }
+        None => None,
+    };
+    Ok(Profile {
+        name: name.to_owned(),
+        allow_http: p.allow_http,
+        retry,
+        attempt_timeout: p.attempt_timeout,
+        signer,
+        peer_key,
+        response_signature: match p.response_signature {
+            ResponseSignature::Required => SignatureMode::Required,
+            ResponseSignature::Optional => SignatureMode::Optional,
+            ResponseSignature::Off => SignatureMode::Off,
+        },
+        request_time: match p.request_time_format {
+            config::RequestTimeFormat::Rfc3339 => RequestTimeFormat::Rfc3339Millis,
+            config::RequestTimeFormat::EpochMillis => RequestTimeFormat::EpochMillis,
+        },
+    })
+}
+
+/// Every profile of `config`, ready for delivery.
+pub fn build_profiles(config: &Config) -> Result<HashMap<String, Arc<Profile>>, String> {
+    config.profiles.iter().map(|(name, p)| Ok((name.clone(), Arc::new(build_profile(name, p)?)))).collect()
+}
+
+/// Installs the Prometheus recorder once per process; later calls get the same handle.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let mut b = PrometheusBuilder::new();
+            for (name, buckets) in metrics::buckets() {
+                b = b
+                    .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(name.to_owned()), &buckets)
+                    .unwrap_or_else(|_| PrometheusBuilder::new());
+            }
+            let handle = match b.install_recorder() {
+                Ok(h) => h,
+                // Another recorder is installed (a test harness): keep a private one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            };
+            metrics::describe();
+            handle
+        })
+        .clone()
+}
+
+/// Starts notifyd: store, recovery, delivery, listeners. Resolves once it is ready.
+pub async fn start(config: &Config) -> Result<Running, String> {
+    let handle = prometheus();
+    let clock = Clock::new();
+    let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
+        metrics::store_commit(c.duration, c.ops);
+    });
+    let path: PathBuf = config.store.path.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        RedbStore::open(&path, StoreOptions { commit_observer: Some(observer), ..StoreOptions::default() })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("store {}: {e}", config.store.path.display()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let profiles = build_profiles(config)?;
+    let retention = config.store.retention;
+    let idempotency = IdempotencyTable::new(
+        usize::try_from(config.store.idempotency_capacity.get()).unwrap_or(usize::MAX),
+        retention,
+    );
+    let client = HttpClient::new(config.delivery.pool_idle_timeout, config.delivery.endpoint_concurrency.get())
+        .map_err(|e| format!("TLS roots: {e}"))?;
+    let dispatcher = Dispatcher::start(
+        DispatcherOptions {
+            shards: config.delivery.shard_count().get(),
+            endpoint_concurrency: config.delivery.endpoint_concurrency.get(),
+            max_in_flight: config.delivery.max_in_flight.get(),
+        },
+        client,
+        store.clone(),
+        clock,
+    );
+    let tokens = match &config.ingest.auth_token_file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| format!("ingest.auth_token_file: {e}"))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| l.as_bytes().to_vec())
+            .collect(),
+        None => Vec::new(),
+    };
+    let app = Arc::new(App::new(
+        store.clone(),
+        idempotency,
+        dispatcher,
+        profiles,
+        clock,
+        IngestLimits {
+            max_body_bytes: config.ingest.max_body_bytes.get(),
+            max_batch: config.ingest.max_batch.get(),
+            max_pending: usize::try_from(config.ingest.max_pending.get()).unwrap_or(usize::MAX),
+        },
+        tokens,
+    ));
+
+    // Listeners come up before recovery so /healthz answers and /readyz says 503 meanwhile.
+    let stop = CancellationToken::new();
+    let ingest = TcpListener::bind(config.ingest.listen)
+        .await
+        .map_err(|e| format!("ingest.listen {}: {e}", config.ingest.listen))?;
+    let metrics_listener = TcpListener::bind(config.metrics.listen)
+        .await
+        .map_err(|e| format!("metrics.listen {}: {e}", config.metrics.listen))?;
+    let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
+    let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
+    let mut tasks = vec![
+        tokio::spawn(server::serve_tcp(ingest, app.clone(), stop.clone())),
+        tokio::spawn(serve_metrics(metrics_listener, app.clone(), handle, stop.clone())),
+    ];
+    if let Some(path) = &config.ingest.unix_socket {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).map_err(|e| format!("ingest.unix_socket {}: {e}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.ingest.unix_socket_mode))
+            .map_err(|e| format!("ingest.unix_socket_mode: {e}"))?;
+        tasks.push(tokio::spawn(server::serve_unix(listener, app.clone(), stop.clone())));
+    }
+
+    recover(&app, retention).await?;
+    tasks.push(tokio::spawn(prune_loop(app.clone(), retention, stop.clone())));
+    app.set_ready();
+    tracing::info!(ingest = %ingest_addr, metrics = %metrics_addr, pending = app.dispatcher.pending(), "Ready.");
+    Ok(Running { ingest: ingest_addr, metrics: metrics_addr, app, stop, grace: config.shutdown.grace, tasks })
+}
+
+/// Loads what the store holds: idempotency records (so repeats are still recognised) and every
+/// pending notification, with its attempt count and due time. An attempt in flight at a crash
+/// left its notification pending and due, so it is simply made again.
+async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let since = notifyd_core::UnixMillis(app.clock.now().0.saturating_sub(retention.as_millis() as u64));
+    let store = app.store.clone();
+    let (idem, pending) = tokio::task::spawn_blocking(move || Ok::<_, String>((
+        store.load_idempotency(since).map_err(|e| e.to_string())?,
+        store.load_pending().map_err(|e| e.to_string())?,
+    )))
+    .await
+    .map_err(|e| e.to_string())??;
+    for r in &idem {
+        app.idempotency.restore(IdempotencyKey(r.key), Fingerprint(r.fingerprint), r.id, r.accepted_at);
+    }
+    let now = app.clock.now();
+    let fallback = app.profile(config::DEFAULT_PROFILE);
+    let count = pending.len();
+    for rec in pending {
+        let profile = match app.profile(&rec.profile).or_else(|| fallback.clone()) {
+            Some(p) => p,
+            None => continue,
+        };
+        app.dispatcher.enqueue(Job::from_record(&rec, profile, now));
+    }
+    tracing::info!(
+        pending = count,
+        idempotency_records = idem.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "Recovered the store."
+    );
+    Ok(())
+}
+
+async fn prune_loop(app: Arc<App>, retention: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+        let now = app.clock.now();
+        app.idempotency.evict_expired(now);
+        let older = notifyd_core::UnixMillis(now.0.saturating_sub(retention.as_millis() as u64));
+        loop {
+            match app.store.prune(older, 10_000).await {
+                Ok(stats) if stats.more => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Pruning failed; will try again.");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn serve_metrics(listener: TcpListener, app: Arc<App>, handle: PrometheusHandle, stop: CancellationToken) {
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            () = stop.cancelled() => return,
+        };
+        let Ok((stream, _)) = conn else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (app, handle, stop) = (app.clone(), handle.clone(), stop.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let reply = match req.uri().path() {
+                    "/metrics" => bytes_response(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        Bytes::from(handle.render()),
+                        None,
+                    ),
+                    "/healthz" => Reply::ok("alive").into_response(),
+                    "/readyz" if app.is_ready() && !app.is_stopping() => Reply::ok("ready").into_response(),
+                    "/readyz" => Reply::unavailable("not ready").into_response(),
+                    _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
+                };
+                async move { Ok::<_, std::convert::Infallible>(reply) }
+            });
+            server::serve_http1(stream, service, stop).await;
+        });
+    }
+}
+
+/// Runs until SIGTERM/SIGINT; SIGHUP reloads profiles and keys through `reload`.
+pub async fn serve_until_signal(
+    config: Config,
+    reload: impl Fn() -> Result<Config, String>,
+) -> Result<(), String> {
+    let running = start(&config).await?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match reload().and_then(|c| build_profiles(&c)) {
+                Ok(p) => {
+                    running.app.replace_profiles(p);
+                    tracing::info!("Reloaded profiles and keys.");
+                }
+                Err(e) => tracing::error!(error = %e, "Reload failed; keeping the running profiles."),
+            },
+        }
+    }
+    tracing::info!(pending = running.app.dispatcher.pending(), "Stopping: intake closed, draining attempts.");
+    if !running.shutdown().await {
+        tracing::warn!("Grace period ran out; unfinished attempts stay pending and are made again at the next start.");
+    }
+    tracing::info!("Stopped.");
+    Ok(())
+}
