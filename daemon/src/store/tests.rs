@@ -485,14 +485,25 @@ fn store_throughput() {
     let stats = store.stats();
     let commits = stats.commits.load(Ordering::Relaxed);
     let file_bytes = std::fs::metadata(store.path()).unwrap().len();
+    let db_stats = {
+        let database = store.slot_for_tests().unwrap();
+        let txn = database.begin_write().unwrap();
+        let stats = txn.stats().unwrap();
+        txn.abort().unwrap();
+        stats
+    };
     {
         println!(
             "store_throughput: {total} accepts in {secs:.2}s = {:.0}/s; {commits} commits ({:.1} ops/commit); \
-             file {file_bytes} bytes = {:.0} bytes/record (body {} bytes)",
+             file {file_bytes} bytes = {:.0} bytes/record, stored {:.0} bytes/record \
+             (body {} bytes; metadata {} fragmented {})",
             total as f64 / secs,
             total as f64 / commits.max(1) as f64,
             file_bytes as f64 / total.max(1) as f64,
+            db_stats.stored_bytes() as f64 / total.max(1) as f64,
             body.len(),
+            db_stats.metadata_bytes(),
+            db_stats.fragmented_bytes(),
         );
     }
 }
