@@ -48,31 +48,44 @@ fn compare(base: &Value, changed: &Value) -> (bool, bool) {
 #[test]
 fn key_fields_change_the_fingerprint_not_the_key() {
     let cases = [
-        (payment(), vec![
-            ("url", json!("https://other.example/notify")),
-            ("body.paymentId", json!("PAY2")),
-            ("body.paymentAmount.value", json!("101")),
-            ("body.paymentAmount.currency", json!("EUR")),
-            ("body.paymentStatus", json!("FAIL")),
-        ]),
-        (alipay(), vec![
-            ("url", json!("https://b.example/n")),
-            ("body.paymentAmount.value", json!("101")),
-            ("body.paymentResult.resultCode", json!("SUCCESS2")),
-            ("body.paymentResult.resultMessage", json!("ok")),
-            ("body.paymentId", json!("P2")),
-            ("body.payToAmount.value", json!("1001")),
-            ("body.customerId", json!("C2")),
-        ]),
-        (void(), vec![
-            ("url", json!("https://m.example/void2")),
-            ("body.voidResult.resultStatus", json!("F")),
-            ("body.voidAmount.value", json!("99")),
-        ]),
+        (
+            payment(),
+            vec![
+                ("url", json!("https://other.example/notify")),
+                ("body.paymentId", json!("PAY2")),
+                ("body.paymentAmount.value", json!("101")),
+                ("body.paymentAmount.currency", json!("EUR")),
+                ("body.paymentStatus", json!("FAIL")),
+            ],
+        ),
+        (
+            alipay(),
+            vec![
+                ("url", json!("https://b.example/n")),
+                ("body.paymentAmount.value", json!("101")),
+                ("body.paymentResult.resultCode", json!("SUCCESS2")),
+                ("body.paymentResult.resultMessage", json!("ok")),
+                ("body.paymentId", json!("P2")),
+                ("body.payToAmount.value", json!("1001")),
+                ("body.customerId", json!("C2")),
+            ],
+        ),
+        (
+            void(),
+            vec![
+                ("url", json!("https://m.example/void2")),
+                ("body.voidResult.resultStatus", json!("F")),
+                ("body.voidAmount.value", json!("99")),
+            ],
+        ),
     ];
     for (base, changes) in cases {
         for (path, v) in changes {
-            assert_eq!(compare(&base, &set(base.clone(), path, v)), (true, false), "{path}");
+            assert_eq!(
+                compare(&base, &set(base.clone(), path, v)),
+                (true, false),
+                "{path}"
+            );
         }
     }
 }
@@ -80,9 +93,29 @@ fn key_fields_change_the_fingerprint_not_the_key() {
 #[test]
 fn key_parts_make_a_different_notification() {
     let cases = [
-        (payment(), vec![("profile", json!("other")), ("body.partnerId", json!("P2")), ("body.paymentRequestId", json!("REQ2"))]),
-        (alipay(), vec![("profile", json!("other")), ("body.paymentRequestId", json!("R2"))]),
-        (void(), vec![("profile", json!("other")), ("body.paymentId", json!("PAY2")), ("body.voidRequestId", json!("V2"))]),
+        (
+            payment(),
+            vec![
+                ("profile", json!("other")),
+                ("body.partnerId", json!("P2")),
+                ("body.paymentRequestId", json!("REQ2")),
+            ],
+        ),
+        (
+            alipay(),
+            vec![
+                ("profile", json!("other")),
+                ("body.paymentRequestId", json!("R2")),
+            ],
+        ),
+        (
+            void(),
+            vec![
+                ("profile", json!("other")),
+                ("body.paymentId", json!("PAY2")),
+                ("body.voidRequestId", json!("V2")),
+            ],
+        ),
     ];
     for (base, changes) in cases {
         for (path, v) in changes {
@@ -93,11 +126,31 @@ fn key_parts_make_a_different_notification() {
 
 #[test]
 fn other_fields_do_not_matter() {
-    assert_eq!(compare(&payment(), &set(payment(), "body.paymentTime", json!("2019-11-27T12:01:02+08:30"))), (true, true));
-    assert_eq!(compare(&payment(), &set(payment(), "body.extendInfo", json!("{}"))), (true, true));
-    assert_eq!(compare(&void(), &set(void(), "body.voidId", json!("X"))), (true, true));
+    assert_eq!(
+        compare(
+            &payment(),
+            &set(
+                payment(),
+                "body.paymentTime",
+                json!("2019-11-27T12:01:02+08:30")
+            )
+        ),
+        (true, true)
+    );
+    assert_eq!(
+        compare(&payment(), &set(payment(), "body.extendInfo", json!("{}"))),
+        (true, true)
+    );
+    assert_eq!(
+        compare(&void(), &set(void(), "body.voidId", json!("X"))),
+        (true, true)
+    );
     let explicit_default = set(payment(), "profile", json!("default"));
-    assert_eq!(compare(&payment(), &explicit_default), (true, true), "absent profile is the default profile");
+    assert_eq!(
+        compare(&payment(), &explicit_default),
+        (true, true),
+        "absent profile is the default profile"
+    );
 }
 
 #[test]

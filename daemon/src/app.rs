@@ -69,7 +69,11 @@ impl App {
 
     /// The profile named `name`, if configured.
     pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
-        let map = self.profiles.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let map = self
+            .profiles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         map.get(name).cloned()
     }
 

@@ -23,7 +23,10 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
-        Clock { wall_at_start: UnixMillis(wall), instant_at_start: Instant::now() }
+        Clock {
+            wall_at_start: UnixMillis(wall),
+            instant_at_start: Instant::now(),
+        }
     }
 
     /// Now, as wall-clock milliseconds.

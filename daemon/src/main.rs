@@ -19,7 +19,10 @@ fn main() -> ExitCode {
 /// Runs the daemon with a validated configuration until SIGTERM or SIGINT.
 fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "Could not start the async runtime.");
@@ -28,7 +31,11 @@ fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
     };
     let reload = move || {
         cli::resolve(&args, &env).map_err(|problems| {
-            problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         })
     };
     match runtime.block_on(notifyd::run::serve_until_signal(config, reload)) {
@@ -43,7 +50,9 @@ fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

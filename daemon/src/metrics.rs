@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use notifyd_core::Api;
 
 /// Ingest requests by `api` and `outcome`.
@@ -29,26 +31,53 @@ pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
 pub fn describe() {
     describe_counter!(INGEST_REQUESTS, "Ingest requests by API and outcome.");
     describe_counter!(DELIVERY_ATTEMPTS, "Delivery attempts by API and outcome.");
-    describe_counter!(FINISHED, "Notifications that reached a final state, by API and state.");
-    describe_histogram!(DELIVERY_LATENCY, Unit::Seconds, "Time from accept to the final answer.");
-    describe_histogram!(ATTEMPT_DURATION, Unit::Seconds, "Duration of one delivery attempt.");
+    describe_counter!(
+        FINISHED,
+        "Notifications that reached a final state, by API and state."
+    );
+    describe_histogram!(
+        DELIVERY_LATENCY,
+        Unit::Seconds,
+        "Time from accept to the final answer."
+    );
+    describe_histogram!(
+        ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Duration of one delivery attempt."
+    );
     describe_gauge!(PENDING, "Notifications accepted and not yet final.");
     describe_gauge!(IN_FLIGHT, "Delivery attempts in flight.");
-    describe_histogram!(STORE_COMMIT, Unit::Seconds, "Duration of one store commit, fsync included.");
+    describe_histogram!(
+        STORE_COMMIT,
+        Unit::Seconds,
+        "Duration of one store commit, fsync included."
+    );
     describe_histogram!(STORE_BATCH, "Operations carried by one store commit.");
 }
 
 /// Histogram buckets (seconds) per family: sub-millisecond ingest and attempts up to the hours
 /// a retry schedule spans.
 pub fn buckets() -> Vec<(&'static str, Vec<f64>)> {
-    let attempt = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0];
-    let latency = vec![
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-        300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0, 172800.0,
+    let attempt = vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0,
+        30.0,
     ];
-    let commit = vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
-    let batch = vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
-    vec![(ATTEMPT_DURATION, attempt), (DELIVERY_LATENCY, latency), (STORE_COMMIT, commit), (STORE_BATCH, batch)]
+    let latency = vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0, 172800.0,
+    ];
+    let commit = vec![
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    ];
+    let batch = vec![
+        1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+    ];
+    vec![
+        (ATTEMPT_DURATION, attempt),
+        (DELIVERY_LATENCY, latency),
+        (STORE_COMMIT, commit),
+        (STORE_BATCH, batch),
+    ]
 }
 
 /// Ingest outcome label values (CONTRACT.md §4).

@@ -63,24 +63,45 @@ impl Running {
 pub fn build_profile(name: &str, p: &config::Profile) -> Result<Profile, String> {
     let retry = match &p.retry {
         RetryConfig::Schedule { delays, jitter } => RetryPolicy::schedule(delays.clone(), *jitter),
-        RetryConfig::Exponential { initial, multiplier, max_delay, max_attempts, deadline, jitter } => {
-            RetryPolicy::exponential(*initial, *multiplier, *max_delay, *max_attempts, Some(*deadline), *jitter)
-        }
+        RetryConfig::Exponential {
+            initial,
+            multiplier,
+            max_delay,
+            max_attempts,
+            deadline,
+            jitter,
+        } => RetryPolicy::exponential(
+            *initial,
+            *multiplier,
+            *max_delay,
+            *max_attempts,
+            Some(*deadline),
+            *jitter,
+        ),
     }
     .map_err(|e| format!("profiles.{name}.retry.{}: {e}", e.key()))?;
     let signer = match &p.signing {
         Some(s) => {
             let pem = std::fs::read(&s.private_key_file)
                 .map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
-            let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
-            Some(Signer { client_id: s.client_id.clone(), key_version: s.key_version, key })
+            let key = SigningKey::from_pkcs8_pem(&pem)
+                .map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
+            Some(Signer {
+                client_id: s.client_id.clone(),
+                key_version: s.key_version,
+                key,
+            })
         }
         None => None,
     };
     let peer_key = match &p.peer_public_key_file {
         Some(f) => {
-            let pem = std::fs::read(f).map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?;
-            Some(VerifyingKey::from_spki_pem(&pem).map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?)
+            let pem = std::fs::read(f)
+                .map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?;
+            Some(
+                VerifyingKey::from_spki_pem(&pem)
+                    .map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?,
+            )
         }
         None => None,
     };
@@ -105,7 +126,11 @@ pub fn build_profile(name: &str, p: &config::Profile) -> Result<Profile, String>
 
 /// Every profile of `config`, ready for delivery.
 pub fn build_profiles(config: &Config) -> Result<HashMap<String, Arc<Profile>>, String> {
-    config.profiles.iter().map(|(name, p)| Ok((name.clone(), Arc::new(build_profile(name, p)?)))).collect()
+    config
+        .profiles
+        .iter()
+        .map(|(name, p)| Ok((name.clone(), Arc::new(build_profile(name, p)?))))
+        .collect()
 }
 
 /// Installs the Prometheus recorder once per process; later calls get the same handle.
@@ -116,7 +141,10 @@ pub fn prometheus() -> PrometheusHandle {
             let mut b = PrometheusBuilder::new();
             for (name, buckets) in metrics::buckets() {
                 b = b
-                    .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(name.to_owned()), &buckets)
+                    .set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(name.to_owned()),
+                        &buckets,
+                    )
                     .unwrap_or_else(|_| PrometheusBuilder::new());
             }
             let handle = match b.install_recorder() {
@@ -139,7 +167,13 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     });
     let path: PathBuf = config.store.path.clone();
     let store = tokio::task::spawn_blocking(move || {
-        RedbStore::open(&path, StoreOptions { commit_observer: Some(observer), ..StoreOptions::default() })
+        RedbStore::open(
+            &path,
+            StoreOptions {
+                commit_observer: Some(observer),
+                ..StoreOptions::default()
+            },
+        )
     })
     .await
     .map_err(|e| e.to_string())?
@@ -151,8 +185,11 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         usize::try_from(config.store.idempotency_capacity.get()).unwrap_or(usize::MAX),
         retention,
     );
-    let client = HttpClient::new(config.delivery.pool_idle_timeout, config.delivery.endpoint_concurrency.get())
-        .map_err(|e| format!("TLS roots: {e}"))?;
+    let client = HttpClient::new(
+        config.delivery.pool_idle_timeout,
+        config.delivery.endpoint_concurrency.get(),
+    )
+    .map_err(|e| format!("TLS roots: {e}"))?;
     let dispatcher = Dispatcher::start(
         DispatcherOptions {
             shards: config.delivery.shard_count().get(),
@@ -199,22 +236,46 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
     let mut tasks = vec![
         tokio::spawn(server::serve_tcp(ingest, app.clone(), stop.clone())),
-        tokio::spawn(serve_metrics(metrics_listener, app.clone(), handle, stop.clone())),
+        tokio::spawn(serve_metrics(
+            metrics_listener,
+            app.clone(),
+            handle,
+            stop.clone(),
+        )),
     ];
     if let Some(path) = &config.ingest.unix_socket {
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).map_err(|e| format!("ingest.unix_socket {}: {e}", path.display()))?;
+        let listener = UnixListener::bind(path)
+            .map_err(|e| format!("ingest.unix_socket {}: {e}", path.display()))?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.ingest.unix_socket_mode))
-            .map_err(|e| format!("ingest.unix_socket_mode: {e}"))?;
-        tasks.push(tokio::spawn(server::serve_unix(listener, app.clone(), stop.clone())));
+        std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(config.ingest.unix_socket_mode),
+        )
+        .map_err(|e| format!("ingest.unix_socket_mode: {e}"))?;
+        tasks.push(tokio::spawn(server::serve_unix(
+            listener,
+            app.clone(),
+            stop.clone(),
+        )));
     }
 
     recover(&app, retention).await?;
-    tasks.push(tokio::spawn(prune_loop(app.clone(), retention, stop.clone())));
+    tasks.push(tokio::spawn(prune_loop(
+        app.clone(),
+        retention,
+        stop.clone(),
+    )));
     app.set_ready();
     tracing::info!(ingest = %ingest_addr, metrics = %metrics_addr, pending = app.dispatcher.pending(), "Ready.");
-    Ok(Running { ingest: ingest_addr, metrics: metrics_addr, app, stop, grace: config.shutdown.grace, tasks })
+    Ok(Running {
+        ingest: ingest_addr,
+        metrics: metrics_addr,
+        app,
+        stop,
+        grace: config.shutdown.grace,
+        tasks,
+    })
 }
 
 /// Loads what the store holds: idempotency records (so repeats are still recognised) and every
@@ -222,16 +283,28 @@ pub async fn start(config: &Config) -> Result<Running, String> {
 /// left its notification pending and due, so it is simply made again.
 async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let since = notifyd_core::UnixMillis(app.clock.now().0.saturating_sub(retention.as_millis() as u64));
+    let since = notifyd_core::UnixMillis(
+        app.clock
+            .now()
+            .0
+            .saturating_sub(retention.as_millis() as u64),
+    );
     let store = app.store.clone();
-    let (idem, pending) = tokio::task::spawn_blocking(move || Ok::<_, String>((
-        store.load_idempotency(since).map_err(|e| e.to_string())?,
-        store.load_pending().map_err(|e| e.to_string())?,
-    )))
+    let (idem, pending) = tokio::task::spawn_blocking(move || {
+        Ok::<_, String>((
+            store.load_idempotency(since).map_err(|e| e.to_string())?,
+            store.load_pending().map_err(|e| e.to_string())?,
+        ))
+    })
     .await
     .map_err(|e| e.to_string())??;
     for r in &idem {
-        app.idempotency.restore(IdempotencyKey(r.key), Fingerprint(r.fingerprint), r.id, r.accepted_at);
+        app.idempotency.restore(
+            IdempotencyKey(r.key),
+            Fingerprint(r.fingerprint),
+            r.id,
+            r.accepted_at,
+        );
     }
     let now = app.clock.now();
     let fallback = app.profile(config::DEFAULT_PROFILE);
@@ -274,7 +347,12 @@ async fn prune_loop(app: Arc<App>, retention: Duration, stop: CancellationToken)
     }
 }
 
-async fn serve_metrics(listener: TcpListener, app: Arc<App>, handle: PrometheusHandle, stop: CancellationToken) {
+async fn serve_metrics(
+    listener: TcpListener,
+    app: Arc<App>,
+    handle: PrometheusHandle,
+    stop: CancellationToken,
+) {
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
@@ -295,7 +373,9 @@ async fn serve_metrics(listener: TcpListener, app: Arc<App>, handle: PrometheusH
                         None,
                     ),
                     "/healthz" => Reply::ok("alive").into_response(),
-                    "/readyz" if app.is_ready() && !app.is_stopping() => Reply::ok("ready").into_response(),
+                    "/readyz" if app.is_ready() && !app.is_stopping() => {
+                        Reply::ok("ready").into_response()
+                    }
                     "/readyz" => Reply::unavailable("not ready").into_response(),
                     _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
                 };
@@ -328,9 +408,14 @@ pub async fn serve_until_signal(
             },
         }
     }
-    tracing::info!(pending = running.app.dispatcher.pending(), "Stopping: intake closed, draining attempts.");
+    tracing::info!(
+        pending = running.app.dispatcher.pending(),
+        "Stopping: intake closed, draining attempts."
+    );
     if !running.shutdown().await {
-        tracing::warn!("Grace period ran out; unfinished attempts stay pending and are made again at the next start.");
+        tracing::warn!(
+            "Grace period ran out; unfinished attempts stay pending and are made again at the next start."
+        );
     }
     tracing::info!("Stopped.");
     Ok(())

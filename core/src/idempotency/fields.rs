@@ -25,7 +25,8 @@ impl Envelope {
         fp.part(self.url.as_bytes());
         match &self.notification {
             Notification::NotifyPayment(n) => {
-                key.part(n.partner_id.as_bytes()).part(n.payment_request_id.as_bytes());
+                key.part(n.partner_id.as_bytes())
+                    .part(n.payment_request_id.as_bytes());
                 fp.part(n.payment_id.as_bytes());
                 amount(&mut fp, Some(&n.payment_amount));
                 fp.part(n.payment_status.as_bytes());
@@ -39,7 +40,8 @@ impl Envelope {
                 fp.opt_part(n.customer_id.as_deref().map(str::as_bytes));
             }
             Notification::NotifyVoid(n) => {
-                key.part(n.payment_id.as_bytes()).part(n.void_request_id.as_bytes());
+                key.part(n.payment_id.as_bytes())
+                    .part(n.void_request_id.as_bytes());
                 result(&mut fp, &n.void_result);
                 amount(&mut fp, n.void_amount.as_ref());
             }

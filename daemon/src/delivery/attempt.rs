@@ -40,7 +40,9 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
     let started = ctx.clock.now();
     let first = *job.first_attempt_at.get_or_insert(started);
     let profile = job.profile.clone();
-    let uri = signing::request_uri(&job.url).map(|u| u.into_owned()).unwrap_or_else(|| "/".into());
+    let uri = signing::request_uri(&job.url)
+        .map(|u| u.into_owned())
+        .unwrap_or_else(|| "/".into());
     let mut headers = Vec::new();
     if let Some(signer) = &profile.signer {
         let time = match profile.request_time {
@@ -61,16 +63,21 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
         headers.push(("signature", sig));
     }
 
-    let sent = ctx.client.post(&job.url, headers, job.body.clone(), profile.attempt_timeout).await;
+    let sent = ctx
+        .client
+        .post(&job.url, headers, job.body.clone(), profile.attempt_timeout)
+        .await;
     let now = ctx.clock.now();
     let (ack, transport_detail) = match &sent {
         Ok(answer) => (classify_answer(&job, &uri, answer, now), None),
-        Err(SendError::Timeout) => {
-            (ack::classify(job.api, &Outcome::Timeout, profile.response_signature), None)
-        }
-        Err(SendError::Transport(msg)) => {
-            (ack::classify(job.api, &Outcome::Transport, profile.response_signature), Some(msg.as_str()))
-        }
+        Err(SendError::Timeout) => (
+            ack::classify(job.api, &Outcome::Timeout, profile.response_signature),
+            None,
+        ),
+        Err(SendError::Transport(msg)) => (
+            ack::classify(job.api, &Outcome::Transport, profile.response_signature),
+            Some(msg.as_str()),
+        ),
     };
     metrics::attempt(job.api, ack.metric_outcome(), now.since(started));
     job.attempts += 1;
@@ -103,7 +110,13 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
         }
         Ack::Throttled { retry_after } => {
             let text = "throttled by the receiver".to_owned();
-            match profile.retry.throttled_next(job.attempts, elapsed, rand01, *retry_after, job.throttle_extension) {
+            match profile.retry.throttled_next(
+                job.attempts,
+                elapsed,
+                rand01,
+                *retry_after,
+                job.throttle_extension,
+            ) {
                 Some(t) => {
                     job.due = now.plus(t.delay);
                     job.throttle_extension = Some(t.extension);
@@ -133,7 +146,10 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
     if let Some(state) = finished {
         metrics::finished(job.api, state.as_str(), now.since(job.accepted_at));
         match &ack {
-            Ack::Delivered { code, unexpected_code: true } => {
+            Ack::Delivered {
+                code,
+                unexpected_code: true,
+            } => {
                 tracing::warn!(id = %job.id, code = %code, "Delivered with an unexpected result code.");
             }
             Ack::Failed { code, .. } => {
@@ -145,7 +161,11 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
             _ => {}
         }
     }
-    Done { job, finished, throttle }
+    Done {
+        job,
+        finished,
+        throttle,
+    }
 }
 
 fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ack {
@@ -154,7 +174,12 @@ fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ac
         // Too long or broken off: not an answer we can read.
         return ack::classify(
             job.api,
-            &Outcome::Http { status: answer.status, retry_after: None, body: b"", signature: SignatureCheck::NotChecked },
+            &Outcome::Http {
+                status: answer.status,
+                retry_after: None,
+                body: b"",
+                signature: SignatureCheck::NotChecked,
+            },
             SignatureMode::Off,
         );
     };
@@ -165,7 +190,11 @@ fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ac
         .and_then(|v| parse_retry_after(v, now));
     let signature = match (profile.response_signature, &profile.peer_key) {
         (SignatureMode::Off, _) | (_, None) => SignatureCheck::NotChecked,
-        (_, Some(key)) => match answer.headers.get("signature").and_then(|v| v.to_str().ok()) {
+        (_, Some(key)) => match answer
+            .headers
+            .get("signature")
+            .and_then(|v| v.to_str().ok())
+        {
             None => SignatureCheck::Missing,
             Some(sig) => {
                 let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok());
@@ -182,7 +211,12 @@ fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ac
     };
     ack::classify(
         job.api,
-        &Outcome::Http { status: answer.status, retry_after, body, signature },
+        &Outcome::Http {
+            status: answer.status,
+            retry_after,
+            body,
+            signature,
+        },
         profile.response_signature,
     )
 }

@@ -72,17 +72,33 @@ impl HttpClient {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Answer, SendError> {
-        let mut req = Request::post(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+        let mut req = Request::post(url).header(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
         for (name, value) in headers {
             req = req.header(name, value);
         }
-        let req = req.body(Full::new(body)).map_err(|e| SendError::Transport(e.to_string()))?;
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| SendError::Transport(e.to_string()))?;
         let call = async {
-            let resp = self.inner.request(req).await.map_err(|e| SendError::Transport(error_chain(&e)))?;
+            let resp = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|e| SendError::Transport(error_chain(&e)))?;
             let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await.ok().map(|b| b.to_bytes());
-            Ok(Answer { status: parts.status.as_u16(), headers: parts.headers, body })
+            let body = Limited::new(body, MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .ok()
+                .map(|b| b.to_bytes());
+            Ok(Answer {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+            })
         };
         match tokio::time::timeout(timeout, call).await {
             Ok(r) => r,

@@ -45,13 +45,22 @@ impl std::fmt::Debug for ShardMsg {
 
 impl Dispatcher {
     /// Starts the shards on the current tokio runtime.
-    pub fn start(opts: DispatcherOptions, client: HttpClient, store: Arc<dyn Store>, clock: Clock) -> Dispatcher {
+    pub fn start(
+        opts: DispatcherOptions,
+        client: HttpClient,
+        store: Arc<dyn Store>,
+        clock: Clock,
+    ) -> Dispatcher {
         let n = if opts.shards == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             opts.shards
         };
-        let ctx = Arc::new(AttemptCtx { client, store, clock });
+        let ctx = Arc::new(AttemptCtx {
+            client,
+            store,
+            clock,
+        });
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -68,7 +77,12 @@ impl Dispatcher {
                 })
             })
             .collect();
-        Dispatcher { shards, pending, tracker, stop }
+        Dispatcher {
+            shards,
+            pending,
+            tracker,
+            stop,
+        }
     }
 
     /// Hands a notification to its endpoint's shard. Never blocks: admission is bounded at
@@ -96,6 +110,8 @@ impl Dispatcher {
     pub async fn shutdown(&self, grace: Duration) -> bool {
         self.stop.cancel();
         self.tracker.close();
-        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
     }
 }

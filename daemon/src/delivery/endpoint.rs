@@ -27,7 +27,14 @@ pub(super) struct Endpoint {
 impl Endpoint {
     pub fn new(max: usize) -> Endpoint {
         let max = max.max(1);
-        Endpoint { ready: VecDeque::new(), in_flight: 0, limit: max, max, paused_until: None, successes: 0 }
+        Endpoint {
+            ready: VecDeque::new(),
+            in_flight: 0,
+            limit: max,
+            max,
+            paused_until: None,
+            successes: 0,
+        }
     }
 
     /// Whether another attempt may start now.
@@ -61,7 +68,10 @@ impl Endpoint {
 
     /// Nothing queued, nothing running, not paused: the shard may forget this endpoint.
     pub fn is_idle(&self) -> bool {
-        self.ready.is_empty() && self.in_flight == 0 && self.paused_until.is_none() && self.limit == self.max
+        self.ready.is_empty()
+            && self.in_flight == 0
+            && self.paused_until.is_none()
+            && self.limit == self.max
     }
 }
 

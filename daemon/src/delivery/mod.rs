@@ -20,9 +20,6 @@ mod endpoint;
 mod job;
 mod shard;
 
-#[cfg(test)]
-mod tests;
-
 pub use client::HttpClient;
 pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use job::Job;

@@ -87,7 +87,11 @@ impl Shard {
 
     async fn run(mut self) {
         loop {
-            let next_timer = self.timers.keys().next().map(|(due, _)| self.ctx.clock.instant_at(*due));
+            let next_timer = self
+                .timers
+                .keys()
+                .next()
+                .map(|(due, _)| self.ctx.clock.instant_at(*due));
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(ShardMsg::Enqueue(job)) => self.enqueue(job),
@@ -132,7 +136,11 @@ impl Shard {
                     if let Some(job) = self.jobs.get(&id) {
                         let ep = job.endpoint.clone();
                         let cap = self.endpoint_concurrency;
-                        self.endpoints.entry(ep.clone()).or_insert_with(|| Endpoint::new(cap)).ready.push_back(id);
+                        self.endpoints
+                            .entry(ep.clone())
+                            .or_insert_with(|| Endpoint::new(cap))
+                            .ready
+                            .push_back(id);
                         touched.push(ep);
                     }
                 }
@@ -149,14 +157,20 @@ impl Shard {
             return;
         }
         let now = tokio::time::Instant::now();
-        let Some(ep) = self.endpoints.get_mut(key) else { return };
+        let Some(ep) = self.endpoints.get_mut(key) else {
+            return;
+        };
         while ep.can_start(now) {
             if self.in_flight >= self.max_in_flight {
                 self.starved.insert(key.clone());
                 return;
             }
-            let Some(id) = ep.ready.pop_front() else { break };
-            let Some(job) = self.jobs.get(&id).cloned() else { continue };
+            let Some(id) = ep.ready.pop_front() else {
+                break;
+            };
+            let Some(job) = self.jobs.get(&id).cloned() else {
+                continue;
+            };
             ep.in_flight += 1;
             self.in_flight += 1;
             metrics::in_flight(1.0);
@@ -173,7 +187,11 @@ impl Shard {
     fn done(&mut self, done: Done) {
         self.in_flight -= 1;
         metrics::in_flight(-1.0);
-        let Done { job, finished, throttle } = done;
+        let Done {
+            job,
+            finished,
+            throttle,
+        } = done;
         let key = job.endpoint.clone();
         if let Some(ep) = self.endpoints.get_mut(&key) {
             ep.in_flight -= 1;
@@ -189,7 +207,10 @@ impl Shard {
         match finished {
             Some(_) => {
                 self.jobs.remove(&job.id);
-                let remaining = self.pending.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+                let remaining = self
+                    .pending
+                    .fetch_sub(1, Ordering::Relaxed)
+                    .saturating_sub(1);
                 metrics::pending(remaining);
                 self.release_order(&job);
             }
@@ -211,7 +232,9 @@ impl Shard {
 
     /// A notification is final: the next one of the same payment becomes the head.
     fn release_order(&mut self, job: &Job) {
-        let Some(queue) = self.order.get_mut(&job.order_key) else { return };
+        let Some(queue) = self.order.get_mut(&job.order_key) else {
+            return;
+        };
         queue.retain(|id| *id != job.id);
         match queue.front().copied() {
             Some(next) => {

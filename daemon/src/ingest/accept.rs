@@ -64,7 +64,9 @@ pub async fn single(app: &App, mut body: Vec<u8>) -> Reply {
         Claim::Pending(p) => wait_for_first(app, p).await,
         Claim::New(p) => {
             let mut replies = commit(app, vec![p]).await;
-            replies.pop().unwrap_or_else(|| Reply::unavailable("nothing was committed"))
+            replies
+                .pop()
+                .unwrap_or_else(|| Reply::unavailable("nothing was committed"))
         }
     }
 }
@@ -112,7 +114,7 @@ pub async fn batch(app: &App, mut body: Vec<u8>) -> Reply {
     }
     let results: Vec<Value> = replies
         .into_iter()
-        .map(|r| r.map_or(Value::Null, |r| with_status(r)))
+        .map(|r| r.map_or(Value::Null, with_status))
         .collect();
     Reply::ok("batch processed").with("results", Value::Array(results))
 }
@@ -134,13 +136,19 @@ fn invalid(api: Option<Api>, e: &ValidationError) -> Reply {
 fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
     let api = envelope.api;
     let Some(profile) = app.profile(&envelope.profile) else {
-        let e = ValidationError::new("profile", format!("no profile named \"{}\" is configured", envelope.profile));
+        let e = ValidationError::new(
+            "profile",
+            format!("no profile named \"{}\" is configured", envelope.profile),
+        );
         return Err(invalid(Some(api), &e));
     };
     if envelope.is_plain_http() && !profile.allow_http {
         let e = ValidationError::new(
             "url",
-            format!("plain http:// is not allowed by profile \"{}\" (allow_http = false)", profile.name),
+            format!(
+                "plain http:// is not allowed by profile \"{}\" (allow_http = false)",
+                profile.name
+            ),
         );
         return Err(invalid(Some(api), &e));
     }
@@ -166,12 +174,20 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
         finished_at: None,
         url: envelope.url,
     };
-    Ok(Prepared { record, profile, key, fp })
+    Ok(Prepared {
+        record,
+        profile,
+        key,
+        fp,
+    })
 }
 
 fn claim(app: &App, p: Prepared) -> Claim {
     let now = app.clock.now();
-    match app.idempotency.check_and_reserve(p.key, p.fp, p.record.id, now) {
+    match app
+        .idempotency
+        .check_and_reserve(p.key, p.fp, p.record.id, now)
+    {
         Check::New => Claim::New(p),
         Check::Duplicate { pending: true, .. } => Claim::Pending(p),
         Check::Duplicate { id, pending: false } => Claim::Answer(duplicate(p.record.api, id)),
@@ -204,7 +220,8 @@ async fn wait_for_first(app: &App, p: Prepared) -> Reply {
         tokio::time::sleep(Duration::from_millis(1)).await;
         let now = app.clock.now();
         match app.idempotency.check(p.key, p.fp, now) {
-            Some(Check::Duplicate { pending: true, .. }) if tokio::time::Instant::now() < give_up => {}
+            Some(Check::Duplicate { pending: true, .. })
+                if tokio::time::Instant::now() < give_up => {}
             Some(Check::Duplicate { pending: true, .. }) => {
                 metrics::ingest(Some(p.record.api), IngestOutcome::Error);
                 return Reply::unavailable("an earlier copy is still being committed; retry");
@@ -215,7 +232,9 @@ async fn wait_for_first(app: &App, p: Prepared) -> Reply {
             Some(Check::New) | None => match claim(app, p) {
                 Claim::New(fresh) => {
                     let mut r = commit(app, vec![fresh]).await;
-                    return r.pop().unwrap_or_else(|| Reply::unavailable("nothing was committed"));
+                    return r
+                        .pop()
+                        .unwrap_or_else(|| Reply::unavailable("nothing was committed"));
                 }
                 Claim::Pending(again) => p = again,
                 Claim::Answer(r) => return r,
@@ -233,7 +252,8 @@ async fn commit(app: &App, items: Vec<Prepared>) -> Vec<Reply> {
             .map(|p| {
                 app.idempotency.confirm(p.key, p.record.id);
                 let now = app.clock.now();
-                app.dispatcher.enqueue(Job::from_record(&p.record, p.profile, now));
+                app.dispatcher
+                    .enqueue(Job::from_record(&p.record, p.profile, now));
                 metrics::ingest(Some(p.record.api), IngestOutcome::Accepted);
                 Reply::ok("accepted").with("notificationId", json!(p.record.id.to_string()))
             })
@@ -245,7 +265,9 @@ async fn commit(app: &App, items: Vec<Prepared>) -> Vec<Reply> {
                 .map(|p| {
                     app.idempotency.release(p.key, p.record.id);
                     metrics::ingest(Some(p.record.api), IngestOutcome::Error);
-                    Reply::unavailable("the store could not commit the notification; nothing was stored")
+                    Reply::unavailable(
+                        "the store could not commit the notification; nothing was stored",
+                    )
                 })
                 .collect()
         }

@@ -56,7 +56,8 @@ async fn read<T: Send + 'static>(
 }
 
 fn parse_id(text: &str) -> Result<NotificationId, Reply> {
-    text.parse().map_err(|_| Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"))
+    text.parse()
+        .map_err(|_| Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"))
 }
 
 /// `GET /v1/notifications/{id}`.
@@ -73,7 +74,9 @@ pub async fn get(app: &App, id: &str) -> Reply {
 }
 
 fn merge(reply: Reply, extra: Value) -> Reply {
-    let Value::Object(m) = extra else { return reply };
+    let Value::Object(m) = extra else {
+        return reply;
+    };
     m.into_iter().fold(reply, |r, (k, v)| r.with(&k, v))
 }
 
@@ -84,12 +87,19 @@ pub async fn dead_letters(app: &App, query: Option<&str>) -> Reply {
         if let Some(v) = pair.strip_prefix("limit=") {
             match v.parse::<usize>() {
                 Ok(n) if (1..=DEAD_LETTERS_MAX).contains(&n) => limit = n,
-                _ => return Reply::invalid(&format!("limit: must be a number from 1 to {DEAD_LETTERS_MAX}")),
+                _ => {
+                    return Reply::invalid(&format!(
+                        "limit: must be a number from 1 to {DEAD_LETTERS_MAX}"
+                    ));
+                }
             }
         }
     }
     match read(app, move |s| s.dead_letters(limit)).await {
-        Ok(list) => Reply::ok("dead letters").with("notifications", Value::Array(list.iter().map(view).collect())),
+        Ok(list) => Reply::ok("dead letters").with(
+            "notifications",
+            Value::Array(list.iter().map(view).collect()),
+        ),
         Err(r) => r,
     }
 }
@@ -114,12 +124,17 @@ pub async fn redeliver(app: &App, id: &str) -> Reply {
             app.dispatcher.enqueue(Job::from_record(&rec, profile, now));
             merge(Reply::ok("redelivery started"), view(&rec))
         }
-        Ok(RedeliverOutcome::Unknown) => Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"),
+        Ok(RedeliverOutcome::Unknown) => {
+            Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id")
+        }
         Ok(RedeliverOutcome::NotRedeliverable(state)) => Reply::result(
             StatusCode::CONFLICT,
             "F",
             "ORDER_STATUS_INVALID",
-            &format!("only dead or failed notifications can be redelivered; this one is {}", state.as_str()),
+            &format!(
+                "only dead or failed notifications can be redelivered; this one is {}",
+                state.as_str()
+            ),
         ),
         Err(e) => {
             tracing::error!(error = %e, "Redeliver could not commit.");
@@ -139,9 +154,15 @@ pub async fn inquiry(app: &App, mut body: Vec<u8>) -> Reply {
             let id = id.to_owned();
             read(app, move |s| s.find_by_payment_id(&id)).await
         }
-        Lookup::PaymentRequestId { partner_id, payment_request_id } => {
+        Lookup::PaymentRequestId {
+            partner_id,
+            payment_request_id,
+        } => {
             let (partner, rid) = (partner_id.map(str::to_owned), payment_request_id.to_owned());
-            read(app, move |s| s.find_by_payment_request_id(partner.as_deref(), &rid)).await
+            read(app, move |s| {
+                s.find_by_payment_request_id(partner.as_deref(), &rid)
+            })
+            .await
         }
     };
     let records = match records {
@@ -154,5 +175,9 @@ pub async fn inquiry(app: &App, mut body: Vec<u8>) -> Reply {
         .collect();
     let answer = InquiryResponse::answer(&held);
     let body: Value = serde_json::from_slice(&answer.encode()).unwrap_or(Value::Null);
-    Reply { status: StatusCode::OK, body, retry_after: None }
+    Reply {
+        status: StatusCode::OK,
+        body,
+        retry_after: None,
+    }
 }

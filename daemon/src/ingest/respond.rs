@@ -49,7 +49,12 @@ impl Reply {
 
     /// 503 U UNKNOWN_EXCEPTION.
     pub fn unavailable(message: &str) -> Reply {
-        Reply::result(StatusCode::SERVICE_UNAVAILABLE, "U", "UNKNOWN_EXCEPTION", message)
+        Reply::result(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "U",
+            "UNKNOWN_EXCEPTION",
+            message,
+        )
     }
 
     /// 429 U REQUEST_TRAFFIC_EXCEED_LIMIT with `Retry-After`.
@@ -78,7 +83,12 @@ impl Reply {
 /// A JSON response.
 pub fn json_response(status: StatusCode, body: &Value, retry_after: Option<u32>) -> Response<Body> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    bytes_response(status, "application/json; charset=UTF-8", Bytes::from(bytes), retry_after)
+    bytes_response(
+        status,
+        "application/json; charset=UTF-8",
+        Bytes::from(bytes),
+        retry_after,
+    )
 }
 
 /// A response with a body of the given content type.
@@ -90,9 +100,13 @@ pub fn bytes_response(
 ) -> Response<Body> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     if let Some(secs) = retry_after {
-        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     }
     resp
 }

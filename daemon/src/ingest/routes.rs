@@ -13,7 +13,10 @@ use crate::app::App;
 use crate::metrics::{self, IngestOutcome};
 
 /// Routes one request.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
     Ok(route(&app, req).await.into_response())
 }
 
@@ -27,7 +30,12 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
     }
     if !authorized(app, &req) {
         metrics::ingest(None, IngestOutcome::Unauthorized);
-        return Reply::result(StatusCode::UNAUTHORIZED, "F", "ACCESS_DENIED", "missing or wrong bearer token");
+        return Reply::result(
+            StatusCode::UNAUTHORIZED,
+            "F",
+            "ACCESS_DENIED",
+            "missing or wrong bearer token",
+        );
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (&method, segments.as_slice()) {
@@ -40,7 +48,9 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
             Err(r) => r,
         },
         (&Method::GET, ["v1", "notifications", id]) => query::get(app, id).await,
-        (&Method::POST, ["v1", "notifications", id, "redeliver"]) => query::redeliver(app, id).await,
+        (&Method::POST, ["v1", "notifications", id, "redeliver"]) => {
+            query::redeliver(app, id).await
+        }
         (&Method::GET, ["v1", "dead-letters"]) => query::dead_letters(app, req.uri().query()).await,
         (&Method::POST, ["v1", "payments", "inquiryPayment"]) => match body(app, req).await {
             Ok(b) => query::inquiry(app, b).await,
@@ -60,7 +70,11 @@ fn readyz(app: &App) -> Reply {
     if app.is_ready() && !app.is_stopping() {
         Reply::ok("ready")
     } else {
-        Reply::unavailable(if app.is_stopping() { "shutting down" } else { "recovering" })
+        Reply::unavailable(if app.is_stopping() {
+            "shutting down"
+        } else {
+            "recovering"
+        })
     }
 }
 
@@ -76,7 +90,9 @@ fn authorized(app: &App, req: &Request<Incoming>) -> bool {
     else {
         return false;
     };
-    app.tokens.iter().fold(false, |ok, t| ok | constant_time_eq(t, given))
+    app.tokens
+        .iter()
+        .fold(false, |ok, t| ok | constant_time_eq(t, given))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -108,7 +124,12 @@ async fn body(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, Reply> {
     }
     match Limited::new(req.into_body(), max).collect().await {
         Ok(b) => Ok(Bytes::into(b.to_bytes())),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
         Err(_) => Err(Reply::invalid("body: could not be read")),
     }
 }
