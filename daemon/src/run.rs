@@ -55,6 +55,16 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        // The store closes (its writer thread joined, the file unlocked) when the last task
+        // holding it lets go; wait for that, briefly, so a restart in the same process can open it.
+        let store = self.app.store.clone();
+        drop(self.app);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Ours is the last handle: dropping it here joins the writer thread and closes the file.
+        let _ = tokio::task::spawn_blocking(move || drop(store)).await;
         drained
     }
 }

@@ -34,9 +34,13 @@ pub(super) struct AttemptCtx {
     pub client: HttpClient,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
+    /// Fired when the shutdown grace period runs out: attempts still waiting for an answer are
+    /// abandoned, leaving their notifications pending (and due) in the store.
+    pub abort: tokio_util::sync::CancellationToken,
 }
 
-pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
+/// Runs one attempt; `None` when it was abandoned at shutdown (nothing recorded).
+pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
     let started = ctx.clock.now();
     let first = *job.first_attempt_at.get_or_insert(started);
     let profile = job.profile.clone();
@@ -63,10 +67,10 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
         headers.push(("signature", sig));
     }
 
-    let sent = ctx
-        .client
-        .post(&job.url, headers, job.body.clone(), profile.attempt_timeout)
-        .await;
+    let sent = tokio::select! {
+        sent = ctx.client.post(&job.url, headers, job.body.clone(), profile.attempt_timeout) => sent,
+        () = ctx.abort.cancelled() => return None,
+    };
     let now = ctx.clock.now();
     let (ack, transport_detail) = match &sent {
         Ok(answer) => (classify_answer(&job, &uri, answer, now), None),
@@ -161,11 +165,11 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Done {
             _ => {}
         }
     }
-    Done {
+    Some(Done {
         job,
         finished,
         throttle,
-    }
+    })
 }
 
 fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ack {

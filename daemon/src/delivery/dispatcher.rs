@@ -35,6 +35,7 @@ pub struct Dispatcher {
     pending: Arc<AtomicUsize>,
     tracker: TaskTracker,
     stop: CancellationToken,
+    abort: CancellationToken,
 }
 
 impl std::fmt::Debug for ShardMsg {
@@ -56,10 +57,12 @@ impl Dispatcher {
         } else {
             opts.shards
         };
+        let abort = CancellationToken::new();
         let ctx = Arc::new(AttemptCtx {
             client,
             store,
             clock,
+            abort: abort.clone(),
         });
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -82,6 +85,7 @@ impl Dispatcher {
             pending,
             tracker,
             stop,
+            abort,
         }
     }
 
@@ -105,13 +109,19 @@ impl Dispatcher {
     }
 
     /// Stops starting attempts and waits up to `grace` for the running ones (and their store
-    /// writes) to finish. Returns false when the grace period ran out first; whatever was cut off
-    /// is still pending in the store and is attempted again at the next start.
+    /// writes) to finish. Returns false when the grace period ran out first: the attempts still
+    /// waiting for an answer are then abandoned; their notifications are still pending in the
+    /// store and are attempted again at the next start.
     pub async fn shutdown(&self, grace: Duration) -> bool {
         self.stop.cancel();
         self.tracker.close();
-        tokio::time::timeout(grace, self.tracker.wait())
+        let drained = tokio::time::timeout(grace, self.tracker.wait())
             .await
-            .is_ok()
+            .is_ok();
+        if !drained {
+            self.abort.cancel();
+            self.tracker.wait().await;
+        }
+        drained
     }
 }

@@ -87,6 +87,10 @@ impl Shard {
 
     async fn run(mut self) {
         loop {
+            if self.stopping && (self.in_flight == 0 || self.ctx.abort.is_cancelled()) {
+                // Everything left is pending in the store; the next start picks it up.
+                return;
+            }
             let next_timer = self
                 .timers
                 .keys()
@@ -104,6 +108,8 @@ impl Shard {
                     // Stop starting attempts; the ones running finish and report here.
                     self.stopping = true;
                 }
+                // The grace period ran out: the attempts still running were abandoned.
+                () = self.ctx.abort.cancelled(), if self.stopping => return,
             }
         }
     }
@@ -177,9 +183,10 @@ impl Shard {
             let ctx = self.ctx.clone();
             let tx = self.tx.clone();
             self.tracker.spawn(async move {
-                let done = attempt::run(job, ctx).await;
-                // The shard is gone only when the daemon is exiting; the outcome is in the store.
-                let _ = tx.send(ShardMsg::Done(Box::new(done)));
+                if let Some(done) = attempt::run(job, ctx).await {
+                    // The shard is gone only when the daemon is exiting; the outcome is in the store.
+                    let _ = tx.send(ShardMsg::Done(Box::new(done)));
+                }
             });
         }
     }

@@ -1,0 +1,205 @@
+//! Test harness: a real notifyd (the library's `run::start`) on loopback with a real store in a
+//! temporary directory, the mock merchant as receiver, and a small HTTP client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use notifyd::config::{Config, Overrides};
+use notifyd::mock_merchant::{MockMerchant, Respond};
+use notifyd::run::{self, Running};
+use serde_json::{Value, json};
+
+/// A config for tests: short retry schedule, plain http to loopback allowed, ports chosen by the OS.
+pub fn config(dir: &std::path::Path, extra: &str) -> Config {
+    let text = format!(
+        r#"
+[store]
+path = "{}"
+[shutdown]
+grace = "2s"
+[profiles.default]
+allow_http = true
+allow_private = ["127.0.0.0/8"]
+[profiles.default.retry]
+kind = "schedule"
+schedule = ["0s", "100ms", "100ms"]
+jitter = 0.0
+attempt_timeout = "1s"
+[profiles.strict]
+{extra}
+"#,
+        dir.display()
+    );
+    let mut c = Config::from_toml(&text, &Overrides::default()).unwrap_or_else(|p| panic!("{p:?}"));
+    c.ingest.listen = "127.0.0.1:0".parse().unwrap();
+    c.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    c
+}
+
+/// notifyd plus a merchant.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub notifyd: Option<Running>,
+    pub merchant: MockMerchant,
+    pub client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Harness {
+    pub async fn start(mode: &str) -> Harness {
+        Harness::start_with(mode, |_| {}).await
+    }
+
+    pub async fn start_with(mode: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), "");
+        tweak(&mut config);
+        let merchant = MockMerchant::start(
+            "127.0.0.1:0".parse().unwrap(),
+            mode.parse::<Respond>().unwrap(),
+        )
+        .await
+        .unwrap();
+        let notifyd = run::start(&config).await.unwrap();
+        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        Harness {
+            dir,
+            config,
+            notifyd: Some(notifyd),
+            merchant,
+            client,
+        }
+    }
+
+    pub fn ingest(&self) -> SocketAddr {
+        self.notifyd.as_ref().unwrap().ingest
+    }
+
+    pub fn merchant_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.merchant.addr())
+    }
+
+    /// Stops notifyd (graceful) and starts it again on the same store.
+    pub async fn restart(&mut self) -> bool {
+        let drained = self.notifyd.take().unwrap().shutdown().await;
+        self.notifyd = Some(run::start(&self.config).await.unwrap());
+        drained
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value, http::HeaderMap) {
+        let uri = format!("http://{}{path}", self.ingest());
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Full::new(Bytes::from(bytes)))
+            .unwrap();
+        let resp = self.client.request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, json, headers)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (s, v, _) = self.request("POST", path, Some(body)).await;
+        (s, v)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let (s, v, _) = self.request("GET", path, None).await;
+        (s, v)
+    }
+
+    /// Posts one envelope and returns the notification id, asserting it was accepted.
+    pub async fn submit(&self, envelope: &Value) -> String {
+        let (status, body) = self.post("/v1/notifications", envelope).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"]["resultStatus"], "S", "{body}");
+        body["notificationId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn status(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/notifications/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Waits (bounded) until the notification reaches `state`.
+    pub async fn wait_state(&self, id: &str, state: &str) -> Value {
+        self.wait_for(id, |s| s["state"] == state).await
+    }
+
+    /// Waits (bounded) until the notification's status satisfies `done`.
+    pub async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.status(id).await;
+            if done(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} never got there: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (bounded) until the merchant has received `n` requests.
+    pub async fn wait_received(&self, n: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.merchant.count() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "merchant got {} of {n}",
+                self.merchant.count()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A valid notifyPayment envelope for `payment`, to `url`.
+pub fn payment(url: &str, payment: &str) -> Value {
+    json!({
+        "api": "notifyPayment",
+        "url": url,
+        "body": {
+            "partnerId": "P0001",
+            "paymentId": payment,
+            "paymentRequestId": format!("REQ-{payment}"),
+            "paymentAmount": {"currency": "USD", "value": "10000"},
+            "paymentTime": "2019-11-27T12:01:01+08:30",
+            "paymentStatus": "SUCCESS"
+        }
+    })
+}
+
+/// A valid notifyVoid envelope for `payment`, to `url`.
+pub fn void(url: &str, payment: &str, result: &str) -> Value {
+    json!({
+        "api": "notifyVoid",
+        "url": url,
+        "body": {
+            "voidResult": {"resultStatus": result, "resultCode": if result == "S" { "SUCCESS" } else { "PROCESS_FAIL" }},
+            "voidRequestId": format!("VOID-{payment}"),
+            "paymentId": payment,
+            "voidAmount": {"currency": "USD", "value": "10000"}
+        }
+    })
+}
