@@ -170,6 +170,11 @@ pub fn prometheus() -> PrometheusHandle {
 
 /// Starts notifyd: store, recovery, delivery, listeners. Resolves once it is ready.
 pub async fn start(config: &Config) -> Result<Running, String> {
+    start_with(config, StoreOptions::default()).await
+}
+
+/// [`start`] with store options (tuning, or fault injection in tests).
+pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<Running, String> {
     let handle = prometheus();
     let clock = Clock::new();
     let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
@@ -181,7 +186,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             &path,
             StoreOptions {
                 commit_observer: Some(observer),
-                ..StoreOptions::default()
+                ..store_options
             },
         )
     })
