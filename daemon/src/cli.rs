@@ -62,7 +62,7 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, value_name = "ADDR", default_value = mock_merchant::DEFAULT_LISTEN)]
         listen: SocketAddr,
-        /// S, F, U, SYSTEM_ERROR, THROTTLE, 429, 500, GARBAGE, STALL, SLOW:<duration>, FAIL_RATE:<p>,
+        /// S, F, U, SYSTEM_ERROR, THROTTLE, 429, 500, GARBAGE, STALL, `SLOW:<duration>`, `FAIL_RATE:<p>`,
         /// or a comma-separated list answered in turn ("U,U,S").
         #[arg(long, value_name = "MODE", default_value = "S")]
         respond: Respond,

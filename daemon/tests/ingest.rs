@@ -270,7 +270,10 @@ async fn a_failed_commit_answers_503_and_keeps_nothing() {
     let mut h = Harness::start("S").await;
     // Restart the daemon on the same store with the fault hook armed.
     h.notifyd.take().unwrap().shutdown().await;
-    let opts = notifyd::store::StoreOptions { fail_next_commits: Some(fail.clone()), ..Default::default() };
+    let opts = notifyd::store::StoreOptions {
+        fail_next_commits: Some(fail.clone()),
+        ..Default::default()
+    };
     h.notifyd = Some(notifyd::run::start_with(&h.config, opts).await.unwrap());
 
     let env = payment(&h.merchant_url("/n"), "PAY-DISK");
@@ -279,7 +282,10 @@ async fn a_failed_commit_answers_503_and_keeps_nothing() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["result"]["resultStatus"], "U");
     assert_eq!(body["result"]["resultCode"], "UNKNOWN_EXCEPTION");
-    assert!(body.get("notificationId").is_none(), "no id for what was not stored");
+    assert!(
+        body.get("notificationId").is_none(),
+        "no id for what was not stored"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(h.merchant.count(), 0, "nothing not durable is delivered");
 
@@ -287,5 +293,6 @@ async fn a_failed_commit_answers_503_and_keeps_nothing() {
     let (status, body) = h.post("/v1/notifications", &env).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("duplicate").is_none());
-    h.wait_state(body["notificationId"].as_str().unwrap(), "delivered").await;
+    h.wait_state(body["notificationId"].as_str().unwrap(), "delivered")
+        .await;
 }

@@ -1,7 +1,7 @@
 //! Configuration: the TOML file (CONTRACT.md §1), command-line overrides and built-in defaults, validated
 //! into typed settings before anything starts.
 //!
-//! [`file`] documents every key as written; [`Config`] is what the daemon uses. Loading reports every
+//! [`file`](mod@file) documents every key as written; [`Config`] is what the daemon uses. Loading reports every
 //! problem at once, each with its key path, so an operator fixes a file in one pass (`notifyd check-config`).
 
 mod cidr;
