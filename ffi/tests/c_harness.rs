@@ -7,14 +7,17 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{Notifyd, harness_env, have, repo_root, run_harness, target_profile_dir};
+use support::{
+    Notifyd, ensure_libraries_built, harness_env, have, repo_root, run_harness, target_profile_dir,
+};
 
 /// `make` in ffi/tests/c with the given sanitizer flags into `out`.
 fn build(out: &Path, san: &str) {
+    let libdir = ensure_libraries_built();
     let status = Command::new("make")
         .arg("-C")
         .arg(repo_root().join("ffi/tests/c"))
-        .arg(format!("LIBDIR={}", target_profile_dir().display()))
+        .arg(format!("LIBDIR={}", libdir.display()))
         .arg(format!("OUT={}", out.display()))
         .arg(format!("INCLUDE={}", repo_root().join("include").display()))
         .arg(format!("SAN={san}"))

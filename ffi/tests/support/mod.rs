@@ -83,9 +83,18 @@ pub fn harness_env(nd: &Notifyd) -> Vec<(String, String)> {
         ("ND_TEST_ADDR".into(), nd.addr.clone()),
         ("ND_TEST_SOCK".into(), nd.socket.display().to_string()),
         ("ND_SIGVEC_DIR".into(), dir.display().to_string()),
-        ("ND_REQ_SIGNATURE".into(), field("request", "Signature_header")),
-        ("ND_RESP_CONTENT".into(), field("response", "content_to_be_validated")),
-        ("ND_RESP_SIGNATURE".into(), field("response", "Signature_header")),
+        (
+            "ND_REQ_SIGNATURE".into(),
+            field("request", "Signature_header"),
+        ),
+        (
+            "ND_RESP_CONTENT".into(),
+            field("response", "content_to_be_validated"),
+        ),
+        (
+            "ND_RESP_SIGNATURE".into(),
+            field("response", "Signature_header"),
+        ),
     ]
 }
 
@@ -93,11 +102,39 @@ pub fn harness_env(nd: &Notifyd) -> Vec<(String, String)> {
 pub fn target_profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash>
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// Builds libnotifyd.a and libnotifyd.so for this profile, once per test binary: `cargo test`
+/// itself builds the library only as an rlib for the tests, which would leave the C and Java
+/// harnesses linking a stale archive.
+pub fn ensure_libraries_built() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = target_profile_dir();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "notifyd-ffi", "--lib"])
+                .env("CARGO_TARGET_DIR", dir.parent().expect("target dir"))
+                .current_dir(repo_root());
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("running cargo build");
+            assert!(status.success(), "cargo build -p notifyd-ffi failed");
+            dir
+        })
+        .clone()
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// Whether `tool` runs. In CI (`NOTIFYD_CI` set) a missing tool is a failure, not a skip.
@@ -118,7 +155,9 @@ pub fn have(tool: &str, version_arg: &str) -> bool {
 
 /// Runs a harness program and checks its last line is `N passed, 0 failed` with N > 0.
 pub fn run_harness(mut cmd: Command, what: &str) -> usize {
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {what}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{what} stdout:\n{stdout}\n{what} stderr:\n{stderr}");
