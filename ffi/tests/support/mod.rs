@@ -117,6 +117,14 @@ pub fn ensure_libraries_built() -> PathBuf {
         .get_or_init(|| {
             let dir = target_profile_dir();
             let mut cmd = Command::new(env!("CARGO"));
+            // The variables cargo sets for this test process would otherwise reach build
+            // scripts (ring's) and force rebuilds on every run.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy().into_owned();
+                if name.starts_with("CARGO_") && name != "CARGO_HOME" || name == "OUT_DIR" {
+                    cmd.env_remove(name);
+                }
+            }
             cmd.args(["build", "-p", "notifyd-ffi", "--lib"])
                 .env("CARGO_TARGET_DIR", dir.parent().expect("target dir"))
                 .current_dir(repo_root());
