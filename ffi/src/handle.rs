@@ -206,10 +206,8 @@ mod tests {
         }
         let bad = [0xffu8, 0xfe];
         // SAFETY: `bad` is a live array of the given length.
-        assert_eq!(
-            unsafe { text(bad.as_ptr(), 2) },
-            Err(nd_result::InvalidUtf8)
-        );
+        let got = unsafe { text(bad.as_ptr(), 2) };
+        assert_eq!(got, Err(nd_result::InvalidUtf8));
     }
 
     #[test]
