@@ -34,5 +34,44 @@ pub fn to_vec<T: Serialize>(v: &T) -> Vec<u8> {
 fn write<T: Serialize>(v: &T, out: &mut Vec<u8>) {
     // Core's message types hold only strings and string-keyed structs, which the serializer
     // cannot fail on; an error here would be a bug in a type definition, caught by the tests.
-    simd_json::serde::to_writer(out, v).expect("core message types always serialize");
+    sonic_rs::to_writer(out, v).expect("core message types always serialize");
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{Amount, NotifyPayment};
+
+    fn payment(text: String, optional: Option<String>) -> NotifyPayment {
+        NotifyPayment {
+            partner_id: text.clone(),
+            payment_id: text.clone(),
+            payment_request_id: text.clone(),
+            payment_amount: Amount {
+                currency: "USD".to_owned(),
+                value: "1".to_owned(),
+            },
+            payment_time: optional.clone(),
+            payment_status: "FAIL".to_owned(),
+            payment_fail_reason: optional.clone(),
+            extend_info: Some(text),
+        }
+    }
+
+    proptest! {
+        // Stored bytes were written by simd-json's serializer before the encoder moved to
+        // sonic-rs for speed; the canonical bytes (and so every signature) must not change.
+        #[test]
+        fn bytes_match_the_simd_json_serializer(
+            text in "(?s).{0,40}|[\\x00-\\x7f]{0,40}",
+            optional in proptest::option::of("(?s).{0,8}"),
+        ) {
+            let n = Notification::NotifyPayment(payment(text, optional));
+            let Notification::NotifyPayment(m) = &n else { unreachable!() };
+            let reference = simd_json::serde::to_vec(m).unwrap();
+            prop_assert_eq!(encode(&n), reference);
+        }
+    }
 }
