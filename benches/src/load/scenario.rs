@@ -45,8 +45,9 @@ fn resolve(scenario: &Scenario) -> Result<Resolved, String> {
         count = (rate * duration.as_secs_f64()).ceil() as u64;
     }
     let schedule: Vec<String> = match scenario {
-        // No attempt for an hour: every notification stays pending without touching the (absent) receiver.
-        Scenario::Backlog(_) => vec!["1h".into()],
+        // notifyd attempts at once whatever the first delay says (ingest/accept.rs sets next_attempt_at =
+        // now), so the receiver is a black hole (see `backlog`) and a timed-out attempt waits an hour.
+        Scenario::Backlog(_) => vec!["0s".into(), "1h".into()],
         // A storm: each U is retried ten times within two seconds, then dead.
         Scenario::Storm(_) => std::iter::once("0s".to_owned())
             .chain(std::iter::repeat_n("200ms".to_owned(), 10))
@@ -320,6 +321,24 @@ async fn delivery_phase(
         round3(self_after.cpu_secs - self_before.cpu_secs),
     );
     s.put(&k("payload_bytes"), out.payload_bytes);
+    // The store's side of it: how many durable commits, how long each took on average.
+    let commits = nd
+        .metric(&client, "notifyd_store_commit_seconds_count", &[])
+        .await;
+    let commit_sum = nd
+        .metric(&client, "notifyd_store_commit_seconds_sum", &[])
+        .await;
+    if let (Some(n), Some(sum)) = (commits, commit_sum) {
+        s.put(&k("notifyd_store_commits"), n);
+        s.put(
+            &k("notifyd_store_commit_mean_ms"),
+            round3(1000.0 * sum / n.max(1.0)),
+        );
+    }
+    let attempts = nd
+        .metric(&client, "notifyd_delivery_attempts_total", &[])
+        .await;
+    s.put(&k("notifyd_delivery_attempts"), attempts);
     drop(nd);
     Ok(PhaseResult {
         receiver,
@@ -389,9 +408,11 @@ async fn storm(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String> 
         .collect();
     let b = delivery_phase(r, c, &half, "half_unknown.", s).await?;
     let _ = b.urls;
+    // The healthy half carries half the traffic: compare it with half the all-healthy rate.
+    let share = half.iter().filter(|a| **a != Answer::Unknown).count() as f64 / half.len() as f64;
     s.put(
-        "healthy_half_delivered_per_s_ratio_to_all_healthy",
-        round3(b.delivered_per_s / a.delivered_per_s.max(1e-9)),
+        "healthy_half_delivered_per_s_ratio_to_all_healthy_share",
+        round3(b.delivered_per_s / (a.delivered_per_s * share).max(1e-9)),
     );
     Ok(())
 }
@@ -408,11 +429,14 @@ async fn backlog(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String
         max_pending: r.count.max(1_000_000) * 2,
         idempotency_capacity: r.count.max(2_000_000),
     };
-    // A port nothing listens on: nothing is attempted within the hour anyway.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?;
-    let urls = Arc::new(vec![format!("http://{closed}/v1/payments/notifyPayment")]);
+    // A receiver that is down but does not refuse: a listener never accepting. Attempts hang until their
+    // 15 s timeout, so only `endpoint_concurrency` of them run at a time, nothing is written back, and
+    // every other notification stays queued in memory: what an outage looks like to notifyd.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let hole_addr = hole.local_addr().map_err(|e| e.to_string())?;
+    let urls = Arc::new(vec![format!(
+        "http://{hole_addr}/v1/payments/notifyPayment"
+    )]);
     let mut nd = UnderTest::start(c, &settings, &client).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = nd.stats().unwrap_or_default();
@@ -491,6 +515,7 @@ async fn backlog(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String
         "rss_bytes_per_pending_after_restart",
         round3((recovered.rss_kib.saturating_sub(idle.rss_kib) as f64) * 1024.0 / n),
     );
+    drop(hole);
     Ok(())
 }
 
