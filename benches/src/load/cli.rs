@@ -107,6 +107,9 @@ pub struct Common {
     /// notifyd delivery shards (0 = one per core).
     #[arg(long)]
     pub shards: Option<u64>,
+    /// notifyd `delivery.endpoint_concurrency` (its default: 64).
+    #[arg(long)]
+    pub endpoint_concurrency: Option<u64>,
     /// Write the summary as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -21,6 +21,8 @@ pub struct Settings {
     pub max_pending: u64,
     /// `store.idempotency_capacity`.
     pub idempotency_capacity: u64,
+    /// `delivery.endpoint_concurrency`.
+    pub endpoint_concurrency: u64,
 }
 
 impl Default for Settings {
@@ -30,6 +32,7 @@ impl Default for Settings {
             shards: 0,
             max_pending: 2_000_000,
             idempotency_capacity: 2_000_000,
+            endpoint_concurrency: 64,
         }
     }
 }
@@ -86,6 +89,7 @@ max_pending = {max_pending}
 listen = "{metrics}"
 [delivery]
 shards = {shards}
+endpoint_concurrency = {endpoint_concurrency}
 [log]
 level = "warn"
 [profiles.default]
@@ -101,6 +105,7 @@ attempt_timeout = "15s"
             idem = settings.idempotency_capacity,
             max_pending = settings.max_pending,
             shards = settings.shards,
+            endpoint_concurrency = settings.endpoint_concurrency,
             schedule = schedule.join(", "),
         );
         let config = dir.join("notifyd.toml");

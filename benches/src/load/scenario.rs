@@ -222,6 +222,7 @@ async fn delivery_phase(
     let settings = Settings {
         schedule: r.schedule.clone(),
         shards: c.shards.unwrap_or(0),
+        endpoint_concurrency: c.endpoint_concurrency.unwrap_or(64),
         ..Settings::default()
     };
     let nd = UnderTest::start(c, &settings, &client).await?;
@@ -355,9 +356,10 @@ async fn ceiling_phase(
     s: &mut Summary,
 ) {
     // What notifyd may have in flight for these endpoints: 64 per endpoint, 4096 in all (the defaults).
+    let per_endpoint = c.endpoint_concurrency.unwrap_or(64) as usize;
     let concurrency = c
         .ceiling_concurrency
-        .unwrap_or_else(|| (r.endpoints * 64).min(4096));
+        .unwrap_or_else(|| (r.endpoints * per_endpoint).min(4096));
     let urls: Arc<Vec<String>> = Arc::new(
         receiver
             .addrs()
@@ -428,6 +430,7 @@ async fn backlog(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String
         shards: c.shards.unwrap_or(0),
         max_pending: r.count.max(1_000_000) * 2,
         idempotency_capacity: r.count.max(2_000_000),
+        endpoint_concurrency: c.endpoint_concurrency.unwrap_or(64),
     };
     // A receiver that is down but does not refuse: a listener never accepting. Attempts hang until their
     // 15 s timeout, so only `endpoint_concurrency` of them run at a time, nothing is written back, and
