@@ -30,6 +30,23 @@ pub enum Scenario {
     Storm(Common),
     /// Nothing preset: every figure from the flags.
     Custom(Common),
+    /// Opens a stopped notifyd's store (e.g. one kept by `backlog --keep`) through the notifyd library
+    /// and times the two recovery reads, with the RSS each adds: how restart time and memory split
+    /// between the store (and redb's page cache) and the rest.
+    RecoveryProbe(Probe),
+}
+
+/// Flags of `recovery-probe`.
+#[derive(Debug, Clone, Args)]
+pub struct Probe {
+    /// The store directory (`[store] path`, e.g. /tmp/notifyd-load-XXXX/data). notifyd must not be running on it.
+    pub data: PathBuf,
+    /// redb page cache in MiB (default: redb's own, 1 GiB, which is what notifyd uses).
+    #[arg(long)]
+    pub cache_mib: Option<usize>,
+    /// Write the summary as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -42,18 +59,20 @@ impl Scenario {
             Scenario::Backlog(_) => "backlog",
             Scenario::Storm(_) => "storm",
             Scenario::Custom(_) => "custom",
+            Scenario::RecoveryProbe(_) => "recovery-probe",
         }
     }
 
-    /// Its flags.
-    pub fn common(&self) -> &Common {
+    /// Its load flags (`None` for `recovery-probe`, which drives no load).
+    pub fn common(&self) -> Option<&Common> {
         match self {
             Scenario::Throughput(c)
             | Scenario::Latency(c)
             | Scenario::Slow(c)
             | Scenario::Backlog(c)
             | Scenario::Storm(c)
-            | Scenario::Custom(c) => c,
+            | Scenario::Custom(c) => Some(c),
+            Scenario::RecoveryProbe(_) => None,
         }
     }
 }

@@ -27,8 +27,7 @@ struct Resolved {
     schedule: Vec<String>,
 }
 
-fn resolve(scenario: &Scenario) -> Result<Resolved, String> {
-    let c = scenario.common();
+fn resolve(scenario: &Scenario, c: &Common) -> Result<Resolved, String> {
     // (endpoints, respond, batch, connections, rate, seconds, count, drain seconds)
     let (endpoints, respond, batch, connections, rate, secs, count, drain) = match scenario {
         Scenario::Throughput(_) => (1, "S", 100, 8, 0.0, 120.0, 300_000, 120.0),
@@ -36,7 +35,9 @@ fn resolve(scenario: &Scenario) -> Result<Resolved, String> {
         Scenario::Slow(_) => (200, "SLOW:100ms", 100, 8, 0.0, 120.0, 200_000, 120.0),
         Scenario::Backlog(_) => (1, "S", 1000, 4, 0.0, 900.0, 1_000_000, 0.0),
         Scenario::Storm(_) => (20, "S", 100, 8, 0.0, 120.0, 100_000, 60.0),
-        Scenario::Custom(_) => (1, "S", 1, 16, 0.0, 60.0, 10_000, 60.0),
+        Scenario::Custom(_) | Scenario::RecoveryProbe(_) => {
+            (1, "S", 1, 16, 0.0, 60.0, 10_000, 60.0)
+        }
     };
     let rate = c.rate.unwrap_or(rate);
     let duration = Duration::from_secs_f64(c.duration.unwrap_or(secs));
@@ -69,8 +70,13 @@ fn resolve(scenario: &Scenario) -> Result<Resolved, String> {
 
 /// Runs the scenario named on the command line and prints (and writes) its summary.
 pub async fn run(cli: Cli) -> Result<(), String> {
-    let r = resolve(&cli.scenario)?;
-    let c = cli.scenario.common().clone();
+    let Some(c) = cli.scenario.common().cloned() else {
+        if let Scenario::RecoveryProbe(p) = &cli.scenario {
+            return super::probe::run(p).await;
+        }
+        return Ok(());
+    };
+    let r = resolve(&cli.scenario, &c)?;
     let mut s = Summary::default();
     s.put("scenario", cli.scenario.name());
     s.put("date", "2026-11-22");
