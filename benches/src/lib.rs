@@ -2,6 +2,9 @@
 //! ingest envelopes, so every bench measures the same bytes the tests check.
 #![forbid(unsafe_code)]
 
+/// The `notifyd-load` load driver (scenarios in benches/LOAD.md).
+pub mod load;
+
 use notifyd_core::Api;
 
 /// The receiver URL every bench envelope carries.
