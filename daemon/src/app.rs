@@ -20,6 +20,8 @@ pub struct IngestLimits {
     pub max_batch: usize,
     /// Most notifications pending delivery (429 beyond).
     pub max_pending: usize,
+    /// Time a client has to send a request body.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Everything a handler needs.

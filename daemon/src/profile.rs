@@ -1,11 +1,15 @@
 //! Profiles as delivery uses them: the validated config turned into ready-to-use values
-//! (retry policy, loaded keys). Built at start and on SIGHUP; shared by `Arc`.
+//! (retry policy, loaded keys, the profile's own TLS client and SSRF guard). Built at start and
+//! on SIGHUP; shared by `Arc`, so an attempt in flight keeps the profile it started with.
 
 use std::time::Duration;
 
 use notifyd_core::ack::SignatureMode;
 use notifyd_core::backoff::RetryPolicy;
 use notifyd_core::signing::{SigningKey, VerifyingKey};
+
+use crate::delivery::HttpClient;
+use crate::delivery::guard::Guard;
 
 /// How `Request-Time` is written (PROTOCOL.md §1.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,21 +50,9 @@ pub struct Profile {
     pub response_signature: SignatureMode,
     /// `Request-Time` format.
     pub request_time: RequestTimeFormat,
-}
-
-impl Profile {
-    /// A profile with the contract's defaults: Alipay's schedule, 15 s per attempt, unsigned,
-    /// https only.
-    pub fn with_defaults(name: &str) -> Profile {
-        Profile {
-            name: name.to_owned(),
-            allow_http: false,
-            retry: RetryPolicy::alipay_default(),
-            attempt_timeout: Duration::from_secs(15),
-            signer: None,
-            peer_key: None,
-            response_signature: SignatureMode::Optional,
-            request_time: RequestTimeFormat::Rfc3339Millis,
-        }
-    }
+    /// Which addresses this profile may deliver to.
+    pub guard: Guard,
+    /// The client every attempt under this profile goes through (its TLS trust, client
+    /// certificate and guard).
+    pub client: HttpClient,
 }

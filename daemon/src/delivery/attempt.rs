@@ -9,7 +9,7 @@ use notifyd_core::ack::{self, Ack, Outcome, SignatureCheck, SignatureMode};
 use notifyd_core::backoff::parse_retry_after;
 use notifyd_core::signing;
 
-use super::client::{Answer, HttpClient, SendError};
+use super::client::{Answer, SendError};
 use super::job::Job;
 use crate::clock::Clock;
 use crate::metrics;
@@ -31,7 +31,6 @@ pub(super) struct Done {
 /// Shared by every attempt.
 #[derive(Debug)]
 pub(super) struct AttemptCtx {
-    pub client: HttpClient,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     /// Fired when the shutdown grace period runs out: attempts still waiting for an answer are
@@ -68,11 +67,20 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
     }
 
     let sent = tokio::select! {
-        sent = ctx.client.post(&job.url, headers, job.body.clone(), profile.attempt_timeout) => sent,
+        sent = profile.client.post(&job.url, headers, job.body.clone(), profile.attempt_timeout) => sent,
         () = ctx.abort.cancelled() => return None,
     };
     let now = ctx.clock.now();
     let (ack, transport_detail) = match &sent {
+        // Not an answer of the receiver's, but as final as an F: only a configuration change
+        // could make the same URL deliverable.
+        Err(SendError::Forbidden(f)) => (
+            Ack::Failed {
+                code: "FORBIDDEN_ADDRESS".into(),
+                message: Some(f.to_string()),
+            },
+            None,
+        ),
         Ok(answer) => (classify_answer(&job, &uri, answer, now), None),
         Err(SendError::Timeout) => (
             ack::classify(job.api, &Outcome::Timeout, profile.response_signature),

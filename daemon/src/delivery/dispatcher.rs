@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::attempt::AttemptCtx;
-use super::client::HttpClient;
 use super::job::Job;
 use super::shard::{Shard, ShardMsg, ShardParts};
 use crate::clock::Clock;
@@ -46,12 +45,7 @@ impl std::fmt::Debug for ShardMsg {
 
 impl Dispatcher {
     /// Starts the shards on the current tokio runtime.
-    pub fn start(
-        opts: DispatcherOptions,
-        client: HttpClient,
-        store: Arc<dyn Store>,
-        clock: Clock,
-    ) -> Dispatcher {
+    pub fn start(opts: DispatcherOptions, store: Arc<dyn Store>, clock: Clock) -> Dispatcher {
         let n = if opts.shards == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -59,7 +53,6 @@ impl Dispatcher {
         };
         let abort = CancellationToken::new();
         let ctx = Arc::new(AttemptCtx {
-            client,
             store,
             clock,
             abort: abort.clone(),
