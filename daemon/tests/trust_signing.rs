@@ -108,12 +108,7 @@ fn text(v: &Option<http::HeaderValue>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_attempt_is_signed_afresh_and_openssl_agrees() {
-    let h = Harness::start_extra(
-        "U,S",
-        |dir| signed_profile(dir, "signed", ""),
-        |_| {},
-    )
-    .await;
+    let h = Harness::start_extra("U,S", |dir| signed_profile(dir, "signed", ""), |_| {}).await;
     let id = h
         .submit(&to(
             &h.merchant_url("/v1/payments/notifyPayment?x=1"),
@@ -136,7 +131,12 @@ async fn every_attempt_is_signed_afresh_and_openssl_agrees() {
     for (i, r) in reqs.iter().enumerate() {
         assert_eq!(r.client_id, CLIENT_ID);
         // RFC 3339 with milliseconds, the default.
-        assert_eq!(r.time.len(), "2019-11-27T04:01:02.123+00:00".len(), "{}", r.time);
+        assert_eq!(
+            r.time.len(),
+            "2019-11-27T04:01:02.123+00:00".len(),
+            "{}",
+            r.time
+        );
         assert_eq!(&r.time[19..20], ".", "{}", r.time);
         assert!(
             openssl_verifies(
@@ -162,7 +162,10 @@ async fn every_attempt_is_signed_afresh_and_openssl_agrees() {
             &bad
         ));
     }
-    assert_ne!(reqs[0].time, reqs[1].time, "a retry carries a new Request-Time");
+    assert_ne!(
+        reqs[0].time, reqs[1].time,
+        "a retry carries a new Request-Time"
+    );
     assert_ne!(reqs[0].signature, reqs[1].signature, "and a new signature");
     assert_eq!(reqs[0].body, reqs[1].body, "over the same bytes");
 }
@@ -258,12 +261,8 @@ async fn response_signatures_are_checked_per_mode() {
     .await;
     let url = |path: &str| format!("http://{}{path}", rx.addr);
 
-    let valid = h
-        .submit(&to(&url("/valid"), "required", "PAY-VALID"))
-        .await;
-    let wrong = h
-        .submit(&to(&url("/wrong"), "required", "PAY-WRONG"))
-        .await;
+    let valid = h.submit(&to(&url("/valid"), "required", "PAY-VALID")).await;
+    let wrong = h.submit(&to(&url("/wrong"), "required", "PAY-WRONG")).await;
     let missing = h
         .submit(&to(&url("/missing"), "required", "PAY-MISSING"))
         .await;
@@ -285,7 +284,10 @@ async fn response_signatures_are_checked_per_mode() {
         (&optional_wrong, "signature_invalid"),
     ] {
         let s = h.wait_state(id, "dead").await;
-        assert_eq!(s["attempts"], 3, "an S without a good signature is retried: {s}");
+        assert_eq!(
+            s["attempts"], 3,
+            "an S without a good signature is retried: {s}"
+        );
         assert_eq!(s["lastResult"], format!("retry: {reason}"), "{s}");
     }
 }

@@ -59,7 +59,10 @@ async fn user_info_and_overlong_urls_are_refused_at_ingest() {
         &to("https://user:pw@merchant.example/n", "strict", "P1"),
     )
     .await;
-    assert!(msg.starts_with("url: ") && msg.contains("user info"), "{msg}");
+    assert!(
+        msg.starts_with("url: ") && msg.contains("user info"),
+        "{msg}"
+    );
     let long = format!("https://merchant.example/{}", "a".repeat(2048));
     let msg = refused(&h, &to(&long, "strict", "P2")).await;
     assert!(msg.starts_with("url: "), "{msg}");
