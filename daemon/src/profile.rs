@@ -2,6 +2,8 @@
 //! (retry policy, loaded keys, the profile's own TLS client and SSRF guard). Built at start and
 //! on SIGHUP; shared by `Arc`, so an attempt in flight keeps the profile it started with.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use notifyd_core::ack::SignatureMode;
@@ -55,4 +57,24 @@ pub struct Profile {
     /// The client every attempt under this profile goes through (its TLS trust, client
     /// certificate and guard).
     pub client: HttpClient,
+}
+
+/// The profiles in force, by name; replaced whole on SIGHUP. Delivery looks a notification's
+/// profile up here before each attempt, so rotated keys, CAs and allow lists apply to retries of
+/// notifications queued before the reload too, while an attempt already in flight finishes with
+/// the profile it started with.
+#[derive(Debug, Default)]
+pub struct Profiles(RwLock<Arc<HashMap<String, Arc<Profile>>>>);
+
+impl Profiles {
+    /// The profile named `name`, if configured.
+    pub fn get(&self, name: &str) -> Option<Arc<Profile>> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+        map.get(name).cloned()
+    }
+
+    /// Puts `profiles` in force.
+    pub fn replace(&self, profiles: HashMap<String, Arc<Profile>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(profiles);
+    }
 }

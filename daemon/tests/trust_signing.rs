@@ -291,3 +291,38 @@ async fn response_signatures_are_checked_per_mode() {
         assert_eq!(s["lastResult"], format!("retry: {reason}"), "{s}");
     }
 }
+
+/// A reload (what SIGHUP does) reaches notifications already queued: their next attempt is
+/// signed with the new identity, while nothing in flight is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloaded_keys_sign_the_retries_of_queued_notifications() {
+    let slow = |id: &str, dir: &Path| {
+        signed_profile(dir, "signed", "")
+            .replace(CLIENT_ID, id)
+            .replace(
+                "schedule = [\"0s\", \"50ms\", \"50ms\"]",
+                "schedule = [\"0s\", \"1s\"]",
+            )
+    };
+    let h = Harness::start_extra("U,S", |dir| slow(CLIENT_ID, dir), |_| {}).await;
+    let id = h
+        .submit(&to(&h.merchant_url("/n"), "signed", "PAY-RELOAD"))
+        .await;
+    h.wait_received(1).await;
+    let reloaded = support::config(h.dir.path(), &slow("ROTATED_CLIENT", h.dir.path()));
+    let profiles = notifyd::run::build_profiles(&reloaded).unwrap();
+    h.notifyd.as_ref().unwrap().app.replace_profiles(profiles);
+    h.wait_state(&id, "delivered").await;
+    let got = h.merchant.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(text(&got[0].client_id), CLIENT_ID);
+    assert_eq!(text(&got[1].client_id), "ROTATED_CLIENT");
+    let r = &got[1];
+    let seen = SeenReq {
+        signature: text(&r.signature),
+        client_id: text(&r.client_id),
+        time: text(&r.request_time),
+        body: r.body.to_vec(),
+    };
+    assert!(openssl_verifies(h.dir.path(), "rot", "POST /n", &seen));
+}

@@ -13,7 +13,7 @@ use super::client::{Answer, SendError};
 use super::job::Job;
 use crate::clock::Clock;
 use crate::metrics;
-use crate::profile::RequestTimeFormat;
+use crate::profile::{Profiles, RequestTimeFormat};
 use crate::store::{AttemptUpdate, State, Store};
 use crate::text::truncate_chars;
 
@@ -33,6 +33,8 @@ pub(super) struct Done {
 pub(super) struct AttemptCtx {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
+    /// The profiles in force (see [`Profiles`]).
+    pub profiles: Profiles,
     /// Fired when the shutdown grace period runs out: attempts still waiting for an answer are
     /// abandoned, leaving their notifications pending (and due) in the store.
     pub abort: tokio_util::sync::CancellationToken,
@@ -42,6 +44,10 @@ pub(super) struct AttemptCtx {
 pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
     let started = ctx.clock.now();
     let first = *job.first_attempt_at.get_or_insert(started);
+    // A profile removed by a reload keeps its last version for what it already accepted.
+    if let Some(current) = ctx.profiles.get(&job.profile.name) {
+        job.profile = current;
+    }
     let profile = job.profile.clone();
     let uri = signing::request_uri(&job.url)
         .map(|u| u.into_owned())

@@ -1,5 +1,6 @@
 //! The delivery handle: routes jobs to shards, counts pending work, drains on shutdown.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +15,7 @@ use super::job::Job;
 use super::shard::{Shard, ShardMsg, ShardParts};
 use crate::clock::Clock;
 use crate::metrics;
+use crate::profile::{Profile, Profiles};
 use crate::store::Store;
 
 /// Sizing of the worker pools.
@@ -35,6 +37,7 @@ pub struct Dispatcher {
     tracker: TaskTracker,
     stop: CancellationToken,
     abort: CancellationToken,
+    ctx: Arc<AttemptCtx>,
 }
 
 impl std::fmt::Debug for ShardMsg {
@@ -55,6 +58,7 @@ impl Dispatcher {
         let ctx = Arc::new(AttemptCtx {
             store,
             clock,
+            profiles: Profiles::default(),
             abort: abort.clone(),
         });
         let tracker = TaskTracker::new();
@@ -79,6 +83,7 @@ impl Dispatcher {
             tracker,
             stop,
             abort,
+            ctx,
         }
     }
 
@@ -94,6 +99,11 @@ impl Dispatcher {
             // Only after shutdown; the notification stays pending in the store.
             self.pending.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Puts `profiles` in force for every later attempt, queued notifications included.
+    pub fn set_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
+        self.ctx.profiles.replace(profiles);
     }
 
     /// Notifications accepted and not yet final.
