@@ -20,6 +20,8 @@ pub struct IngestLimits {
     pub max_batch: usize,
     /// Most notifications pending delivery (429 beyond).
     pub max_pending: usize,
+    /// Time a client has to send a request body.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Everything a handler needs.
@@ -54,6 +56,7 @@ impl App {
         limits: IngestLimits,
         tokens: Vec<Vec<u8>>,
     ) -> App {
+        dispatcher.set_profiles(profiles.clone());
         App {
             store,
             idempotency,
@@ -77,8 +80,10 @@ impl App {
         map.get(name).cloned()
     }
 
-    /// Replaces all profiles (SIGHUP). Notifications already queued keep the profile they had.
+    /// Replaces all profiles (SIGHUP), for new notifications and for the next attempts of queued
+    /// ones alike.
     pub fn replace_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
+        self.dispatcher.set_profiles(profiles.clone());
         *self.profiles.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(profiles);
     }
 

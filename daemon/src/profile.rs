@@ -1,11 +1,17 @@
 //! Profiles as delivery uses them: the validated config turned into ready-to-use values
-//! (retry policy, loaded keys). Built at start and on SIGHUP; shared by `Arc`.
+//! (retry policy, loaded keys, the profile's own TLS client and SSRF guard). Built at start and
+//! on SIGHUP; shared by `Arc`, so an attempt in flight keeps the profile it started with.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use notifyd_core::ack::SignatureMode;
 use notifyd_core::backoff::RetryPolicy;
 use notifyd_core::signing::{SigningKey, VerifyingKey};
+
+use crate::delivery::HttpClient;
+use crate::delivery::guard::Guard;
 
 /// How `Request-Time` is written (PROTOCOL.md §1.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,21 +52,29 @@ pub struct Profile {
     pub response_signature: SignatureMode,
     /// `Request-Time` format.
     pub request_time: RequestTimeFormat,
+    /// Which addresses this profile may deliver to.
+    pub guard: Guard,
+    /// The client every attempt under this profile goes through (its TLS trust, client
+    /// certificate and guard).
+    pub client: HttpClient,
 }
 
-impl Profile {
-    /// A profile with the contract's defaults: Alipay's schedule, 15 s per attempt, unsigned,
-    /// https only.
-    pub fn with_defaults(name: &str) -> Profile {
-        Profile {
-            name: name.to_owned(),
-            allow_http: false,
-            retry: RetryPolicy::alipay_default(),
-            attempt_timeout: Duration::from_secs(15),
-            signer: None,
-            peer_key: None,
-            response_signature: SignatureMode::Optional,
-            request_time: RequestTimeFormat::Rfc3339Millis,
-        }
+/// The profiles in force, by name; replaced whole on SIGHUP. Delivery looks a notification's
+/// profile up here before each attempt, so rotated keys, CAs and allow lists apply to retries of
+/// notifications queued before the reload too, while an attempt already in flight finishes with
+/// the profile it started with.
+#[derive(Debug, Default)]
+pub struct Profiles(RwLock<Arc<HashMap<String, Arc<Profile>>>>);
+
+impl Profiles {
+    /// The profile named `name`, if configured.
+    pub fn get(&self, name: &str) -> Option<Arc<Profile>> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+        map.get(name).cloned()
+    }
+
+    /// Puts `profiles` in force.
+    pub fn replace(&self, profiles: HashMap<String, Arc<Profile>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(profiles);
     }
 }

@@ -14,14 +14,16 @@ use notifyd_core::ack::SignatureMode;
 use notifyd_core::backoff::RetryPolicy;
 use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
 use notifyd_core::signing::{SigningKey, VerifyingKey};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, IngestLimits};
 use crate::clock::Clock;
 use crate::config::{self, Config, ResponseSignature, RetryConfig};
-use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job};
+use crate::delivery::guard::Guard;
+use crate::delivery::tls::{self, TlsFiles};
+use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PoolOptions};
 use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
 use crate::metrics;
@@ -69,8 +71,13 @@ impl Running {
     }
 }
 
-/// Turns a profile's configuration into delivery values, loading its keys.
-pub fn build_profile(name: &str, p: &config::Profile) -> Result<Profile, String> {
+/// Turns a profile's configuration into delivery values, loading its keys, CA and client
+/// certificate into a client of its own.
+pub fn build_profile(
+    name: &str,
+    p: &config::Profile,
+    pool: PoolOptions,
+) -> Result<Profile, String> {
     let retry = match &p.retry {
         RetryConfig::Schedule { delays, jitter } => RetryPolicy::schedule(delays.clone(), *jitter),
         RetryConfig::Exponential {
@@ -115,9 +122,21 @@ pub fn build_profile(name: &str, p: &config::Profile) -> Result<Profile, String>
         }
         None => None,
     };
+    let tls = tls::client_config(TlsFiles {
+        ca_file: p.ca_file.as_deref(),
+        client_cert: p
+            .client_cert
+            .as_ref()
+            .map(|c| (c.cert_file.as_path(), c.key_file.as_path())),
+    })
+    .map_err(|e| format!("profiles.{name}: {e}"))?;
+    let guard = Guard::new(name, p.allow_private.clone());
+    let client = HttpClient::new(pool, tls, guard.clone(), p.allow_http);
     Ok(Profile {
         name: name.to_owned(),
         allow_http: p.allow_http,
+        guard,
+        client,
         retry,
         attempt_timeout: p.attempt_timeout,
         signer,
@@ -139,7 +158,13 @@ pub fn build_profiles(config: &Config) -> Result<HashMap<String, Arc<Profile>>, 
     config
         .profiles
         .iter()
-        .map(|(name, p)| Ok((name.clone(), Arc::new(build_profile(name, p)?))))
+        .map(|(name, p)| {
+            let pool = PoolOptions {
+                idle_timeout: config.delivery.pool_idle_timeout,
+                max_idle_per_host: config.delivery.endpoint_concurrency.get(),
+            };
+            Ok((name.clone(), Arc::new(build_profile(name, p, pool)?)))
+        })
         .collect()
 }
 
@@ -200,18 +225,12 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
         usize::try_from(config.store.idempotency_capacity.get()).unwrap_or(usize::MAX),
         retention,
     );
-    let client = HttpClient::new(
-        config.delivery.pool_idle_timeout,
-        config.delivery.endpoint_concurrency.get(),
-    )
-    .map_err(|e| format!("TLS roots: {e}"))?;
     let dispatcher = Dispatcher::start(
         DispatcherOptions {
             shards: config.delivery.shard_count().get(),
             endpoint_concurrency: config.delivery.endpoint_concurrency.get(),
             max_in_flight: config.delivery.max_in_flight.get(),
         },
-        client,
         store.clone(),
         clock,
     );
@@ -235,6 +254,7 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
             max_body_bytes: config.ingest.max_body_bytes.get(),
             max_batch: config.ingest.max_batch.get(),
             max_pending: usize::try_from(config.ingest.max_pending.get()).unwrap_or(usize::MAX),
+            body_timeout: config.ingest.body_timeout,
         },
         tokens,
     ));
@@ -250,7 +270,12 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
     let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
     let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
     let mut tasks = vec![
-        tokio::spawn(server::serve_tcp(ingest, app.clone(), stop.clone())),
+        tokio::spawn(server::serve_tcp(
+            ingest,
+            app.clone(),
+            server::ConnLimits::from(&config.ingest),
+            stop.clone(),
+        )),
         tokio::spawn(serve_metrics(
             metrics_listener,
             app.clone(),
@@ -259,18 +284,11 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
         )),
     ];
     if let Some(path) = &config.ingest.unix_socket {
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)
-            .map_err(|e| format!("ingest.unix_socket {}: {e}", path.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            path,
-            std::fs::Permissions::from_mode(config.ingest.unix_socket_mode),
-        )
-        .map_err(|e| format!("ingest.unix_socket_mode: {e}"))?;
+        let listener = server::bind_unix(path, &config.ingest)?;
         tasks.push(tokio::spawn(server::serve_unix(
             listener,
             app.clone(),
+            server::ConnLimits::from(&config.ingest),
             stop.clone(),
         )));
     }

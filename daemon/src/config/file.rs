@@ -64,14 +64,28 @@ pub struct IngestFile {
     pub unix_socket: Option<PathBuf>,
     /// Octal permission bits of the Unix socket. Default `"0660"`.
     pub unix_socket_mode: String,
+    /// Group owning the Unix socket (a name from /etc/group, or a number), so gateways in that
+    /// group may connect. Default: the daemon's own group.
+    pub unix_socket_group: Option<String>,
     /// Largest request body accepted; larger ones get 413. Default 1 MiB.
     pub max_body_bytes: u64,
     /// Most envelopes in one batch request (1 to 1000). Default 1000.
     pub max_batch: u64,
     /// Most notifications pending delivery; beyond it ingest answers 429. Default 1_000_000.
     pub max_pending: u64,
-    /// File holding the bearer token gateways must send; no auth when unset. Default: none.
+    /// File holding the bearer token gateways must send (one per line; `#` comments); no auth when
+    /// unset. Must not be readable by group or others. Default: none.
     pub auth_token_file: Option<PathBuf>,
+    /// Largest request head (request line plus headers) accepted, at least 8192. Default 16384.
+    pub max_header_bytes: u64,
+    /// Most ingest connections served at once per listener; more wait in the kernel's backlog.
+    /// Default 4096.
+    pub max_connections: u64,
+    /// Time a client has to send a request's headers (also how long an idle keep-alive connection
+    /// is kept). Default `"10s"`.
+    pub header_timeout: String,
+    /// Time a client has to send a request's body once its headers are in. Default `"30s"`.
+    pub body_timeout: String,
 }
 
 impl Default for IngestFile {
@@ -84,6 +98,11 @@ impl Default for IngestFile {
             max_batch: 1000,
             max_pending: 1_000_000,
             auth_token_file: None,
+            unix_socket_group: None,
+            max_header_bytes: 16 * 1024,
+            max_connections: 4096,
+            header_timeout: "10s".to_owned(),
+            body_timeout: "30s".to_owned(),
         }
     }
 }
@@ -178,12 +197,19 @@ pub struct ProfileFile {
     pub client_id: Option<String>,
     /// Signing: the `keyVersion` in the `Signature` header.
     pub key_version: Option<u32>,
-    /// Signing: PEM file of the RSA private key (PKCS#8).
+    /// Signing: PEM file of the RSA private key (PKCS#8). Must not be readable by group or others.
     pub private_key_file: Option<PathBuf>,
     /// PEM file of the receiver's public key, to verify response signatures.
     pub peer_public_key_file: Option<PathBuf>,
     /// `"required"`, `"optional"` (verify when present) or `"off"`. Default `"optional"`.
     pub response_signature: String,
+    /// PEM bundle of CAs trusted in addition to the system's roots. Default: none.
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain presented to receivers that ask for one (mTLS). Set together with
+    /// `client_key_file`. Default: none.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`. Must not be readable by group or others.
+    pub client_key_file: Option<PathBuf>,
     /// Format of the `Request-Time` header: `"rfc3339"` (Alipay+, mini-program) or `"epoch_millis"`
     /// (Antom). Default `"rfc3339"`.
     pub request_time_format: String,
@@ -201,6 +227,9 @@ impl Default for ProfileFile {
             private_key_file: None,
             peer_public_key_file: None,
             response_signature: "optional".to_owned(),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
             request_time_format: "rfc3339".to_owned(),
             retry: RetryFile::default(),
         }

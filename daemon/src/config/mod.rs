@@ -22,7 +22,9 @@ use std::time::Duration;
 pub use cidr::Cidr;
 pub use duration::parse_duration;
 pub use problem::Problem;
-pub use profile::{DEFAULT_PROFILE, Profile, RequestTimeFormat, ResponseSignature, Signing};
+pub use profile::{
+    ClientCert, DEFAULT_PROFILE, Profile, RequestTimeFormat, ResponseSignature, Signing,
+};
 pub use retry::{ALIPAY_SCHEDULE, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_JITTER, RetryConfig};
 
 /// Store directory when neither the file, `--data-dir` nor `$STATE_DIRECTORY` gives one.
@@ -75,6 +77,16 @@ pub struct IngestConfig {
     pub max_pending: NonZeroU64,
     /// File holding the ingest bearer token; no auth when `None`.
     pub auth_token_file: Option<PathBuf>,
+    /// Group id given to the Unix socket; the daemon's own when `None`.
+    pub unix_socket_group: Option<u32>,
+    /// Largest request head accepted (at least 8192).
+    pub max_header_bytes: usize,
+    /// Most connections served at once per listener.
+    pub max_connections: NonZeroUsize,
+    /// Time allowed for a request's headers (and for an idle keep-alive connection).
+    pub header_timeout: Duration,
+    /// Time allowed for a request's body.
+    pub body_timeout: Duration,
 }
 
 /// `[metrics]`

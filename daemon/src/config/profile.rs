@@ -24,6 +24,10 @@ pub struct Profile {
     pub peer_public_key_file: Option<PathBuf>,
     /// What to do about response signatures.
     pub response_signature: ResponseSignature,
+    /// CAs trusted in addition to the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate for mTLS.
+    pub client_cert: Option<ClientCert>,
     /// How `Request-Time` is written.
     pub request_time_format: RequestTimeFormat,
     /// When to try again.
@@ -41,6 +45,8 @@ impl Default for Profile {
             signing: None,
             peer_public_key_file: None,
             response_signature: ResponseSignature::Optional,
+            ca_file: None,
+            client_cert: None,
             request_time_format: RequestTimeFormat::Rfc3339,
             retry: RetryConfig::default(),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
@@ -57,6 +63,15 @@ pub struct Signing {
     pub key_version: u32,
     /// PEM file of the RSA private key.
     pub private_key_file: PathBuf,
+}
+
+/// A client certificate and its key (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
 }
 
 /// How response signatures are treated.
@@ -88,7 +103,7 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
-/// Checks that a key file can be opened for reading (its permissions are checked where it is loaded).
+/// Checks that a file can be opened for reading.
 pub(crate) fn check_readable_file(key: &str, path: &Path, problems: &mut Problems) {
     match std::fs::metadata(path) {
         Err(e) => problems.push(key, format!("cannot read {}: {e}", path.display())),
@@ -99,6 +114,31 @@ pub(crate) fn check_readable_file(key: &str, path: &Path, problems: &mut Problem
             if let Err(e) = std::fs::File::open(path) {
                 problems.push(key, format!("cannot read {}: {e}", path.display()));
             }
+        }
+    }
+}
+
+/// Checks a secret (private key, token file): readable, and not open to group or others. As ssh
+/// does, a secret others can read is refused: it may already have leaked, and starting anyway
+/// would hide that.
+pub(crate) fn check_secret_file(key: &str, path: &Path, problems: &mut Problems) {
+    use std::os::unix::fs::PermissionsExt;
+    let before = problems.0.len();
+    check_readable_file(key, path, problems);
+    if problems.0.len() > before {
+        return;
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            problems.push(
+                key,
+                format!(
+                    "{} is accessible by group or others (mode {mode:04o}); a secret must be \
+                     readable by its owner only: chmod 600 it",
+                    path.display()
+                ),
+            );
         }
     }
 }
@@ -123,7 +163,7 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
             if client_id.trim().is_empty() {
                 problems.push(format!("{key}.client_id"), "must not be empty");
             }
-            check_readable_file(
+            check_secret_file(
                 &format!("{key}.private_key_file"),
                 private_key_file,
                 problems,
@@ -146,6 +186,28 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
     if let Some(path) = &file.peer_public_key_file {
         check_readable_file(&format!("{key}.peer_public_key_file"), path, problems);
     }
+
+    if let Some(path) = &file.ca_file {
+        check_readable_file(&format!("{key}.ca_file"), path, problems);
+    }
+    let client_cert = match (&file.client_cert_file, &file.client_key_file) {
+        (None, None) => None,
+        (Some(cert_file), Some(key_file)) => {
+            check_readable_file(&format!("{key}.client_cert_file"), cert_file, problems);
+            check_secret_file(&format!("{key}.client_key_file"), key_file, problems);
+            Some(ClientCert {
+                cert_file: cert_file.clone(),
+                key_file: key_file.clone(),
+            })
+        }
+        _ => {
+            problems.push(
+                &key,
+                "client_cert_file and client_key_file must be set together",
+            );
+            None
+        }
+    };
 
     let response_signature = match file.response_signature.as_str() {
         "required" => ResponseSignature::Required,
@@ -186,6 +248,8 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         signing,
         peer_public_key_file: file.peer_public_key_file.clone(),
         response_signature,
+        ca_file: file.ca_file.clone(),
+        client_cert,
         request_time_format,
         retry,
         attempt_timeout,

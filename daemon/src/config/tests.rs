@@ -100,8 +100,14 @@ fn every_key_set_is_read() {
     let key = dir.path().join("wallet.pem");
     let peer = dir.path().join("merchant.pub");
     let token = dir.path().join("token");
-    for f in [&key, &peer, &token] {
+    let ca = dir.path().join("ca.pem");
+    let cert = dir.path().join("client.pem");
+    let cert_key = dir.path().join("client.key");
+    for f in [&key, &peer, &token, &ca, &cert, &cert_key] {
         std::fs::write(f, "x").unwrap();
+    }
+    for secret in [&key, &token, &cert_key] {
+        chmod(secret, 0o600);
     }
     let text = format!(
         r#"
@@ -117,6 +123,11 @@ max_body_bytes = 4096
 max_batch = 10
 max_pending = 77
 auth_token_file = "{token}"
+unix_socket_group = "0"
+max_header_bytes = 9000
+max_connections = 12
+header_timeout = "500ms"
+body_timeout = "3s"
 [metrics]
 listen = "[::1]:19470"
 [delivery]
@@ -137,6 +148,9 @@ key_version = 0
 private_key_file = "{key}"
 peer_public_key_file = "{peer}"
 response_signature = "required"
+ca_file = "{ca}"
+client_cert_file = "{cert}"
+client_key_file = "{cert_key}"
 request_time_format = "epoch_millis"
 [profiles.acme.retry]
 kind = "schedule"
@@ -147,6 +161,9 @@ attempt_timeout = "2s"
         token = token.display(),
         key = key.display(),
         peer = peer.display(),
+        ca = ca.display(),
+        cert = cert.display(),
+        cert_key = cert_key.display(),
     );
     let config = Config::from_toml(&text, &Overrides::default()).unwrap();
     assert_eq!(config.store.path, Path::new("/srv/notifyd"));
@@ -165,6 +182,11 @@ attempt_timeout = "2s"
         config.ingest.auth_token_file.as_deref(),
         Some(token.as_path())
     );
+    assert_eq!(config.ingest.unix_socket_group, Some(0));
+    assert_eq!(config.ingest.max_header_bytes, 9000);
+    assert_eq!(config.ingest.max_connections.get(), 12);
+    assert_eq!(config.ingest.header_timeout, Duration::from_millis(500));
+    assert_eq!(config.ingest.body_timeout, Duration::from_secs(3));
     assert_eq!(config.metrics.listen, addr("[::1]:19470"));
     assert_eq!(config.delivery.shard_count().get(), 3);
     assert_eq!(config.delivery.endpoint_concurrency.get(), 8);
@@ -194,6 +216,14 @@ attempt_timeout = "2s"
     );
     assert_eq!(acme.peer_public_key_file.as_deref(), Some(peer.as_path()));
     assert_eq!(acme.response_signature, ResponseSignature::Required);
+    assert_eq!(acme.ca_file.as_deref(), Some(ca.as_path()));
+    assert_eq!(
+        acme.client_cert,
+        Some(ClientCert {
+            cert_file: cert.clone(),
+            key_file: cert_key.clone(),
+        })
+    );
     assert_eq!(acme.request_time_format, RequestTimeFormat::EpochMillis);
     assert_eq!(acme.attempt_timeout, Duration::from_secs(2));
     assert_eq!(
@@ -233,6 +263,22 @@ fn each_problem_names_its_key() {
         ("[ingest]\nmax_batch = 1001", "ingest.max_batch"),
         ("[ingest]\nmax_pending = 0", "ingest.max_pending"),
         ("[ingest]\nmax_pending = -1", "ingest.max_pending"),
+        (
+            "[ingest]\nmax_header_bytes = 4096",
+            "ingest.max_header_bytes",
+        ),
+        ("[ingest]\nmax_connections = 0", "ingest.max_connections"),
+        ("[ingest]\nheader_timeout = \"0s\"", "ingest.header_timeout"),
+        ("[ingest]\nbody_timeout = \"soon\"", "ingest.body_timeout"),
+        (
+            "[ingest]\nunix_socket_group = \"no-such-group-here\"",
+            "ingest.unix_socket_group",
+        ),
+        ("[profiles.a]\nclient_cert_file = \"/c.pem\"", "profiles.a"),
+        (
+            "[profiles.a]\nca_file = \"/nonexistent/ca\"",
+            "profiles.a.ca_file",
+        ),
         (
             "[ingest]\nauth_token_file = \"/nonexistent/token\"",
             "ingest.auth_token_file",
@@ -474,4 +520,52 @@ fn a_file_default_profile_replaces_the_built_in_one() {
             jitter: DEFAULT_JITTER,
         }
     );
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// As ssh does: a secret that group or others can read is refused, naming the key and the fix.
+#[test]
+fn secrets_open_to_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&secret, "x").unwrap();
+    std::fs::write(&cert, "x").unwrap();
+    let text = format!(
+        "[ingest]\nauth_token_file = \"{s}\"\n[profiles.a]\nclient_id = \"c\"\nkey_version = 1\n\
+         private_key_file = \"{s}\"\nclient_cert_file = \"{c}\"\nclient_key_file = \"{s}\"\n",
+        s = secret.display(),
+        c = cert.display(),
+    );
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        chmod(&secret, mode);
+        let found = problems(&text);
+        let mut keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "ingest.auth_token_file",
+                "profiles.a.client_key_file",
+                "profiles.a.private_key_file"
+            ],
+            "mode {mode:o}"
+        );
+        assert!(
+            found[0].message.contains("chmod 600"),
+            "{}",
+            found[0].message
+        );
+    }
+    for mode in [0o600, 0o400] {
+        chmod(&secret, mode);
+        assert!(
+            Config::from_toml(&text, &Overrides::default()).is_ok(),
+            "mode {mode:o}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::duration::parse_duration;
 use super::file::FileConfig;
 use super::problem::Problems;
-use super::profile::{DEFAULT_PROFILE, Profile, check_readable_file, validate_profile};
+use super::profile::{DEFAULT_PROFILE, Profile, check_secret_file, validate_profile};
 use super::{
     Config, DEFAULT_DATA_DIR, DeliveryConfig, IngestConfig, LogConfig, LogFormat, MetricsConfig,
     Overrides, ShutdownConfig, StoreConfig,
@@ -16,6 +16,8 @@ use super::{
 
 /// The contract caps a batch at 1000 envelopes (CONTRACT.md §2); the file may only lower it.
 const MAX_BATCH_LIMIT: u64 = 1000;
+/// hyper's smallest read buffer; a request head must fit in it.
+const MIN_HEADER_BYTES: usize = 8192;
 
 /// Validates `file` with `overrides` applied. When `problems` gains entries the result is meaningless.
 pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut Problems) -> Config {
@@ -53,7 +55,7 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
         }
     };
     if let Some(token) = &ingest.auth_token_file {
-        check_readable_file("ingest.auth_token_file", token, problems);
+        check_secret_file("ingest.auth_token_file", token, problems);
     }
     if ingest.max_batch > MAX_BATCH_LIMIT {
         problems.push(
@@ -71,6 +73,27 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
         max_batch: nonzero_usize(problems, "ingest.max_batch", ingest.max_batch),
         max_pending: nonzero_u64(problems, "ingest.max_pending", ingest.max_pending),
         auth_token_file: ingest.auth_token_file.clone(),
+        unix_socket_group: ingest
+            .unix_socket_group
+            .as_deref()
+            .and_then(|g| problems.check("ingest.unix_socket_group", group_id(g))),
+        max_header_bytes: usize::try_from(ingest.max_header_bytes)
+            .ok()
+            .filter(|&n| n >= MIN_HEADER_BYTES)
+            .unwrap_or_else(|| {
+                problems.push(
+                    "ingest.max_header_bytes",
+                    format!("must be at least {MIN_HEADER_BYTES}"),
+                );
+                MIN_HEADER_BYTES
+            }),
+        max_connections: nonzero_usize(problems, "ingest.max_connections", ingest.max_connections),
+        header_timeout: positive_duration(
+            problems,
+            "ingest.header_timeout",
+            &ingest.header_timeout,
+        ),
+        body_timeout: positive_duration(problems, "ingest.body_timeout", &ingest.body_timeout),
     };
 
     let metrics = MetricsConfig {
@@ -143,6 +166,25 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
         log,
         profiles,
     }
+}
+
+/// A group name (looked up in /etc/group) or number. Groups only known to NSS (LDAP, sssd) must be
+/// given by number: resolving them needs libc, and this crate has no unsafe code.
+fn group_id(group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    let groups = std::fs::read_to_string("/etc/group")
+        .map_err(|e| format!("cannot read /etc/group to find `{group}`: {e}"))?;
+    groups
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split(':');
+            Some((f.next()?, f.nth(1)?))
+        })
+        .find(|(name, _)| *name == group)
+        .and_then(|(_, gid)| gid.parse().ok())
+        .ok_or_else(|| format!("no group `{group}` in /etc/group; give its number instead"))
 }
 
 fn duration(problems: &mut Problems, key: &str, text: &str) -> Duration {

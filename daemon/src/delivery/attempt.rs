@@ -9,11 +9,11 @@ use notifyd_core::ack::{self, Ack, Outcome, SignatureCheck, SignatureMode};
 use notifyd_core::backoff::parse_retry_after;
 use notifyd_core::signing;
 
-use super::client::{Answer, HttpClient, SendError};
+use super::client::{Answer, SendError};
 use super::job::Job;
 use crate::clock::Clock;
 use crate::metrics;
-use crate::profile::RequestTimeFormat;
+use crate::profile::{Profiles, RequestTimeFormat};
 use crate::store::{AttemptUpdate, State, Store};
 use crate::text::truncate_chars;
 
@@ -31,9 +31,10 @@ pub(super) struct Done {
 /// Shared by every attempt.
 #[derive(Debug)]
 pub(super) struct AttemptCtx {
-    pub client: HttpClient,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
+    /// The profiles in force (see [`Profiles`]).
+    pub profiles: Profiles,
     /// Fired when the shutdown grace period runs out: attempts still waiting for an answer are
     /// abandoned, leaving their notifications pending (and due) in the store.
     pub abort: tokio_util::sync::CancellationToken,
@@ -43,6 +44,10 @@ pub(super) struct AttemptCtx {
 pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
     let started = ctx.clock.now();
     let first = *job.first_attempt_at.get_or_insert(started);
+    // A profile removed by a reload keeps its last version for what it already accepted.
+    if let Some(current) = ctx.profiles.get(&job.profile.name) {
+        job.profile = current;
+    }
     let profile = job.profile.clone();
     let uri = signing::request_uri(&job.url)
         .map(|u| u.into_owned())
@@ -68,11 +73,20 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
     }
 
     let sent = tokio::select! {
-        sent = ctx.client.post(&job.url, headers, job.body.clone(), profile.attempt_timeout) => sent,
+        sent = profile.client.post(&job.url, headers, job.body.clone(), profile.attempt_timeout) => sent,
         () = ctx.abort.cancelled() => return None,
     };
     let now = ctx.clock.now();
     let (ack, transport_detail) = match &sent {
+        // Not an answer of the receiver's, but as final as an F: only a configuration change
+        // could make the same URL deliverable.
+        Err(SendError::Forbidden(f)) => (
+            Ack::Failed {
+                code: "FORBIDDEN_ADDRESS".into(),
+                message: Some(f.to_string()),
+            },
+            None,
+        ),
         Ok(answer) => (classify_answer(&job, &uri, answer, now), None),
         Err(SendError::Timeout) => (
             ack::classify(job.api, &Outcome::Timeout, profile.response_signature),

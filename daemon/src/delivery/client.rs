@@ -1,7 +1,7 @@
 //! The pooled HTTP(S) client every attempt goes through.
 //!
-//! hyper's pooled client over hyper-rustls (ring provider, the system's roots): HTTP/1.1
-//! keep-alive, HTTP/2 where the receiver offers it by ALPN. Answers are read up to a bound: an
+//! hyper's pooled client over hyper-rustls (ring provider, see `tls.rs`) and the SSRF guard's
+//! resolver (`guard.rs`): HTTP/1.1 keep-alive, HTTP/2 where the receiver offers it by ALPN. Answers are read up to a bound: an
 //! ack is a few hundred bytes, and a receiver must not be able to make notifyd buffer megabytes.
 
 use std::time::Duration;
@@ -10,9 +10,13 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::ClientConfig;
+
+use super::guard::{Forbidden, Guard, GuardedResolver, find_forbidden};
 
 /// Largest answer body read; a longer one is treated as unparseable (and retried).
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -35,33 +39,56 @@ pub enum SendError {
     Timeout,
     /// Connect, TLS or I/O failure (the message is for logs).
     Transport(String),
+    /// Every address of the target is refused by the profile's SSRF guard: trying again cannot
+    /// help until the configuration changes.
+    Forbidden(Forbidden),
 }
 
-/// Shared, cheap to clone, pooled client.
+/// Pool settings shared by every profile's client.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+    /// Idle connections kept per host.
+    pub max_idle_per_host: usize,
+}
+
+/// One profile's pooled client, cheap to clone. Each profile has its own, because trust (CA,
+/// client certificate) and the SSRF allow list are per profile, and a pooled connection opened
+/// under one profile's rules must never serve another's.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    inner: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
+    guard: Guard,
 }
 
 impl HttpClient {
-    /// A client trusting the system's roots, with idle connections kept for `idle_timeout`.
-    pub fn new(idle_timeout: Duration, max_idle_per_host: usize) -> std::io::Result<HttpClient> {
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let mut http = HttpConnector::new();
+    /// A client with `tls` and `guard`; plain `http://` is refused by the connector itself unless
+    /// `allow_http`.
+    pub fn new(pool: PoolOptions, tls: ClientConfig, guard: Guard, allow_http: bool) -> HttpClient {
+        let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(guard.clone()));
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+        let https = if allow_http {
+            builder
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http)
+        } else {
+            builder
+                .https_only()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http)
+        };
         let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(idle_timeout)
-            .pool_max_idle_per_host(max_idle_per_host)
+            .pool_idle_timeout(pool.idle_timeout)
+            .pool_max_idle_per_host(pool.max_idle_per_host)
             .build(https);
-        Ok(HttpClient { inner })
+        HttpClient { inner, guard }
     }
 
     /// POSTs `body` to `url` with `headers`, waiting at most `timeout` for the whole answer.
@@ -79,6 +106,9 @@ impl HttpClient {
         for (name, value) in headers {
             req = req.header(name, value);
         }
+        // IP literals never reach the guarded resolver; a profile reloaded since ingest may also
+        // have narrowed its allow list.
+        self.guard.check_url(url).map_err(SendError::Forbidden)?;
         let req = req
             .body(Full::new(body))
             .map_err(|e| SendError::Transport(e.to_string()))?;
@@ -87,7 +117,10 @@ impl HttpClient {
                 .inner
                 .request(req)
                 .await
-                .map_err(|e| SendError::Transport(error_chain(&e)))?;
+                .map_err(|e| match find_forbidden(&e) {
+                    Some(f) => SendError::Forbidden(f.clone()),
+                    None => SendError::Transport(error_chain(&e)),
+                })?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, MAX_ANSWER_BYTES)
                 .collect()

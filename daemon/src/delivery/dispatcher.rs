@@ -1,5 +1,6 @@
 //! The delivery handle: routes jobs to shards, counts pending work, drains on shutdown.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,11 +11,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::attempt::AttemptCtx;
-use super::client::HttpClient;
 use super::job::Job;
 use super::shard::{Shard, ShardMsg, ShardParts};
 use crate::clock::Clock;
 use crate::metrics;
+use crate::profile::{Profile, Profiles};
 use crate::store::Store;
 
 /// Sizing of the worker pools.
@@ -36,6 +37,7 @@ pub struct Dispatcher {
     tracker: TaskTracker,
     stop: CancellationToken,
     abort: CancellationToken,
+    ctx: Arc<AttemptCtx>,
 }
 
 impl std::fmt::Debug for ShardMsg {
@@ -46,12 +48,7 @@ impl std::fmt::Debug for ShardMsg {
 
 impl Dispatcher {
     /// Starts the shards on the current tokio runtime.
-    pub fn start(
-        opts: DispatcherOptions,
-        client: HttpClient,
-        store: Arc<dyn Store>,
-        clock: Clock,
-    ) -> Dispatcher {
+    pub fn start(opts: DispatcherOptions, store: Arc<dyn Store>, clock: Clock) -> Dispatcher {
         let n = if opts.shards == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -59,9 +56,9 @@ impl Dispatcher {
         };
         let abort = CancellationToken::new();
         let ctx = Arc::new(AttemptCtx {
-            client,
             store,
             clock,
+            profiles: Profiles::default(),
             abort: abort.clone(),
         });
         let tracker = TaskTracker::new();
@@ -86,6 +83,7 @@ impl Dispatcher {
             tracker,
             stop,
             abort,
+            ctx,
         }
     }
 
@@ -101,6 +99,11 @@ impl Dispatcher {
             // Only after shutdown; the notification stays pending in the store.
             self.pending.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Puts `profiles` in force for every later attempt, queued notifications included.
+    pub fn set_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
+        self.ctx.profiles.replace(profiles);
     }
 
     /// Notifications accepted and not yet final.

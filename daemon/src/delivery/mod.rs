@@ -10,16 +10,20 @@
 //! - `shard.rs`: the shard loop (timers, queues, order, throttling).
 //! - `endpoint.rs`: per-endpoint concurrency and throttle state.
 //! - `attempt.rs`: one attempt: request, answer, classification, durable state change.
-//! - `client.rs`: the pooled HTTP(S) client.
+//! - `client.rs`: a profile's pooled HTTP(S) client.
+//! - `tls.rs`: a profile's TLS trust and client certificate.
+//! - `guard.rs`: the SSRF guard (which addresses a profile may reach).
 //! - `dispatcher.rs`: the handle the rest of the daemon uses.
 
 mod attempt;
 mod client;
 mod dispatcher;
 mod endpoint;
+pub mod guard;
 mod job;
 mod shard;
+pub mod tls;
 
-pub use client::HttpClient;
+pub use client::{HttpClient, PoolOptions};
 pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use job::Job;

@@ -152,6 +152,10 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
         );
         return Err(invalid(Some(api), &e));
     }
+    if let Err(forbidden) = profile.guard.check_url(&envelope.url) {
+        let e = ValidationError::new("url", forbidden.to_string());
+        return Err(invalid(Some(api), &e));
+    }
     let now = app.clock.now();
     let (key, fp) = envelope.idempotency();
     let n = &envelope.notification;

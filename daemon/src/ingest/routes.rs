@@ -122,7 +122,18 @@ async fn body(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, Reply> {
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), max).collect().await {
+    let read = Limited::new(req.into_body(), max).collect();
+    // A client trickling its body a byte at a time would otherwise hold a connection forever.
+    let Ok(read) = tokio::time::timeout(app.limits.body_timeout, read).await else {
+        metrics::ingest(None, IngestOutcome::Invalid);
+        return Err(Reply::result(
+            StatusCode::REQUEST_TIMEOUT,
+            "F",
+            "PARAM_ILLEGAL",
+            "body: not received in time",
+        ));
+    };
+    match read {
         Ok(b) => Ok(Bytes::into(b.to_bytes())),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

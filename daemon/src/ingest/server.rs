@@ -1,5 +1,10 @@
 //! Listeners: accept connections and serve HTTP/1.1 on each until shutdown.
+//!
+//! A slow or hostile client must not be able to exhaust the daemon: connections are capped per
+//! listener, a request head is bounded in size and must arrive within the header timeout (which
+//! also closes idle keep-alive connections), and the body has its own timeout (`routes.rs`).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,15 +18,86 @@ use tokio_util::sync::CancellationToken;
 
 use super::routes;
 use crate::app::App;
+use crate::config::IngestConfig;
 
-/// Most ingest connections served at once; further ones wait in the kernel's backlog.
-pub const MAX_CONNECTIONS: usize = 4096;
-/// Time a client has to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-connection limits of a listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Largest request head (hyper's read buffer; at least 8192).
+    pub max_header_bytes: usize,
+    /// Time a client has to send its request headers.
+    pub header_timeout: Duration,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            max_connections: 4096,
+            max_header_bytes: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl From<&IngestConfig> for ConnLimits {
+    fn from(c: &IngestConfig) -> Self {
+        ConnLimits {
+            max_connections: c.max_connections.get(),
+            max_header_bytes: c.max_header_bytes,
+            header_timeout: c.header_timeout,
+        }
+    }
+}
+
+/// Binds the ingest Unix socket with its configured mode and group. The socket is made under a
+/// temporary name and renamed into place once its permissions are right, so there is no moment
+/// at which a client could connect through looser ones.
+pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, String> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let err = |e: std::io::Error| format!("ingest.unix_socket {}: {e}", path.display());
+    // Only a stale socket is removed: a regular file at that path is a configuration mistake.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "ingest.unix_socket {}: exists and is not a socket",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(format!(".{}.tmp", std::process::id()));
+    let staging = std::path::PathBuf::from(staging);
+    let _ = std::fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging).map_err(err)?;
+    let placed = (|| {
+        if let Some(gid) = config.unix_socket_group {
+            std::os::unix::fs::chown(&staging, None, Some(gid))
+                .map_err(|e| format!("ingest.unix_socket_group {gid}: {e}"))?;
+        }
+        std::fs::set_permissions(
+            &staging,
+            std::fs::Permissions::from_mode(config.unix_socket_mode),
+        )
+        .map_err(|e| format!("ingest.unix_socket_mode: {e}"))?;
+        std::fs::rename(&staging, path).map_err(err)
+    })();
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    placed.map(|()| listener)
+}
 
 /// Serves the ingest API on a TCP listener until `stop` fires.
-pub async fn serve_tcp(listener: TcpListener, app: Arc<App>, stop: CancellationToken) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+pub async fn serve_tcp(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: ConnLimits,
+    stop: CancellationToken,
+) {
+    let limit = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p,
@@ -38,7 +114,7 @@ pub async fn serve_tcp(listener: TcpListener, app: Arc<App>, stop: CancellationT
                 let app = app.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    serve_connection(stream, app, stop).await;
+                    serve_connection(stream, app, limits, stop).await;
                     drop(permit);
                 });
             }
@@ -52,8 +128,13 @@ pub async fn serve_tcp(listener: TcpListener, app: Arc<App>, stop: CancellationT
 }
 
 /// Serves the ingest API on a Unix socket until `stop` fires.
-pub async fn serve_unix(listener: UnixListener, app: Arc<App>, stop: CancellationToken) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+pub async fn serve_unix(
+    listener: UnixListener,
+    app: Arc<App>,
+    limits: ConnLimits,
+    stop: CancellationToken,
+) {
+    let limit = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p,
@@ -69,7 +150,7 @@ pub async fn serve_unix(listener: UnixListener, app: Arc<App>, stop: Cancellatio
                 let app = app.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    serve_connection(stream, app, stop).await;
+                    serve_connection(stream, app, limits, stop).await;
                     drop(permit);
                 });
             }
@@ -81,16 +162,15 @@ pub async fn serve_unix(listener: UnixListener, app: Arc<App>, stop: Cancellatio
     }
 }
 
-async fn serve_connection<S>(stream: S, app: Arc<App>, stop: CancellationToken)
+async fn serve_connection<S>(stream: S, app: Arc<App>, limits: ConnLimits, stop: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| routes::handle(app.clone(), req));
-    serve_http1(stream, service, stop).await;
+    serve_http1_limited(stream, service, limits, stop).await;
 }
 
-/// One HTTP/1.1 connection with keep-alive, a header timeout, and a graceful close on `stop`
-/// (the request in progress is answered first).
+/// [`serve_http1_limited`] with the default limits.
 pub async fn serve_http1<S, Svc>(stream: S, service: Svc, stop: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -102,9 +182,30 @@ where
         + 'static,
     Svc::Future: Send + 'static,
 {
+    serve_http1_limited(stream, service, ConnLimits::default(), stop).await;
+}
+
+/// One HTTP/1.1 connection with keep-alive, a bounded head that must arrive in time, and a
+/// graceful close on `stop` (the request in progress is answered first).
+pub async fn serve_http1_limited<S, Svc>(
+    stream: S,
+    service: Svc,
+    limits: ConnLimits,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<super::respond::Body>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+{
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);

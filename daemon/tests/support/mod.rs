@@ -2,6 +2,8 @@
 //! temporary directory, the mock merchant as receiver, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod trust;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -57,8 +59,20 @@ impl Harness {
     }
 
     pub async fn start_with(mode: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
+        Harness::start_extra(mode, |_| String::new(), tweak).await
+    }
+
+    /// As [`Harness::start_with`], with `extra(dir)` appended to the config text right after the
+    /// `[profiles.strict]` header: keys for that profile, then any further sections. `dir` is
+    /// the harness's temporary directory, for key and certificate files.
+    pub async fn start_extra(
+        mode: &str,
+        extra: impl FnOnce(&std::path::Path) -> String,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = config(dir.path(), "");
+        let extra = extra(dir.path());
+        let mut config = config(dir.path(), &extra);
         tweak(&mut config);
         let merchant = MockMerchant::start(
             "127.0.0.1:0".parse().unwrap(),
