@@ -408,7 +408,7 @@ pub async fn serve_until_signal(
     // READY=1 only once the signal handlers are in: a stop right after it must drain, not kill.
     let systemd = crate::systemd::Notifier::from_env();
     systemd.ready(running.app.dispatcher.pending());
-    let _watchdog = crate::systemd::spawn_watchdog(&systemd, running.app.clone());
+    let watchdog = crate::systemd::spawn_watchdog(&systemd, &running.app);
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -427,6 +427,9 @@ pub async fn serve_until_signal(
         }
     }
     systemd.stopping();
+    if let Some(w) = &watchdog {
+        w.abort();
+    }
     tracing::info!(
         pending = running.app.dispatcher.pending(),
         "Stopping: intake closed, draining attempts."

@@ -60,6 +60,9 @@ impl Notifier {
             }
         };
         let socket = UnixDatagram::unbound()?;
+        // The manager's queue is short (net.unix.max_dgram_qlen, 10 by default): when it is full a
+        // blocking send would stall a runtime worker, so a message is dropped and logged instead.
+        socket.set_nonblocking(true)?;
         Ok(Notifier {
             target: Some(Arc::new(Target { socket, addr })),
         })
@@ -135,15 +138,18 @@ fn parse_watchdog(usec: Option<&str>, pid: Option<&str>, own: u32) -> Option<Dur
 /// Pings the watchdog at half the period systemd allows, as long as the daemon is alive: the
 /// runtime still schedules tasks (delivery shards and listeners run on it) and the store
 /// answers a read within the period. A wedged daemon stops pinging and systemd restarts it.
-pub fn spawn_watchdog(notifier: &Notifier, app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
+/// Abort the task when stopping; it holds the app only weakly so it never delays the store's close.
+pub fn spawn_watchdog(notifier: &Notifier, app: &Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
     let period = watchdog_period().filter(|_| notifier.is_active())?;
     let notifier = notifier.clone();
+    let app = Arc::downgrade(app);
     let half = period / 2;
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(half);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let Some(app) = app.upgrade() else { return };
             if store_answers(&app, half).await {
                 notifier.watchdog();
             } else {
@@ -285,6 +291,16 @@ mod tests {
         n.watchdog();
         let len = rx.recv(&mut buf).unwrap();
         assert_eq!(&buf[..len], b"WATCHDOG=1");
+    }
+
+    #[test]
+    fn a_full_manager_queue_drops_the_message_instead_of_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let _rx = UnixDatagram::bind(&path).unwrap();
+        let n = Notifier::for_socket(path.as_os_str()).unwrap();
+        let refused = (0..10_000).find_map(|_| n.notify("WATCHDOG=1").err());
+        assert_eq!(refused.map(|e| e.kind()), Some(io::ErrorKind::WouldBlock));
     }
 
     #[test]
