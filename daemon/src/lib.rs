@@ -14,4 +14,5 @@ pub mod mock_merchant;
 pub mod profile;
 pub mod run;
 pub mod store;
+pub mod systemd;
 pub mod text;

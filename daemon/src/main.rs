@@ -19,6 +19,17 @@ fn main() -> ExitCode {
 /// Runs the daemon with a validated configuration until SIGTERM or SIGINT.
 fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
     init_logging(&config);
+    // Before the runtime's threads exist: taking the sockets clears $LISTEN_FDS.
+    match notifyd::systemd::take_activated_socket() {
+        Ok(Some(addr)) => {
+            tracing::info!(ingest = %addr, "Using the ingest socket systemd passed; ingest.listen is ignored.");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "The socket systemd passed is not a TCP listener.");
+            return ExitCode::from(EX_UNAVAILABLE);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,14 +58,26 @@ fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
     }
 }
 
+/// One line per event on stderr. Under journald: no colour, no timestamp (the journal adds its
+/// own) and a `<N>` priority prefix so `journalctl -p` filters by level.
 fn init_logging(config: &Config) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::fmt::format::Format;
+
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    let journal = notifyd::systemd::logging_to_journal();
     match config.log.format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text if journal => builder
+            .with_ansi(false)
+            .event_format(notifyd::systemd::JournalPriority(
+                Format::default().without_time(),
+            ))
+            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }

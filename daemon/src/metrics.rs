@@ -1,5 +1,7 @@
 //! Metric names, help texts and label values: the one place they are written (CONTRACT.md §4).
 //! No label carries a URL, an id or a message: every label value below is from a fixed set.
+//! This is the only module allowed the raw `counter!`/`gauge!`/`histogram!` macros (clippy.toml).
+#![allow(clippy::disallowed_macros)]
 
 use std::time::Duration;
 
@@ -27,32 +29,147 @@ pub const STORE_COMMIT: &str = "notifyd_store_commit_seconds";
 /// Notifications per store commit.
 pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
 
-/// Registers help texts once at start-up.
-pub fn describe() {
-    describe_counter!(INGEST_REQUESTS, "Ingest requests by API and outcome.");
-    describe_counter!(DELIVERY_ATTEMPTS, "Delivery attempts by API and outcome.");
-    describe_counter!(
-        FINISHED,
-        "Notifications that reached a final state, by API and state."
-    );
-    describe_histogram!(
-        DELIVERY_LATENCY,
-        Unit::Seconds,
-        "Time from accept to the final answer."
-    );
-    describe_histogram!(
-        ATTEMPT_DURATION,
-        Unit::Seconds,
-        "Duration of one delivery attempt."
-    );
-    describe_gauge!(PENDING, "Notifications accepted and not yet final.");
-    describe_gauge!(IN_FLIGHT, "Delivery attempts in flight.");
-    describe_histogram!(
-        STORE_COMMIT,
-        Unit::Seconds,
-        "Duration of one store commit, fsync included."
-    );
-    describe_histogram!(STORE_BATCH, "Operations carried by one store commit.");
+/// Running build (`version` label; value always 1), so dashboards can mark deploys.
+pub const BUILD_INFO: &str = "notifyd_build_info";
+
+/// What kind of series a family is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Bucketed observations.
+    Histogram,
+}
+
+/// One exported family: its name, kind, unit and help text.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    /// The Prometheus name.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: Kind,
+    /// Seconds for durations, none for counts.
+    pub unit: Option<Unit>,
+    /// The `# HELP` text.
+    pub help: &'static str,
+}
+
+/// Every family notifyd exports (the dashboard test checks its queries against these).
+pub const FAMILIES: [Family; 10] = [
+    Family {
+        name: INGEST_REQUESTS,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Ingest requests by API and outcome; api=unknown when the envelope named none.",
+    },
+    Family {
+        name: DELIVERY_ATTEMPTS,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Delivery attempts by API and outcome.",
+    },
+    Family {
+        name: FINISHED,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Notifications that reached a final state, by API and state.",
+    },
+    Family {
+        name: DELIVERY_LATENCY,
+        kind: Kind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Time from accept to the final answer.",
+    },
+    Family {
+        name: ATTEMPT_DURATION,
+        kind: Kind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Duration of one delivery attempt.",
+    },
+    Family {
+        name: PENDING,
+        kind: Kind::Gauge,
+        unit: None,
+        help: "Notifications accepted and not yet final.",
+    },
+    Family {
+        name: IN_FLIGHT,
+        kind: Kind::Gauge,
+        unit: None,
+        help: "Delivery attempts in flight.",
+    },
+    Family {
+        name: STORE_COMMIT,
+        kind: Kind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Duration of one store commit, fsync included.",
+    },
+    Family {
+        name: STORE_BATCH,
+        kind: Kind::Histogram,
+        unit: None,
+        help: "Operations carried by one store commit.",
+    },
+    Family {
+        name: BUILD_INFO,
+        kind: Kind::Gauge,
+        unit: None,
+        help: "Always 1; the version label names the running build.",
+    },
+];
+
+/// `api` label value for requests whose envelope named no valid API.
+pub const UNKNOWN_API: &str = "unknown";
+
+/// Attempt outcome label values, as [`notifyd_core::ack::Ack::metric_outcome`] returns them.
+pub const ATTEMPT_OUTCOMES: [&str; 6] = [
+    "ack",
+    "rejected",
+    "retry",
+    "throttled",
+    "timeout",
+    "transport_error",
+];
+
+/// Final-state label values of [`FINISHED`].
+pub const FINISHED_STATES: [&str; 3] = ["delivered", "failed", "dead"];
+
+/// Registers help texts and creates every labelled series at zero, so dashboards and alerts see
+/// each series before the first event (an absent series reads as "no data", not as 0).
+pub fn register() {
+    for f in FAMILIES {
+        match (f.kind, f.unit) {
+            (Kind::Counter, Some(u)) => describe_counter!(f.name, u, f.help),
+            (Kind::Counter, None) => describe_counter!(f.name, f.help),
+            (Kind::Gauge, Some(u)) => describe_gauge!(f.name, u, f.help),
+            (Kind::Gauge, None) => describe_gauge!(f.name, f.help),
+            (Kind::Histogram, Some(u)) => describe_histogram!(f.name, u, f.help),
+            (Kind::Histogram, None) => describe_histogram!(f.name, f.help),
+        }
+    }
+    let apis = Api::ALL.map(Api::as_str);
+    for api in apis.iter().copied().chain([UNKNOWN_API]) {
+        for outcome in IngestOutcome::ALL {
+            counter!(INGEST_REQUESTS, "api" => api, "outcome" => outcome.as_str()).increment(0);
+        }
+    }
+    for api in apis {
+        for outcome in ATTEMPT_OUTCOMES {
+            counter!(DELIVERY_ATTEMPTS, "api" => api, "outcome" => outcome).increment(0);
+        }
+        for state in FINISHED_STATES {
+            counter!(FINISHED, "api" => api, "state" => state).increment(0);
+        }
+        let _ = histogram!(ATTEMPT_DURATION, "api" => api);
+        let _ = histogram!(DELIVERY_LATENCY, "api" => api);
+    }
+    gauge!(PENDING).increment(0.0);
+    gauge!(IN_FLIGHT).increment(0.0);
+    let _ = histogram!(STORE_COMMIT);
+    let _ = histogram!(STORE_BATCH);
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
 /// Histogram buckets (seconds) per family: sub-millisecond ingest and attempts up to the hours
@@ -100,6 +217,17 @@ pub enum IngestOutcome {
 }
 
 impl IngestOutcome {
+    /// Every outcome, for pre-registration.
+    pub const ALL: [IngestOutcome; 7] = [
+        IngestOutcome::Accepted,
+        IngestOutcome::Duplicate,
+        IngestOutcome::Inconsistent,
+        IngestOutcome::Invalid,
+        IngestOutcome::Throttled,
+        IngestOutcome::Unauthorized,
+        IngestOutcome::Error,
+    ];
+
     /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -116,7 +244,7 @@ impl IngestOutcome {
 
 /// Counts one ingest request. `api` is `unknown` when the envelope did not name a valid one.
 pub fn ingest(api: Option<Api>, outcome: IngestOutcome) {
-    counter!(INGEST_REQUESTS, "api" => api.map_or("unknown", Api::as_str), "outcome" => outcome.as_str())
+    counter!(INGEST_REQUESTS, "api" => api.map_or(UNKNOWN_API, Api::as_str), "outcome" => outcome.as_str())
         .increment(1);
 }
 

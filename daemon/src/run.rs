@@ -187,7 +187,7 @@ pub fn prometheus() -> PrometheusHandle {
                 // Another recorder is installed (a test harness): keep a private one.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             };
-            metrics::describe();
+            metrics::register();
             handle
         })
         .clone()
@@ -261,7 +261,7 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
 
     // Listeners come up before recovery so /healthz answers and /readyz says 503 meanwhile.
     let stop = CancellationToken::new();
-    let ingest = TcpListener::bind(config.ingest.listen)
+    let ingest = crate::systemd::ingest_listener(config.ingest.listen)
         .await
         .map_err(|e| format!("ingest.listen {}: {e}", config.ingest.listen))?;
     let metrics_listener = TcpListener::bind(config.metrics.listen)
@@ -428,18 +428,30 @@ pub async fn serve_until_signal(
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    // READY=1 only once the signal handlers are in: a stop right after it must drain, not kill.
+    let systemd = crate::systemd::Notifier::from_env();
+    systemd.ready(running.app.dispatcher.pending());
+    let watchdog = crate::systemd::spawn_watchdog(&systemd, &running.app);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match reload().and_then(|c| build_profiles(&c)) {
-                Ok(p) => {
-                    running.app.replace_profiles(p);
-                    tracing::info!("Reloaded profiles and keys.");
+            _ = hup.recv() => {
+                systemd.reloading();
+                match reload().and_then(|c| build_profiles(&c)) {
+                    Ok(p) => {
+                        running.app.replace_profiles(p);
+                        tracing::info!("Reloaded profiles and keys.");
+                    }
+                    Err(e) => tracing::error!(error = %e, "Reload failed; keeping the running profiles."),
                 }
-                Err(e) => tracing::error!(error = %e, "Reload failed; keeping the running profiles."),
-            },
+                systemd.reloaded(running.app.dispatcher.pending());
+            }
         }
+    }
+    systemd.stopping();
+    if let Some(w) = &watchdog {
+        w.abort();
     }
     tracing::info!(
         pending = running.app.dispatcher.pending(),
