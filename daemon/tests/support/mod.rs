@@ -2,6 +2,8 @@
 //! temporary directory, the mock merchant as receiver, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
