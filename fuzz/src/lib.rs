@@ -2,7 +2,9 @@
 //! replay test (`cargo test --manifest-path fuzz/Cargo.toml`) runs the same code over the corpus.
 #![forbid(unsafe_code)]
 
-use notifyd_core::ack::{self, Ack, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, Outcome, SignatureCheck, SignatureMode};
+use notifyd_core::ack::{
+    self, Ack, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, Outcome, SignatureCheck, SignatureMode,
+};
 use notifyd_core::model::inquiry::InquiryRequest;
 use notifyd_core::signing::{format_signature_header, parse_signature_header};
 use notifyd_core::{Api, Envelope, Notification};
@@ -22,7 +24,11 @@ pub fn envelope(data: &[u8]) {
 pub fn batch(data: &[u8]) {
     let mut buf = data.to_vec();
     if let Ok(items) = notifyd_core::envelope::parse_batch(&mut buf, 8) {
-        assert!(!items.is_empty() && items.len() <= 8, "{} items", items.len());
+        assert!(
+            !items.is_empty() && items.len() <= 8,
+            "{} items",
+            items.len()
+        );
         for env in items.into_iter().flatten() {
             check_encoding(env.api, &env.encode());
         }
@@ -32,7 +38,10 @@ pub fn batch(data: &[u8]) {
 fn check_encoding(api: Api, encoded: &[u8]) {
     let mut again = encoded.to_vec();
     let n = Notification::parse(api, &mut again).unwrap_or_else(|e| {
-        panic!("canonical bytes do not parse back: {e}: {}", String::from_utf8_lossy(encoded))
+        panic!(
+            "canonical bytes do not parse back: {e}: {}",
+            String::from_utf8_lossy(encoded)
+        )
     });
     assert_eq!(
         notifyd_core::encode::encode(&n),
@@ -46,13 +55,13 @@ pub fn signature_header(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(h) = parse_signature_header(text) {
-        if let Some(kv) = h.key_version_number() {
-            let again = parse_signature_header(&format_signature_header(kv, &h.signature))
-                .expect("a formatted header parses");
-            assert_eq!(again.signature, h.signature);
-            assert_eq!(again.key_version_number(), Some(kv));
-        }
+    if let Ok(h) = parse_signature_header(text)
+        && let Some(kv) = h.key_version_number()
+    {
+        let again = parse_signature_header(&format_signature_header(kv, &h.signature))
+            .expect("a formatted header parses");
+        assert_eq!(again.signature, h.signature);
+        assert_eq!(again.key_version_number(), Some(kv));
     }
 }
 
@@ -64,8 +73,11 @@ pub fn ack_classify(data: &[u8]) {
     };
     let status = u16::from_be_bytes([*s0, *s1]) % 1000;
     let api = Api::ALL[usize::from(flags & 3) % Api::ALL.len()];
-    let mode = [SignatureMode::Off, SignatureMode::Optional, SignatureMode::Required]
-        [usize::from((flags >> 2) & 3) % 3];
+    let mode = [
+        SignatureMode::Off,
+        SignatureMode::Optional,
+        SignatureMode::Required,
+    ][usize::from((flags >> 2) & 3) % 3];
     let signature = [
         SignatureCheck::NotChecked,
         SignatureCheck::Verified,
@@ -88,9 +100,15 @@ pub fn ack_classify(data: &[u8]) {
         Ack::Failed { code, message } => {
             assert_eq!(status, 200, "failed without a 200");
             assert!(code.chars().count() <= MAX_CODE_CHARS);
-            assert!(message.as_ref().is_none_or(|m| m.chars().count() <= MAX_MESSAGE_CHARS));
+            assert!(
+                message
+                    .as_ref()
+                    .is_none_or(|m| m.chars().count() <= MAX_MESSAGE_CHARS)
+            );
         }
-        Ack::Retry { reason: ack::RetryReason::Unknown { status, code } } => {
+        Ack::Retry {
+            reason: ack::RetryReason::Unknown { status, code },
+        } => {
             assert!(code.chars().count() <= MAX_CODE_CHARS);
             assert!(status.chars().count() <= MAX_CODE_CHARS);
         }
