@@ -182,8 +182,9 @@ attempt_timeout = "5s""#,
     // Drift: the second half against the first (after a warm-up sample).
     let half = samples.len() / 2;
     let max = |s: &[(u64, usize)]| s.iter().map(|x| x.0).max().unwrap_or(0);
+    let warm = usize::from(samples.len() > 4);
     let (first, second) = (
-        max(&samples[1.min(half)..half.max(1)]),
+        max(&samples[warm..half.max(warm + 1)]),
         max(&samples[half..]),
     );
     let fds_max = samples.iter().map(|x| x.1).max().unwrap_or(0);
