@@ -187,6 +187,19 @@ attempt_timeout = "2s""#,
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // Duplicates are still recognised after the kills: the idempotency records were durable too.
+    for (pay, id) in ledger.accepted.iter().take(100) {
+        let body = serde_json::to_vec(&payment(&url, pay)).unwrap();
+        let (status, v) = call(&client, "POST", ingest, "/v1/notifications", body)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            v["duplicate"], true,
+            "{pay} accepted again after a kill: {v}"
+        );
+        assert_eq!(v["notificationId"], id.as_str(), "{v}");
+    }
     drop(n);
 
     let mut received: HashMap<String, u64> = HashMap::new();
