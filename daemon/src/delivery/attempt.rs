@@ -156,11 +156,7 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
         next_attempt_at: finished.is_none().then_some(job.due),
         finished_at: finished.map(|_| now),
     };
-    if let Err(e) = ctx.store.update(vec![update]).await {
-        // The answer stands in memory; the store still says pending, so a restart would repeat
-        // this attempt (at-least-once), never lose the notification.
-        tracing::error!(id = %job.id, error = %e, "Could not record an attempt outcome; a restart may repeat it.");
-    }
+    record(&ctx, update).await;
     if let Some(state) = finished {
         metrics::finished(job.api, state.as_str(), now.since(job.accepted_at));
         match &ack {
@@ -184,6 +180,28 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
         finished,
         throttle,
     })
+}
+
+/// Writes an attempt's outcome, trying again while the store refuses (a full disk). The job
+/// leaves the dispatcher once this returns, so an outcome never written would leave the store
+/// saying pending (and due) with nothing in memory to correct it short of a restart. At the
+/// shutdown abort it gives up: the store still says pending, so a restart repeats the attempt
+/// (at-least-once), never loses the notification.
+async fn record(ctx: &AttemptCtx, update: AttemptUpdate) {
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match ctx.store.update(vec![update.clone()]).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(id = %update.id, error = %e, retry_in_ms = wait.as_millis() as u64, "Could not record an attempt outcome; trying again.");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = ctx.abort.cancelled() => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
+    }
 }
 
 fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ack {

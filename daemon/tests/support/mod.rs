@@ -2,6 +2,7 @@
 //! temporary directory, the mock merchant as receiver, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod trust;
 
 use std::net::SocketAddr;

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora (fuzz/seeds/<target>/) from core/tests/fixtures and the signing vector."""
+import json, os, pathlib
+
+here = pathlib.Path(__file__).resolve().parent
+fixtures = here.parent / "core" / "tests" / "fixtures"
+out = here / "seeds"
+
+def put(target, name, data):
+    d = out / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+bodies = {
+    "notifyPayment": "notify_payment.json",
+    "notifyVoid": "notify_void.json",
+    "alipayplus.notifyPayment": "alipayplus_notify_payment.json",
+}
+envs = []
+for api, f in bodies.items():
+    body = json.loads((fixtures / f).read_text())
+    env = {"api": api, "url": "https://merchant.example/n", "body": body}
+    envs.append(env)
+    put("envelope", f, json.dumps(env))
+    put("envelope", "profile_" + f, json.dumps(dict(env, profile="strict")))
+put("batch", "all.json", json.dumps({"notifications": envs}))
+put("batch", "one_bad.json", json.dumps({"notifications": [envs[0], {"api": "nope"}]}))
+for f in ["inquiry_by_payment_id.json", "inquiry_by_payment_request_id.json"]:
+    put("inquiry", f, (fixtures / f).read_bytes())
+for i, h in enumerate([
+    "algorithm=RSA256, keyVersion=1, signature=KrwDE9tAPJYBb2cPkh%2BlbGp7Q%3D%3D",
+    "algorithm=RSA256,keyVersion=0,signature=KrwDE9tAPJYBb2cPkh+lbGp7Q==",
+    "ALGORITHM=rsa256, keyversion=2, signature=%2b%2f%2b%2fAQ%3d%3d, extra=1",
+]):
+    put("signature_header", f"h{i}", h)
+for i, (status, flags, body) in enumerate([
+    (200, 0, '{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}'),
+    (200, 1, '{"result":{"resultStatus":"F","resultCode":"PROCESS_FAIL","resultMessage":"no"}}'),
+    (200, 2, '{"result":{"resultStatus":"U","resultCode":"REQUEST_TRAFFIC_EXCEED_LIMIT"}}'),
+    (200, 0x3c, '{"result":{"resultStatus":"F","resultCode":"SYSTEM_ERROR"}}'),
+    (429, 0x40, ''),
+    (500, 0, 'oops'),
+]):
+    put("ack_classify", f"a{i}", status.to_bytes(2, "big") + bytes([flags]) + body.encode())

@@ -1,0 +1,135 @@
+//! The properties each fuzz target checks, kept apart from the libFuzzer entry points so the
+//! replay test (`cargo test --manifest-path fuzz/Cargo.toml`) runs the same code over the corpus.
+#![forbid(unsafe_code)]
+
+use notifyd_core::ack::{
+    self, Ack, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, Outcome, SignatureCheck, SignatureMode,
+};
+use notifyd_core::model::inquiry::InquiryRequest;
+use notifyd_core::signing::{format_signature_header, parse_signature_header};
+use notifyd_core::{Api, Envelope, Notification};
+use std::time::Duration;
+
+/// An accepted envelope's canonical bytes are a valid body of the same API that encodes to
+/// the same bytes (retries resend stored bytes, so the encoding must be a fixed point).
+pub fn envelope(data: &[u8]) {
+    let mut buf = data.to_vec();
+    if let Ok(env) = Envelope::parse(&mut buf) {
+        check_encoding(env.api, &env.encode());
+        let _ = (env.endpoint(), env.order_key(), env.idempotency());
+    }
+}
+
+/// Every accepted item of a batch holds to [`envelope`]'s property; the item count is bounded.
+pub fn batch(data: &[u8]) {
+    let mut buf = data.to_vec();
+    if let Ok(items) = notifyd_core::envelope::parse_batch(&mut buf, 8) {
+        assert!(
+            !items.is_empty() && items.len() <= 8,
+            "{} items",
+            items.len()
+        );
+        for env in items.into_iter().flatten() {
+            check_encoding(env.api, &env.encode());
+        }
+    }
+}
+
+fn check_encoding(api: Api, encoded: &[u8]) {
+    let mut again = encoded.to_vec();
+    let n = Notification::parse(api, &mut again).unwrap_or_else(|e| {
+        panic!(
+            "canonical bytes do not parse back: {e}: {}",
+            String::from_utf8_lossy(encoded)
+        )
+    });
+    assert_eq!(
+        notifyd_core::encode::encode(&n),
+        encoded,
+        "the encoding is not stable"
+    );
+}
+
+/// A parsed header formats and parses back to the same signature and key version.
+pub fn signature_header(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(h) = parse_signature_header(text)
+        && let Some(kv) = h.key_version_number()
+    {
+        let again = parse_signature_header(&format_signature_header(kv, &h.signature))
+            .expect("a formatted header parses");
+        assert_eq!(again.signature, h.signature);
+        assert_eq!(again.key_version_number(), Some(kv));
+    }
+}
+
+/// Any answer classifies without panicking, and what is copied out of it stays bounded.
+/// Input: 2 bytes status, 1 byte of flags (API, signature mode and check, Retry-After), the body.
+pub fn ack_classify(data: &[u8]) {
+    let [s0, s1, flags, body @ ..] = data else {
+        return;
+    };
+    let status = u16::from_be_bytes([*s0, *s1]) % 1000;
+    let api = Api::ALL[usize::from(flags & 3) % Api::ALL.len()];
+    let mode = [
+        SignatureMode::Off,
+        SignatureMode::Optional,
+        SignatureMode::Required,
+    ][usize::from((flags >> 2) & 3) % 3];
+    let signature = [
+        SignatureCheck::NotChecked,
+        SignatureCheck::Verified,
+        SignatureCheck::Missing,
+        SignatureCheck::Invalid,
+    ][usize::from((flags >> 4) & 3)];
+    let retry_after = (flags & 0x40 != 0).then(|| Duration::from_secs(u64::from(*s1)));
+    let outcome = Outcome::Http {
+        status,
+        retry_after,
+        body,
+        signature,
+    };
+    let a = ack::classify(api, &outcome, mode);
+    match &a {
+        Ack::Delivered { code, .. } => {
+            assert_eq!(status, 200, "delivered without a 200");
+            assert!(code.chars().count() <= MAX_CODE_CHARS);
+        }
+        Ack::Failed { code, message } => {
+            assert_eq!(status, 200, "failed without a 200");
+            assert!(code.chars().count() <= MAX_CODE_CHARS);
+            assert!(
+                message
+                    .as_ref()
+                    .is_none_or(|m| m.chars().count() <= MAX_MESSAGE_CHARS)
+            );
+        }
+        Ack::Retry {
+            reason: ack::RetryReason::Unknown { status, code },
+        } => {
+            assert!(code.chars().count() <= MAX_CODE_CHARS);
+            assert!(status.chars().count() <= MAX_CODE_CHARS);
+        }
+        Ack::Retry { .. } | Ack::Throttled { .. } => {}
+    }
+    // A signature that failed verification never counts as delivered or failed.
+    if signature == SignatureCheck::Invalid && mode != SignatureMode::Off {
+        assert!(
+            !matches!(a, Ack::Delivered { .. } | Ack::Failed { .. }),
+            "{a:?} from an answer with a bad signature"
+        );
+    }
+    if let Ack::Retry { reason } = &a {
+        let _ = reason.to_string();
+    }
+}
+
+/// Any inquiry body parses or is refused without panicking.
+pub fn inquiry(data: &[u8]) {
+    let mut buf = data.to_vec();
+    if let Ok(r) = InquiryRequest::parse(&mut buf) {
+        let _ = r.lookup();
+    }
+}
