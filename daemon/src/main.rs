@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use notifyd::cli::{self, EX_UNAVAILABLE, Environment, Invocation, RunArgs};
-use notifyd::config::{Config, LogFormat};
+use notifyd_daemon::cli::{self, EX_UNAVAILABLE, Environment, Invocation, RunArgs};
+use notifyd_daemon::config::{Config, LogFormat};
 
 fn main() -> ExitCode {
     let env = Environment::from_process();
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
 fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
     init_logging(&config);
     // Before the runtime's threads exist: taking the sockets clears $LISTEN_FDS.
-    match notifyd::systemd::take_activated_socket() {
+    match notifyd_daemon::systemd::take_activated_socket() {
         Ok(Some(addr)) => {
             tracing::info!(ingest = %addr, "Using the ingest socket systemd passed; ingest.listen is ignored.");
         }
@@ -49,7 +49,7 @@ fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
                 .join("; ")
         })
     };
-    match runtime.block_on(notifyd::run::serve_until_signal(config, reload)) {
+    match runtime.block_on(notifyd_daemon::run::serve_until_signal(config, reload)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "notifyd could not start.");
@@ -69,12 +69,12 @@ fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let journal = notifyd::systemd::logging_to_journal();
+    let journal = notifyd_daemon::systemd::logging_to_journal();
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text if journal => builder
             .with_ansi(false)
-            .event_format(notifyd::systemd::JournalPriority(
+            .event_format(notifyd_daemon::systemd::JournalPriority(
                 Format::default().without_time(),
             ))
             .init(),

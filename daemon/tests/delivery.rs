@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use notifyd::mock_merchant::Respond;
 use notifyd_core::Envelope;
+use notifyd_daemon::mock_merchant::Respond;
 use support::{Harness, payment, void};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,6 +88,7 @@ async fn non_answers_are_retried_then_dead_then_redelivered() {
     let (_, dl) = h.get("/v1/dead-letters").await;
     assert_eq!(dl["notifications"][0]["state"], "dead");
 
+    h.merchant.set_mode("S".parse::<Respond>().unwrap());
     let (status, body) = h
         .post(
             &format!("/v1/notifications/{id}/redeliver"),
@@ -95,7 +96,6 @@ async fn non_answers_are_retried_then_dead_then_redelivered() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    h.merchant.set_mode("S".parse::<Respond>().unwrap());
     let s = h.wait_state(&id, "delivered").await;
     assert_eq!(s["attempts"], 1, "a redelivery starts a fresh schedule");
     assert_eq!(h.merchant.count(), 4);
@@ -206,4 +206,28 @@ async fn different_payments_do_not_wait_for_each_other() {
     h.merchant.set_mode("S".parse::<Respond>().unwrap());
     let other = h.submit(&payment(&url, "PAY-B")).await;
     h.wait_state(&other, "delivered").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_schedule_entry_delays_the_first_attempt() {
+    let h = Harness::start_with("S", |c| {
+        if let Some(p) = c.profiles.get_mut("default") {
+            p.retry = notifyd_daemon::config::RetryConfig::Schedule {
+                delays: vec![Duration::from_millis(700), Duration::from_millis(100)],
+                jitter: 0.0,
+            };
+        }
+    })
+    .await;
+    let id = h.submit(&payment(&h.merchant_url("/n"), "PAY-LATER")).await;
+    let s = h.status(&id).await;
+    let at = |k: &str| {
+        notifyd_core::model::datetime::to_unix_millis(s[k].as_str().unwrap())
+            .unwrap()
+            .0
+    };
+    assert_eq!(at("nextAttemptAt") - at("acceptedAt"), 700, "{s}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.merchant.count(), 0, "not before its first delay");
+    h.wait_state(&id, "delivered").await;
 }

@@ -270,11 +270,15 @@ async fn a_failed_commit_answers_503_and_keeps_nothing() {
     let mut h = Harness::start("S").await;
     // Restart the daemon on the same store with the fault hook armed.
     h.notifyd.take().unwrap().shutdown().await;
-    let opts = notifyd::store::StoreOptions {
+    let opts = notifyd_daemon::store::StoreOptions {
         fail_next_commits: Some(fail.clone()),
         ..Default::default()
     };
-    h.notifyd = Some(notifyd::run::start_with(&h.config, opts).await.unwrap());
+    h.notifyd = Some(
+        notifyd_daemon::run::start_with(&h.config, opts)
+            .await
+            .unwrap(),
+    );
 
     let env = payment(&h.merchant_url("/n"), "PAY-DISK");
     fail.store(1, Ordering::SeqCst);

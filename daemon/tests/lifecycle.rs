@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notifyd::mock_merchant::Respond;
+use notifyd_daemon::mock_merchant::Respond;
 use support::{Harness, payment};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +50,7 @@ async fn shutdown_mid_attempt_leaves_it_pending_and_restart_delivers_it() {
 
     // The record is still pending: no answer, no delivery claimed.
     h.merchant.set_mode("S".parse::<Respond>().unwrap());
-    h.notifyd = Some(notifyd::run::start(&h.config).await.unwrap());
+    h.notifyd = Some(notifyd_daemon::run::start(&h.config).await.unwrap());
     let s = h.wait_state(&id, "delivered").await;
     assert_eq!(
         s["attempts"], 1,
@@ -75,7 +75,7 @@ async fn shutdown_mid_attempt_leaves_it_pending_and_restart_delivers_it() {
 async fn restart_keeps_attempt_counts_and_due_times() {
     let mut h = Harness::start_with("U", |c| {
         if let Some(p) = c.profiles.get_mut("default") {
-            p.retry = notifyd::config::RetryConfig::Schedule {
+            p.retry = notifyd_daemon::config::RetryConfig::Schedule {
                 delays: vec![
                     Duration::ZERO,
                     Duration::from_millis(800),

@@ -13,9 +13,11 @@ use std::process::{Command, Stdio};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use notifyd::metrics::{self as m, ATTEMPT_OUTCOMES, FAMILIES, FINISHED_STATES, IngestOutcome};
-use notifyd::mock_merchant::Respond;
 use notifyd_core::Api;
+use notifyd_daemon::metrics::{
+    self as m, ATTEMPT_OUTCOMES, FAMILIES, FINISHED_STATES, IngestOutcome,
+};
+use notifyd_daemon::mock_merchant::Respond;
 use serde_json::json;
 use support::{Harness, payment, void};
 

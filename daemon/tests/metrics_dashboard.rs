@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use notifyd::metrics as m;
+use notifyd_daemon::metrics as m;
 use serde_json::Value;
 use support::Harness;
 

@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use notifyd::mock_merchant::{MockMerchant, Outcome, Respond};
+use notifyd_daemon::mock_merchant::{MockMerchant, Outcome, Respond};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 

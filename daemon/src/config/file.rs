@@ -171,7 +171,7 @@ impl Default for ShutdownFile {
 pub struct LogFile {
     /// `"text"` (human) or `"json"` (one object a line). Default `"text"`.
     pub format: String,
-    /// A tracing filter: a level (`"info"`) or directives (`"info,notifyd::delivery=debug"`). Default `"info"`.
+    /// A tracing filter: a level (`"info"`) or directives (`"info,notifyd_daemon::delivery=debug"`). Default `"info"`.
     pub level: String,
 }
 

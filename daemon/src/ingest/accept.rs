@@ -174,7 +174,8 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
         attempts: 0,
         last_result: None,
         accepted_at: now,
-        next_attempt_at: Some(now),
+        // The schedule's first entry counts from acceptance too ("0s" in Alipay's schedule).
+        next_attempt_at: Some(now.plus(first_delay(&profile))),
         finished_at: None,
         url: envelope.url,
     };
@@ -184,6 +185,13 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
         key,
         fp,
     })
+}
+
+fn first_delay(profile: &Profile) -> Duration {
+    profile
+        .retry
+        .next_delay(0, Duration::ZERO, rand::random())
+        .unwrap_or_default()
 }
 
 fn claim(app: &App, p: Prepared) -> Claim {

@@ -13,9 +13,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use notifyd::config::{Config, Overrides};
-use notifyd::mock_merchant::{MockMerchant, Respond};
-use notifyd::run::{self, Running};
+use notifyd_daemon::config::{Config, Overrides};
+use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
+use notifyd_daemon::run::{self, Running};
 use serde_json::{Value, json};
 
 /// A config for tests: short retry schedule, plain http to loopback allowed, ports chosen by the OS.
