@@ -24,8 +24,6 @@ pub(super) struct Done {
     pub job: Job,
     /// Final state reached, if any.
     pub finished: Option<State>,
-    /// The endpoint asked to slow down for this long.
-    pub throttle: Option<Duration>,
 }
 
 /// Shared by every attempt.
@@ -41,7 +39,16 @@ pub(super) struct AttemptCtx {
 }
 
 /// Runs one attempt; `None` when it was abandoned at shutdown (nothing recorded).
-pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
+///
+/// `answered` is called as soon as the receiver's answer is classified (with the throttle pause
+/// it asks for), before the outcome is written: the endpoint's slot is free from then on, so a
+/// store commit never holds a connection slot. Order and retry timers wait for [`Done`], which
+/// comes after the write.
+pub(super) async fn run(
+    mut job: Job,
+    ctx: Arc<AttemptCtx>,
+    answered: impl FnOnce(Option<Duration>),
+) -> Option<Done> {
     let started = ctx.clock.now();
     let first = *job.first_attempt_at.get_or_insert(started);
     // A profile removed by a reload keeps its last version for what it already accepted.
@@ -156,6 +163,7 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
         next_attempt_at: finished.is_none().then_some(job.due),
         finished_at: finished.map(|_| now),
     };
+    answered(throttle);
     record(&ctx, update).await;
     if let Some(state) = finished {
         metrics::finished(job.api, state.as_str(), now.since(job.accepted_at));
@@ -175,11 +183,7 @@ pub(super) async fn run(mut job: Job, ctx: Arc<AttemptCtx>) -> Option<Done> {
             _ => {}
         }
     }
-    Some(Done {
-        job,
-        finished,
-        throttle,
-    })
+    Some(Done { job, finished })
 }
 
 /// Writes an attempt's outcome, trying again while the store refuses (a full disk). The job

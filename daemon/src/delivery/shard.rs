@@ -22,6 +22,9 @@ use crate::metrics;
 
 pub(super) enum ShardMsg {
     Enqueue(Job),
+    /// The receiver answered (the endpoint's slot is free); `Some` when it asked to slow down.
+    Answered(Arc<str>, Option<std::time::Duration>),
+    /// The outcome is durable.
     Done(Box<Done>),
 }
 
@@ -99,6 +102,7 @@ impl Shard {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(ShardMsg::Enqueue(job)) => self.enqueue(job),
+                    Some(ShardMsg::Answered(ep, throttle)) => self.answered(&ep, throttle),
                     Some(ShardMsg::Done(done)) => self.done(*done),
                     None => return,
                 },
@@ -182,8 +186,13 @@ impl Shard {
             metrics::in_flight(1.0);
             let ctx = self.ctx.clone();
             let tx = self.tx.clone();
+            let endpoint = key.clone();
             self.tracker.spawn(async move {
-                if let Some(done) = attempt::run(job, ctx).await {
+                let answered_tx = tx.clone();
+                let answered = move |throttle| {
+                    let _ = answered_tx.send(ShardMsg::Answered(endpoint, throttle));
+                };
+                if let Some(done) = attempt::run(job, ctx, answered).await {
                     // The shard is gone only when the daemon is exiting; the outcome is in the store.
                     let _ = tx.send(ShardMsg::Done(Box::new(done)));
                 }
@@ -191,16 +200,10 @@ impl Shard {
         }
     }
 
-    fn done(&mut self, done: Done) {
-        self.in_flight -= 1;
+    /// An answer came: free the endpoint's slot, slow it down if asked, start what is ready.
+    fn answered(&mut self, key: &Arc<str>, throttle: Option<std::time::Duration>) {
         metrics::in_flight(-1.0);
-        let Done {
-            job,
-            finished,
-            throttle,
-        } = done;
-        let key = job.endpoint.clone();
-        if let Some(ep) = self.endpoints.get_mut(&key) {
+        if let Some(ep) = self.endpoints.get_mut(key) {
             ep.in_flight -= 1;
             match throttle {
                 Some(delay) => {
@@ -211,6 +214,16 @@ impl Shard {
                 None => ep.answered(),
             }
         }
+        self.dispatch(key);
+        if self.endpoints.get(key).is_some_and(Endpoint::is_idle) {
+            self.endpoints.remove(key);
+        }
+    }
+
+    /// The outcome is durable: finish the notification or schedule its retry.
+    fn done(&mut self, done: Done) {
+        self.in_flight -= 1;
+        let Done { job, finished } = done;
         match finished {
             Some(_) => {
                 self.jobs.remove(&job.id);
@@ -225,10 +238,6 @@ impl Shard {
                 self.add_timer(job.due, Timer::Due(job.id));
                 self.jobs.insert(job.id, job);
             }
-        }
-        self.dispatch(&key);
-        if self.endpoints.get(&key).is_some_and(Endpoint::is_idle) {
-            self.endpoints.remove(&key);
         }
         if self.in_flight < self.max_in_flight && !self.starved.is_empty() {
             for ep in std::mem::take(&mut self.starved) {
