@@ -206,11 +206,13 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
         metrics::store_commit(c.duration, c.ops);
     });
     let path: PathBuf = config.store.path.clone();
+    let cache_size = usize::try_from(config.store.cache_size).unwrap_or(usize::MAX);
     let store = tokio::task::spawn_blocking(move || {
         RedbStore::open(
             &path,
             StoreOptions {
                 commit_observer: Some(observer),
+                cache_size: store_options.cache_size.or(Some(cache_size)),
                 ..store_options
             },
         )

@@ -42,6 +42,8 @@ pub struct StoreFile {
     pub retention: String,
     /// Idempotency keys remembered for duplicate detection; the oldest are forgotten first. Default 2_000_000.
     pub idempotency_capacity: u64,
+    /// Bytes of the store's page cache (reads of recent records). Default 67_108_864 (64 MiB).
+    pub cache_size: u64,
 }
 
 impl Default for StoreFile {
@@ -50,6 +52,7 @@ impl Default for StoreFile {
             path: None,
             retention: "7d".to_owned(),
             idempotency_capacity: 2_000_000,
+            cache_size: 64 << 20,
         }
     }
 }

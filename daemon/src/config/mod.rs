@@ -58,6 +58,8 @@ pub struct StoreConfig {
     pub retention: Duration,
     /// Idempotency keys remembered for duplicate detection.
     pub idempotency_capacity: NonZeroU64,
+    /// Bytes of the store's page cache.
+    pub cache_size: u64,
 }
 
 /// `[ingest]`

@@ -115,6 +115,7 @@ fn every_key_set_is_read() {
 path = "/srv/notifyd"
 retention = "36h"
 idempotency_capacity = 5
+cache_size = 2_097_152
 [ingest]
 listen = "0.0.0.0:18470"
 unix_socket = "/run/notifyd/ingest.sock"
@@ -169,6 +170,7 @@ attempt_timeout = "2s"
     assert_eq!(config.store.path, Path::new("/srv/notifyd"));
     assert_eq!(config.store.retention, Duration::from_secs(36 * 3600));
     assert_eq!(config.store.idempotency_capacity.get(), 5);
+    assert_eq!(config.store.cache_size, 2_097_152);
     assert_eq!(config.ingest.listen, addr("0.0.0.0:18470"));
     assert_eq!(
         config.ingest.unix_socket.as_deref(),

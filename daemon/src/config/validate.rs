@@ -35,7 +35,11 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
             "store.idempotency_capacity",
             store.idempotency_capacity,
         ),
+        cache_size: store.cache_size,
     };
+    if store.cache_size < 1 << 20 {
+        problems.push("store.cache_size", "must be at least 1048576 (1 MiB)");
+    }
     if store.path.as_os_str().is_empty() {
         problems.push("store.path", "must not be empty");
     }

@@ -587,3 +587,57 @@ impl Drop for Tmpfs {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+#[tokio::test]
+async fn recovery_reads_pending_records_among_finished_ones_with_their_own_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .accept((0..40).map(|n| record(n, &format!("pay-{n}"))).collect())
+        .await
+        .unwrap();
+    // Finish every third one, and the first and last, so the merge join must skip records and
+    // bodies at the start, in the middle and at the end.
+    let finished: Vec<u64> = (0..40)
+        .filter(|n| n % 3 == 0 || *n == 1 || *n == 39)
+        .collect();
+    store
+        .update(
+            finished
+                .iter()
+                .map(|n| finish(*n, State::Delivered, 5_000))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(dir.path());
+    let pending = store.load_pending().unwrap();
+    let expected: Vec<u64> = (0..40).filter(|n| !finished.contains(n)).collect();
+    assert_eq!(
+        ids(&pending),
+        expected.iter().map(|n| id(*n)).collect::<Vec<_>>()
+    );
+    for (r, n) in pending.iter().zip(&expected) {
+        assert_eq!(
+            r.body,
+            record(*n, &format!("pay-{n}")).body,
+            "record {n} carries its own body"
+        );
+        assert_eq!(r.state, State::Pending);
+    }
+    let idem = store.load_idempotency(UnixMillis(0)).unwrap();
+    assert_eq!(idem.len(), 40);
+    assert!(
+        idem.windows(2)
+            .all(|w| w[0].accepted_at <= w[1].accepted_at),
+        "oldest first"
+    );
+    assert!(
+        store
+            .load_idempotency(UnixMillis(1_020))
+            .unwrap()
+            .iter()
+            .all(|r| r.accepted_at.0 >= 1_020)
+    );
+}
