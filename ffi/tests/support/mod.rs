@@ -21,7 +21,7 @@ impl Notifyd {
         // Receivers at 127.0.0.1:9 refuse connections: deliveries just retry in the background.
         let toml = format!(
             "[store]\npath = {:?}\n\n[ingest]\nlisten = \"127.0.0.1:0\"\nunix_socket = {:?}\n\n\
-             [metrics]\nlisten = \"127.0.0.1:0\"\n\n[profiles.default]\nallow_http = true\n",
+             [metrics]\nlisten = \"127.0.0.1:0\"\n\n[profiles.default]\nallow_http = true\nallow_private = [\"127.0.0.0/8\"]\n",
             dir.path().join("store.redb"),
             socket,
         );
