@@ -28,7 +28,7 @@ use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
 use crate::metrics;
 use crate::profile::{Profile, RequestTimeFormat, Signer};
-use crate::store::{RedbStore, Store, StoreOptions};
+use crate::store::{NotificationRecord, PENDING_CHUNK, RedbStore, Store, StoreOptions};
 
 /// How often finished notifications and old idempotency records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -324,15 +324,39 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
             .0
             .saturating_sub(retention.as_millis() as u64),
     );
+    // The two reads run on their own threads, and pending records are queued for delivery chunk
+    // by chunk while the rest is still being read: restart time is the longest of the three, not
+    // their sum, and the records are never all in memory at once.
     let store = app.store.clone();
-    let (idem, pending) = tokio::task::spawn_blocking(move || {
-        Ok::<_, String>((
-            store.load_idempotency(since).map_err(|e| e.to_string())?,
-            store.load_pending().map_err(|e| e.to_string())?,
-        ))
-    })
-    .await
-    .map_err(|e| e.to_string())??;
+    let idem = tokio::task::spawn_blocking(move || store.load_idempotency(since));
+    let store = app.store.clone();
+    let (tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<NotificationRecord>>(4);
+    let pending = tokio::task::spawn_blocking(move || {
+        store.scan_pending(PENDING_CHUNK, &mut |chunk| {
+            // Fails only if recovery stopped listening, which it does only on its way out.
+            let _ = tx.blocking_send(chunk);
+        })
+    });
+    let now = app.clock.now();
+    let fallback = app.profile(config::DEFAULT_PROFILE);
+    while let Some(chunk) = chunks.recv().await {
+        let jobs = chunk
+            .iter()
+            .filter_map(|rec| {
+                let profile = app.profile(&rec.profile).or_else(|| fallback.clone())?;
+                Some(Job::from_record(rec, profile, now))
+            })
+            .collect();
+        app.dispatcher.enqueue_many(jobs);
+    }
+    let count = pending
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let idem = idem
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     for r in &idem {
         app.idempotency.restore(
             IdempotencyKey(r.key),
@@ -340,16 +364,6 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
             r.id,
             r.accepted_at,
         );
-    }
-    let now = app.clock.now();
-    let fallback = app.profile(config::DEFAULT_PROFILE);
-    let count = pending.len();
-    for rec in pending {
-        let profile = match app.profile(&rec.profile).or_else(|| fallback.clone()) {
-            Some(p) => p,
-            None => continue,
-        };
-        app.dispatcher.enqueue(Job::from_record(&rec, profile, now));
     }
     tracing::info!(
         pending = count,

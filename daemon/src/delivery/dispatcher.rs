@@ -1,7 +1,6 @@
 //! The delivery handle: routes jobs to shards, counts pending work, drains on shutdown.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -90,15 +89,42 @@ impl Dispatcher {
     /// Hands a notification to its endpoint's shard. Never blocks: admission is bounded at
     /// ingest (`max_pending`), not here.
     pub fn enqueue(&self, job: Job) {
-        let mut h = DefaultHasher::new();
-        job.endpoint.hash(&mut h);
-        let shard = (h.finish() % self.shards.len() as u64) as usize;
+        let shard = self.shard_of(&job);
         let n = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::pending(n);
         if self.shards[shard].send(ShardMsg::Enqueue(job)).is_err() {
             // Only after shutdown; the notification stays pending in the store.
             self.pending.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Hands many jobs to their shards with one message per shard (recovery). Jobs of one
+    /// payment keep their relative order.
+    pub fn enqueue_many(&self, jobs: Vec<Job>) {
+        let mut per_shard: Vec<Vec<Job>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for job in jobs {
+            per_shard[self.shard_of(&job)].push(job);
+        }
+        for (shard, jobs) in per_shard.into_iter().enumerate() {
+            if jobs.is_empty() {
+                continue;
+            }
+            let count = jobs.len();
+            let n = self.pending.fetch_add(count, Ordering::Relaxed) + count;
+            metrics::pending(n);
+            if self.shards[shard]
+                .send(ShardMsg::EnqueueMany(jobs))
+                .is_err()
+            {
+                self.pending.fetch_sub(count, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Endpoints are hashed to shards, so an endpoint's queue and throttle live in one place.
+    fn shard_of(&self, job: &Job) -> usize {
+        let h = xxhash_rust::xxh3::xxh3_64(job.endpoint.as_bytes());
+        (h % self.shards.len() as u64) as usize
     }
 
     /// Puts `profiles` in force for every later attempt, queued notifications included.

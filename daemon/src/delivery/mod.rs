@@ -9,6 +9,8 @@
 //! - `job.rs`: what a shard holds per notification.
 //! - `shard.rs`: the shard loop (timers, queues, order, throttling).
 //! - `endpoint.rs`: per-endpoint concurrency and throttle state.
+//! - `order.rs`: per-payment order (one notification of a payment at a time).
+//! - `interner.rs`: one shared copy of each URL and endpoint name.
 //! - `attempt.rs`: one attempt: request, answer, classification, durable state change.
 //! - `client.rs`: a profile's pooled HTTP(S) client.
 //! - `tls.rs`: a profile's TLS trust and client certificate.
@@ -20,7 +22,9 @@ mod client;
 mod dispatcher;
 mod endpoint;
 pub mod guard;
+mod interner;
 mod job;
+mod order;
 mod shard;
 pub mod tls;
 

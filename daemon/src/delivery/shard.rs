@@ -6,7 +6,7 @@
 //! attempt reports back with the next due time (timer again) or a final state (the next
 //! notification of the same payment becomes the head).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,11 +17,15 @@ use tokio_util::task::TaskTracker;
 
 use super::attempt::{self, AttemptCtx, Done};
 use super::endpoint::Endpoint;
+use super::interner::Interner;
 use super::job::Job;
+use super::order::PaymentOrder;
 use crate::metrics;
 
 pub(super) enum ShardMsg {
     Enqueue(Job),
+    /// Many at once (recovery), in order.
+    EnqueueMany(Vec<Job>),
     /// The receiver answered (the endpoint's slot is free); `Some` when it asked to slow down.
     Answered(Arc<str>, Option<std::time::Duration>),
     /// The outcome is durable.
@@ -44,15 +48,21 @@ pub(super) struct Shard {
     endpoint_concurrency: usize,
     max_in_flight: usize,
     in_flight: usize,
-    jobs: HashMap<NotificationId, Job>,
-    order: HashMap<Arc<str>, VecDeque<NotificationId>>,
-    endpoints: HashMap<Arc<str>, Endpoint>,
+    /// Boxed: the map's slots stay small, and up to half of them are empty after it grows.
+    jobs: HashMap<NotificationId, Box<Job>, Fast>,
+    order: PaymentOrder,
+    strings: Interner,
+    endpoints: HashMap<Arc<str>, Endpoint, Fast>,
     timers: BTreeMap<(UnixMillis, u64), Timer>,
     timer_seq: u64,
     /// Endpoints with ready work that could not start because the shard was at its cap.
-    starved: HashSet<Arc<str>>,
+    starved: HashSet<Arc<str>, Fast>,
     stopping: bool,
 }
+
+/// The shard's maps are keyed by ids and endpoints it picked itself, not by anything an attacker
+/// chooses freely enough to flood one bucket, so a fast hasher is enough.
+type Fast = foldhash::fast::RandomState;
 
 pub(super) struct ShardParts {
     pub ctx: Arc<AttemptCtx>,
@@ -76,12 +86,13 @@ impl Shard {
             endpoint_concurrency: parts.endpoint_concurrency,
             max_in_flight: parts.max_in_flight.max(1),
             in_flight: 0,
-            jobs: HashMap::new(),
-            order: HashMap::new(),
-            endpoints: HashMap::new(),
+            jobs: HashMap::default(),
+            order: PaymentOrder::default(),
+            strings: Interner::default(),
+            endpoints: HashMap::default(),
             timers: BTreeMap::new(),
             timer_seq: 0,
-            starved: HashSet::new(),
+            starved: HashSet::default(),
             stopping: false,
         };
         tokio::spawn(shard.run());
@@ -102,6 +113,7 @@ impl Shard {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(ShardMsg::Enqueue(job)) => self.enqueue(job),
+                    Some(ShardMsg::EnqueueMany(jobs)) => jobs.into_iter().for_each(|j| self.enqueue(j)),
                     Some(ShardMsg::Answered(ep, throttle)) => self.answered(&ep, throttle),
                     Some(ShardMsg::Done(done)) => self.done(*done),
                     None => return,
@@ -118,12 +130,12 @@ impl Shard {
         }
     }
 
-    fn enqueue(&mut self, job: Job) {
-        let queue = self.order.entry(job.order_key.clone()).or_default();
-        queue.push_back(job.id);
-        let is_head = queue.len() == 1;
+    fn enqueue(&mut self, mut job: Job) {
+        job.url = self.strings.intern(&job.url);
+        job.endpoint = self.strings.intern(&job.endpoint);
+        let is_head = self.order.push(job.order, job.id);
         let (id, due) = (job.id, job.due);
-        self.jobs.insert(id, job);
+        self.jobs.insert(id, Box::new(job));
         if is_head {
             self.add_timer(due, Timer::Due(id));
         }
@@ -178,7 +190,7 @@ impl Shard {
             let Some(id) = ep.ready.pop_front() else {
                 break;
             };
-            let Some(job) = self.jobs.get(&id).cloned() else {
+            let Some(job) = self.jobs.get(&id).map(|j| Job::clone(j)) else {
                 continue;
             };
             ep.in_flight += 1;
@@ -236,7 +248,7 @@ impl Shard {
             }
             None => {
                 self.add_timer(job.due, Timer::Due(job.id));
-                self.jobs.insert(job.id, job);
+                self.jobs.insert(job.id, Box::new(job));
             }
         }
         if self.in_flight < self.max_in_flight && !self.starved.is_empty() {
@@ -248,18 +260,9 @@ impl Shard {
 
     /// A notification is final: the next one of the same payment becomes the head.
     fn release_order(&mut self, job: &Job) {
-        let Some(queue) = self.order.get_mut(&job.order_key) else {
-            return;
-        };
-        queue.retain(|id| *id != job.id);
-        match queue.front().copied() {
-            Some(next) => {
-                if let Some(due) = self.jobs.get(&next).map(|j| j.due) {
-                    self.add_timer(due, Timer::Due(next));
-                }
-            }
-            None => {
-                self.order.remove(&job.order_key);
+        if let Some(next) = self.order.finish(job.order, job.id) {
+            if let Some(due) = self.jobs.get(&next).map(|j| j.due) {
+                self.add_timer(due, Timer::Due(next));
             }
         }
     }

@@ -39,6 +39,9 @@ pub use error::StoreError;
 pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
 pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
 
+/// Records per chunk of [`Store::scan_pending`] when the caller has no preference.
+pub const PENDING_CHUNK: usize = 4096;
+
 /// How long finished notifications and idempotency records are kept by default (7 days).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -106,7 +109,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Recovery: every `pending` notification, in id (accept) order, with its attempt count and
     /// next attempt time as last committed. An attempt in flight at a crash was never recorded,
     /// so it is simply made again.
-    fn load_pending(&self) -> Result<Vec<NotificationRecord>, StoreError>;
+    fn load_pending(&self) -> Result<Vec<NotificationRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_pending(PENDING_CHUNK, &mut |chunk| out.extend(chunk))?;
+        Ok(out)
+    }
+
+    /// Every pending notification, oldest first, handed to `sink` in chunks of up to `chunk`
+    /// records as they are read, so recovery can enqueue while it reads and never holds every
+    /// record at once. Returns how many were read.
+    fn scan_pending(
+        &self,
+        chunk: usize,
+        sink: &mut dyn FnMut(Vec<NotificationRecord>),
+    ) -> Result<usize, StoreError>;
 
     /// Recovery: idempotency records accepted at or after `since`.
     fn load_idempotency(&self, since: UnixMillis) -> Result<Vec<IdempotencyRecord>, StoreError>;

@@ -378,7 +378,12 @@ impl Store for RedbStore {
         })
     }
 
-    fn load_pending(&self) -> Result<Vec<NotificationRecord>, StoreError> {
+    fn scan_pending(
+        &self,
+        chunk: usize,
+        sink: &mut dyn FnMut(Vec<NotificationRecord>),
+    ) -> Result<usize, StoreError> {
+        let chunk = chunk.max(1);
         // A merge join over tables sorted by id: one sequential pass over each instead of two
         // B-tree lookups per pending record (recovery of 1 M pending was point-lookup bound).
         // Pending records are the recent ones, so the passes start at the oldest pending id.
@@ -389,13 +394,14 @@ impl Store for RedbStore {
                 ids.push(entry.map_err(db)?.0.value());
             }
             let Some(&first) = ids.first() else {
-                return Ok(Vec::new());
+                return Ok(0);
             };
             let mut metas = t.notifications.range(first..).map_err(db)?;
             let mut bodies = t.bodies.range(first..).map_err(db)?;
             // The body read past the id being looked for, kept for the ids after it.
             let mut ahead: Option<(u128, Bytes)> = None;
-            let mut out = Vec::with_capacity(ids.len());
+            let mut read = 0;
+            let mut out = Vec::with_capacity(chunk.min(ids.len()));
             for id in ids {
                 // Records of finished notifications between pending ones are skipped.
                 let meta = loop {
@@ -436,8 +442,15 @@ impl Store for RedbStore {
                     meta.value(),
                     body,
                 )?);
+                read += 1;
+                if out.len() == chunk {
+                    sink(std::mem::replace(&mut out, Vec::with_capacity(chunk)));
+                }
             }
-            Ok(out)
+            if !out.is_empty() {
+                sink(out);
+            }
+            Ok(read)
         })
     }
 

@@ -641,3 +641,44 @@ async fn recovery_reads_pending_records_among_finished_ones_with_their_own_bodie
             .all(|r| r.accepted_at.0 >= 1_020)
     );
 }
+
+#[test]
+fn pending_records_are_scanned_in_chunks_in_accept_order_skipping_finished_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .accept((1..=10).map(|n| record(n, &format!("p{n}"))).collect())
+        .wait()
+        .unwrap();
+    store
+        .update(vec![
+            finish(2, State::Delivered, 5_000),
+            finish(7, State::Dead, 5_000),
+        ])
+        .wait()
+        .unwrap();
+    let mut chunks = Vec::new();
+    let read = store
+        .scan_pending(3, &mut |chunk| chunks.push(ids(&chunk)))
+        .unwrap();
+    assert_eq!(read, 8);
+    assert_eq!(
+        chunks,
+        vec![
+            vec![id(1), id(3), id(4)],
+            vec![id(5), id(6), id(8)],
+            vec![id(9), id(10)],
+        ]
+    );
+    let bodies: Vec<_> = store
+        .load_pending()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(
+        bodies[1],
+        record(3, "p3").body,
+        "each record comes with its own body"
+    );
+}
