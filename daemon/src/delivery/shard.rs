@@ -260,10 +260,10 @@ impl Shard {
 
     /// A notification is final: the next one of the same payment becomes the head.
     fn release_order(&mut self, job: &Job) {
-        if let Some(next) = self.order.finish(job.order, job.id) {
-            if let Some(due) = self.jobs.get(&next).map(|j| j.due) {
-                self.add_timer(due, Timer::Due(next));
-            }
+        if let Some(next) = self.order.finish(job.order, job.id)
+            && let Some(due) = self.jobs.get(&next).map(|j| j.due)
+        {
+            self.add_timer(due, Timer::Due(next));
         }
     }
 }
