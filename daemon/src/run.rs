@@ -272,7 +272,7 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
     let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
     let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
     let mut tasks = vec![
-        tokio::spawn(server::serve_tcp(
+        tokio::spawn(server::serve(
             ingest,
             app.clone(),
             server::ConnLimits::from(&config.ingest),
@@ -287,7 +287,7 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
     ];
     if let Some(path) = &config.ingest.unix_socket {
         let listener = server::bind_unix(path, &config.ingest)?;
-        tasks.push(tokio::spawn(server::serve_unix(
+        tasks.push(tokio::spawn(server::serve(
             listener,
             app.clone(),
             server::ConnLimits::from(&config.ingest),
