@@ -11,7 +11,6 @@ use http::StatusCode;
 use hyper::service::service_fn;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use notifyd_core::ack::SignatureMode;
-use notifyd_core::backoff::RetryPolicy;
 use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
 use notifyd_core::signing::{SigningKey, VerifyingKey};
 use tokio::net::TcpListener;
@@ -20,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, IngestLimits};
 use crate::clock::Clock;
-use crate::config::{self, Config, ResponseSignature, RetryConfig};
+use crate::config::{self, Config, ResponseSignature};
 use crate::delivery::guard::Guard;
 use crate::delivery::tls::{self, TlsFiles};
 use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PoolOptions};
@@ -78,25 +77,6 @@ pub fn build_profile(
     p: &config::Profile,
     pool: PoolOptions,
 ) -> Result<Profile, String> {
-    let retry = match &p.retry {
-        RetryConfig::Schedule { delays, jitter } => RetryPolicy::schedule(delays.clone(), *jitter),
-        RetryConfig::Exponential {
-            initial,
-            multiplier,
-            max_delay,
-            max_attempts,
-            deadline,
-            jitter,
-        } => RetryPolicy::exponential(
-            *initial,
-            *multiplier,
-            *max_delay,
-            *max_attempts,
-            Some(*deadline),
-            *jitter,
-        ),
-    }
-    .map_err(|e| format!("profiles.{name}.retry.{}: {e}", e.key()))?;
     let signer = match &p.signing {
         Some(s) => {
             let pem = std::fs::read(&s.private_key_file)
@@ -137,7 +117,7 @@ pub fn build_profile(
         allow_http: p.allow_http,
         guard,
         client,
-        retry,
+        retry: p.retry.clone(),
         attempt_timeout: p.attempt_timeout,
         signer,
         peer_key,
