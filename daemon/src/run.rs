@@ -11,7 +11,6 @@ use http::StatusCode;
 use hyper::service::service_fn;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use notifyd_core::ack::SignatureMode;
-use notifyd_core::backoff::RetryPolicy;
 use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
 use notifyd_core::signing::{SigningKey, VerifyingKey};
 use tokio::net::TcpListener;
@@ -20,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, IngestLimits};
 use crate::clock::Clock;
-use crate::config::{self, Config, ResponseSignature, RetryConfig};
+use crate::config::{self, Config, ResponseSignature};
 use crate::delivery::guard::Guard;
 use crate::delivery::tls::{self, TlsFiles};
 use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PoolOptions};
@@ -78,25 +77,6 @@ pub fn build_profile(
     p: &config::Profile,
     pool: PoolOptions,
 ) -> Result<Profile, String> {
-    let retry = match &p.retry {
-        RetryConfig::Schedule { delays, jitter } => RetryPolicy::schedule(delays.clone(), *jitter),
-        RetryConfig::Exponential {
-            initial,
-            multiplier,
-            max_delay,
-            max_attempts,
-            deadline,
-            jitter,
-        } => RetryPolicy::exponential(
-            *initial,
-            *multiplier,
-            *max_delay,
-            *max_attempts,
-            Some(*deadline),
-            *jitter,
-        ),
-    }
-    .map_err(|e| format!("profiles.{name}.retry.{}: {e}", e.key()))?;
     let signer = match &p.signing {
         Some(s) => {
             let pem = std::fs::read(&s.private_key_file)
@@ -137,7 +117,7 @@ pub fn build_profile(
         allow_http: p.allow_http,
         guard,
         client,
-        retry,
+        retry: p.retry.clone(),
         attempt_timeout: p.attempt_timeout,
         signer,
         peer_key,
@@ -272,7 +252,7 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
     let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
     let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
     let mut tasks = vec![
-        tokio::spawn(server::serve_tcp(
+        tokio::spawn(server::serve(
             ingest,
             app.clone(),
             server::ConnLimits::from(&config.ingest),
@@ -287,7 +267,7 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
     ];
     if let Some(path) = &config.ingest.unix_socket {
         let listener = server::bind_unix(path, &config.ingest)?;
-        tasks.push(tokio::spawn(server::serve_unix(
+        tasks.push(tokio::spawn(server::serve(
             listener,
             app.clone(),
             server::ConnLimits::from(&config.ingest),

@@ -212,10 +212,11 @@ async fn different_payments_do_not_wait_for_each_other() {
 async fn the_first_schedule_entry_delays_the_first_attempt() {
     let h = Harness::start_with("S", |c| {
         if let Some(p) = c.profiles.get_mut("default") {
-            p.retry = notifyd_daemon::config::RetryConfig::Schedule {
-                delays: vec![Duration::from_millis(700), Duration::from_millis(100)],
-                jitter: 0.0,
-            };
+            p.retry = notifyd_core::backoff::RetryPolicy::schedule(
+                vec![Duration::from_millis(700), Duration::from_millis(100)],
+                0.0,
+            )
+            .unwrap();
         }
     })
     .await;

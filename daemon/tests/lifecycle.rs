@@ -75,14 +75,15 @@ async fn shutdown_mid_attempt_leaves_it_pending_and_restart_delivers_it() {
 async fn restart_keeps_attempt_counts_and_due_times() {
     let mut h = Harness::start_with("U", |c| {
         if let Some(p) = c.profiles.get_mut("default") {
-            p.retry = notifyd_daemon::config::RetryConfig::Schedule {
-                delays: vec![
+            p.retry = notifyd_core::backoff::RetryPolicy::schedule(
+                vec![
                     Duration::ZERO,
                     Duration::from_millis(800),
                     Duration::from_millis(100),
                 ],
-                jitter: 0.0,
-            };
+                0.0,
+            )
+            .unwrap();
         }
     })
     .await;

@@ -21,7 +21,7 @@ use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use parking_lot::Mutex;
 use rand::Rng;
 use support::payment;
-use support::process::{Notifyd, call, client, config_text, free_port};
+use support::process::{Home, call, client, wait_delivered};
 
 /// Attempts in flight in the whole process (`delivery.max_in_flight`): the most a kill can repeat.
 const MAX_IN_FLIGHT: usize = 16;
@@ -97,7 +97,6 @@ struct Figures {
 }
 
 async fn crash_cycles(cycles: usize, mode: &str) -> Figures {
-    let dir = tempfile::tempdir().unwrap();
     let merchant = MockMerchant::start_with_capacity(
         "127.0.0.1:0".parse().unwrap(),
         mode.parse::<Respond>().unwrap(),
@@ -106,33 +105,23 @@ async fn crash_cycles(cycles: usize, mode: &str) -> Figures {
     .await
     .unwrap();
     let url = format!("http://{}/n", merchant.addr());
-    let ingest: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    while metrics == ingest {
-        metrics = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    }
-    let config = dir.path().join("notifyd.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            &dir.path().join("store"),
-            ingest,
-            metrics,
-            r#"kind = "schedule"
+    let home = Home::new(
+        r#"kind = "schedule"
 schedule = ["0s", "50ms", "100ms", "200ms", "500ms", "1s", "2s", "5s", "10s"]
 jitter = 0.0
 attempt_timeout = "2s""#,
-            &format!("[delivery]\nmax_in_flight = {MAX_IN_FLIGHT}\nendpoint_concurrency = {MAX_IN_FLIGHT}\n"),
+        &format!(
+            "[delivery]\nmax_in_flight = {MAX_IN_FLIGHT}\nendpoint_concurrency = {MAX_IN_FLIGHT}\n"
         ),
-    )
-    .unwrap();
-    let log = dir.path().join("notifyd.log");
+    );
+    let ingest = home.ingest;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
 
     let mut kills = 0;
     for cycle in 0..cycles {
         // Every start after a SIGKILL must open the store and recover: that is the first check.
-        let mut n = Notifyd::spawn(&config, ingest, metrics, &log, &[])
+        let mut n = home
+            .spawn(&[])
             .await
             .unwrap_or_else(|e| panic!("start after {kills} kills: {e}"));
         let stop = Arc::new(AtomicBool::new(false));
@@ -153,39 +142,15 @@ attempt_timeout = "2s""#,
     }
 
     // All quiet: one last start delivers what is left.
-    let n = Notifyd::spawn(&config, ingest, metrics, &log, &[])
-        .await
-        .unwrap();
+    let n = home.spawn(&[]).await.unwrap();
     let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner();
     assert!(!ledger.accepted.is_empty(), "the load never got an S");
     let client = client();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     let mut attempts: HashMap<String, u64> = HashMap::new();
     for (pay, id) in &ledger.accepted {
-        loop {
-            let (status, s) = call(
-                &client,
-                "GET",
-                ingest,
-                &format!("/v1/notifications/{id}"),
-                vec![],
-            )
-            .await
-            .unwrap();
-            assert_eq!(
-                status, 200,
-                "an accepted notification is gone: {pay} {id}: {s}"
-            );
-            if s["state"] == "delivered" {
-                attempts.insert(pay.clone(), s["attempts"].as_u64().unwrap());
-                break;
-            }
-            assert!(
-                s["state"] == "pending" && tokio::time::Instant::now() < deadline,
-                "{pay} {id} did not end delivered: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let s = wait_delivered(&client, ingest, id, &format!("{pay} {id}"), deadline).await;
+        attempts.insert(pay.clone(), s["attempts"].as_u64().unwrap());
     }
     // Duplicates are still recognised after the kills: the idempotency records were durable too.
     for (pay, id) in ledger.accepted.iter().take(100) {
@@ -261,7 +226,6 @@ async fn sigkill_under_load_many_cycles() {
 /// the same port, several times, while notifyd delivers: each cut attempt is retried, none lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_killed_and_restarted_during_delivery() {
-    let dir = tempfile::tempdir().unwrap();
     let mode = || "SLOW:20ms".parse::<Respond>().unwrap();
     let mut merchant =
         MockMerchant::start_with_capacity("127.0.0.1:0".parse().unwrap(), mode(), 1_000_000)
@@ -269,35 +233,15 @@ async fn receiver_killed_and_restarted_during_delivery() {
             .unwrap();
     let maddr = merchant.addr();
     let url = format!("http://{maddr}/n");
-    let ingest: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    while metrics == ingest {
-        metrics = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    }
-    let config = dir.path().join("notifyd.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            &dir.path().join("store"),
-            ingest,
-            metrics,
-            r#"kind = "schedule"
+    let home = Home::new(
+        r#"kind = "schedule"
 schedule = ["0s", "200ms", "200ms", "500ms", "1s", "2s", "5s", "10s"]
 jitter = 0.0
 attempt_timeout = "2s""#,
-            "",
-        ),
-    )
-    .unwrap();
-    let mut n = Notifyd::spawn(
-        &config,
-        ingest,
-        metrics,
-        &dir.path().join("notifyd.log"),
-        &[],
-    )
-    .await
-    .unwrap();
+        "",
+    );
+    let ingest = home.ingest;
+    let mut n = home.spawn(&[]).await.unwrap();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let driving = tokio::spawn(drive(ingest, url, "R".into(), ledger.clone(), stop.clone()));
@@ -328,25 +272,7 @@ attempt_timeout = "2s""#,
     let client = client();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     for (pay, id) in &ledger.accepted {
-        loop {
-            let (_, s) = call(
-                &client,
-                "GET",
-                ingest,
-                &format!("/v1/notifications/{id}"),
-                vec![],
-            )
-            .await
-            .unwrap();
-            if s["state"] == "delivered" {
-                break;
-            }
-            assert!(
-                s["state"] == "pending" && tokio::time::Instant::now() < deadline,
-                "{pay} {id} did not end delivered: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_delivered(&client, ingest, id, &format!("{pay} {id}"), deadline).await;
     }
     assert!(n.alive(), "notifyd died: {}", n.log_tail());
     n.kill9();

@@ -5,12 +5,11 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use support::payment;
-use support::process::{Notifyd, call, client, config_text, fd_count, free_port};
+use support::process::{Home, call, client, fd_count, wait_delivered};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_past_the_fd_limit_is_survived() {
@@ -26,41 +25,22 @@ async fn a_connection_flood_past_the_fd_limit_is_survived() {
         eprintln!("SKIPPED: prlimit (util-linux) is not installed");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let merchant = MockMerchant::start("127.0.0.1:0".parse().unwrap(), Respond::Success)
         .await
         .unwrap();
     let url = format!("http://{}/n", merchant.addr());
-    let ingest: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    while metrics == ingest {
-        metrics = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    }
-    let config = dir.path().join("notifyd.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            &dir.path().join("store"),
-            ingest,
-            metrics,
-            r#"kind = "schedule"
+    let home = Home::new(
+        r#"kind = "schedule"
 schedule = ["0s", "200ms", "500ms", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s"]
 jitter = 0.0
 attempt_timeout = "2s""#,
-            "",
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("notifyd.log");
-    let mut n = Notifyd::spawn(
-        &config,
-        ingest,
-        metrics,
-        &log,
-        &["prlimit", "--nofile=64:64", "--"],
-    )
-    .await
-    .unwrap();
+        "",
+    );
+    let ingest = home.ingest;
+    let mut n = home
+        .spawn(&["prlimit", "--nofile=64:64", "--"])
+        .await
+        .unwrap();
     let pid = n.pid().to_string();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     assert!(
@@ -132,28 +112,10 @@ attempt_timeout = "2s""#,
     eprintln!("ready and accepting {:?} after the flood", t0.elapsed());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     for id in &accepted {
-        loop {
-            let (_, s) = call(
-                &c,
-                "GET",
-                ingest,
-                &format!("/v1/notifications/{id}"),
-                vec![],
-            )
-            .await
-            .unwrap();
-            if s["state"] == "delivered" {
-                break;
-            }
-            assert!(
-                s["state"] == "pending" && tokio::time::Instant::now() < deadline,
-                "{id}: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_delivered(&c, ingest, id, id, deadline).await;
     }
     eprintln!("delivered {:?} after the flood", t0.elapsed());
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(&home.log).unwrap();
     assert!(
         text.contains("Too many open files"),
         "the log says why connections were refused: {}",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use notifyd_daemon::mock_merchant::{MockMerchant, Outcome, Respond};
 use support::payment;
-use support::process::{Notifyd, call, client, config_text, fd_count, free_port, rss_kib};
+use support::process::{Home, call, client, fd_count, rss_kib};
 
 const BATCH: u64 = 50;
 const SENDERS: u64 = 4;
@@ -45,7 +45,6 @@ async fn pending(metrics: SocketAddr) -> Option<u64> {
 async fn soak_steady_rate_with_failing_receiver() {
     let secs = env_u64("SOAK_SECS", 600);
     let rate = env_u64("SOAK_RATE", 5000);
-    let dir = tempfile::tempdir().unwrap();
     let merchant = MockMerchant::start_with_capacity(
         "127.0.0.1:0".parse().unwrap(),
         "FAIL_RATE:0.2".parse::<Respond>().unwrap(),
@@ -54,31 +53,16 @@ async fn soak_steady_rate_with_failing_receiver() {
     .await
     .unwrap();
     let url = format!("http://{}/n", merchant.addr());
-    let ingest: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    while metrics == ingest {
-        metrics = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    }
-    let config = dir.path().join("notifyd.toml");
     // 0.2^14 of 3 M notifications: none should run out of attempts.
-    std::fs::write(
-        &config,
-        config_text(
-            &dir.path().join("store"),
-            ingest,
-            metrics,
-            r#"kind = "schedule"
+    let home = Home::new(
+        r#"kind = "schedule"
 schedule = ["0s", "100ms", "200ms", "500ms", "1s", "1s", "2s", "2s", "5s", "5s", "10s", "10s", "30s", "30s"]
 jitter = 0.1
 attempt_timeout = "5s""#,
-            "",
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("notifyd.log");
-    let mut n = Notifyd::spawn(&config, ingest, metrics, &log, &[])
-        .await
-        .unwrap();
+        "",
+    );
+    let ingest = home.ingest;
+    let mut n = home.spawn(&[]).await.unwrap();
     let pid = n.pid().to_string();
 
     let accepted = Arc::new(AtomicU64::new(0));
@@ -128,7 +112,7 @@ attempt_timeout = "5s""#,
         )
         .await;
         let (rss, fds) = (rss_kib(&pid).unwrap_or(0), fd_count(&pid));
-        let p = pending(metrics).await.unwrap_or(0);
+        let p = pending(home.metrics).await.unwrap_or(0);
         eprintln!(
             "soak t={:>4}s accepted={} rate={:.0}/s pending={p} rss={rss} KiB fds={fds}",
             started.elapsed().as_secs(),
@@ -147,7 +131,7 @@ attempt_timeout = "5s""#,
     // Drain: everything pending gets delivered.
     let drain = Instant::now();
     loop {
-        if pending(metrics).await == Some(0) {
+        if pending(home.metrics).await == Some(0) {
             break;
         }
         assert!(

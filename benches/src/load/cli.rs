@@ -96,8 +96,9 @@ pub struct Common {
     /// Distinct receiver endpoints (host:port pairs, each its own endpoint key in notifyd).
     #[arg(long)]
     pub endpoints: Option<usize>,
-    /// Receiver answer: S, U or SLOW:<ms>ms.
-    #[arg(long)]
+    // The help as an attribute, not a doc comment: rustdoc reads `<ms>` as an HTML tag, and
+    // backticks would show in `--help` as typed.
+    #[arg(long, help = "Receiver answer: S, U or SLOW:<ms>ms.")]
     pub respond: Option<String>,
     /// Envelopes per ingest request; 1 uses POST /v1/notifications, more use /batch.
     #[arg(long)]

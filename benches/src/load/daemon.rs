@@ -226,7 +226,7 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Reads /proc/<pid>/stat and /proc/<pid>/status (`self` for this process).
+/// Reads `/proc/<pid>/stat` and `/proc/<pid>/status` (`self` for this process).
 pub fn proc_stats(pid: &str) -> ProcStats {
     let mut stats = ProcStats::default();
     if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat"))

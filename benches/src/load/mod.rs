@@ -1,4 +1,4 @@
-//! `notifyd-load`: the load driver of issue 7. One subcommand per scenario ([`cli::Scenario`]); each starts
+//! `notifyd-load`: the load driver of issue 7. One subcommand per scenario ([`Scenario`](crate::load::cli::Scenario)); each starts
 //! notifyd (or targets a running one), an in-process receiver, drives ingest, waits for the deliveries and
 //! measures a bare-client ceiling in the same run. Usage and recorded figures: benches/LOAD.md.
 

@@ -17,6 +17,7 @@ pub struct Exponential {
 }
 
 impl Exponential {
+    /// Fails with every rule broken, in a fixed order (never an empty list).
     pub(super) fn new(
         initial: Duration,
         multiplier: f64,
@@ -24,25 +25,30 @@ impl Exponential {
         max_attempts: u32,
         deadline: Option<Duration>,
         jitter: f64,
-    ) -> Result<Self, InvalidPolicy> {
-        if initial.is_zero() {
-            return Err(InvalidPolicy::Initial);
-        }
-        // `!(x >= 1.0)` also catches NaN.
-        if !(multiplier.is_finite() && multiplier >= 1.0) {
-            return Err(InvalidPolicy::Multiplier);
-        }
-        if max_delay < initial {
-            return Err(InvalidPolicy::MaxDelay);
-        }
-        if !(1..=MAX_EXPONENTIAL_ATTEMPTS).contains(&max_attempts) {
-            return Err(InvalidPolicy::MaxAttempts);
-        }
-        if deadline.is_some_and(|d| d.is_zero()) {
-            return Err(InvalidPolicy::Deadline);
-        }
-        if !valid_jitter(jitter) {
-            return Err(InvalidPolicy::Jitter);
+    ) -> Result<Self, Vec<InvalidPolicy>> {
+        let broken: Vec<InvalidPolicy> = [
+            (initial.is_zero(), InvalidPolicy::Initial),
+            // `!(x >= 1.0)` also catches NaN.
+            (
+                !(multiplier.is_finite() && multiplier >= 1.0),
+                InvalidPolicy::Multiplier,
+            ),
+            (max_delay < initial, InvalidPolicy::MaxDelay),
+            (
+                !(1..=MAX_EXPONENTIAL_ATTEMPTS).contains(&max_attempts),
+                InvalidPolicy::MaxAttempts,
+            ),
+            (
+                deadline.is_some_and(|d| d.is_zero()),
+                InvalidPolicy::Deadline,
+            ),
+            (!valid_jitter(jitter), InvalidPolicy::Jitter),
+        ]
+        .into_iter()
+        .filter_map(|(bad, e)| bad.then_some(e))
+        .collect();
+        if !broken.is_empty() {
+            return Err(broken);
         }
         Ok(Exponential {
             initial,
@@ -108,7 +114,7 @@ mod tests {
 
     #[test]
     fn validates() {
-        let ok = |i, m, x, a, d, j| Exponential::new(i, m, x, a, d, j);
+        let ok = |i, m, x, a, d, j| Exponential::new(i, m, x, a, d, j).map_err(|e| e[0]);
         assert!(ok(secs(2), 2.0, secs(54_000), 8, Some(secs(90_000)), 0.1).is_ok());
         assert_eq!(
             ok(Duration::ZERO, 2.0, secs(9), 8, None, 0.1),
@@ -142,6 +148,16 @@ mod tests {
         assert_eq!(
             ok(secs(1), 2.0, secs(9), 8, None, 1.0),
             Err(InvalidPolicy::Jitter)
+        );
+        assert_eq!(
+            Exponential::new(Duration::ZERO, 0.5, secs(9), 0, Some(Duration::ZERO), 1.0),
+            Err(vec![
+                InvalidPolicy::Initial,
+                InvalidPolicy::Multiplier,
+                InvalidPolicy::MaxAttempts,
+                InvalidPolicy::Deadline,
+                InvalidPolicy::Jitter,
+            ])
         );
     }
 

@@ -56,6 +56,20 @@ pub const RETRY_AFTER_MIN: Duration = Duration::from_secs(1);
 pub const MAX_SCHEDULE_ENTRIES: usize = 100;
 /// Most attempts an exponential policy may make.
 pub const MAX_EXPONENTIAL_ATTEMPTS: u32 = 1000;
+/// Alipay's house schedule (PROTOCOL.md §8, CONTRACT.md §3): the delay before each attempt,
+/// counted from the previous one.
+pub const ALIPAY_SCHEDULE: [Duration; 8] = [
+    Duration::from_secs(0),
+    Duration::from_secs(2 * 60),
+    Duration::from_secs(10 * 60),
+    Duration::from_secs(10 * 60),
+    Duration::from_secs(3600),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(6 * 3600),
+    Duration::from_secs(15 * 3600),
+];
+/// The jitter of Alipay's house schedule: ±10 %.
+pub const ALIPAY_JITTER: f64 = 0.1;
 
 /// When to retry a failed delivery. Build it with [`RetryPolicy::alipay_default`],
 /// [`RetryPolicy::schedule`] or [`RetryPolicy::exponential`]; the inner types have private fields,
@@ -71,30 +85,23 @@ pub enum RetryPolicy {
 /// Why a retry policy was refused. [`InvalidPolicy::key`] names the config key at fault, so
 /// `check-config` can print `retry.<key>: <rule>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}", self.key(), self.rule())]
 pub enum InvalidPolicy {
     /// The schedule has no entries.
-    #[error("schedule: must have at least one entry")]
     EmptySchedule,
     /// The schedule has more than [`MAX_SCHEDULE_ENTRIES`] entries.
-    #[error("schedule: must have at most 100 entries")]
     ScheduleTooLong,
     /// Jitter is NaN, negative, or 1 or more.
-    #[error("jitter: must be at least 0 and less than 1")]
     Jitter,
     /// The initial delay is zero.
-    #[error("initial: must be greater than 0")]
     Initial,
     /// The multiplier is NaN, infinite or below 1.
-    #[error("multiplier: must be a finite number of at least 1")]
     Multiplier,
     /// The cap is below the initial delay.
-    #[error("max_delay: must be at least the initial delay")]
     MaxDelay,
     /// The attempt limit is 0 or above [`MAX_EXPONENTIAL_ATTEMPTS`].
-    #[error("max_attempts: must be 1 to 1000")]
     MaxAttempts,
     /// The deadline is zero.
-    #[error("deadline: must be greater than 0")]
     Deadline,
 }
 
@@ -109,6 +116,19 @@ impl InvalidPolicy {
             InvalidPolicy::MaxDelay => "max_delay",
             InvalidPolicy::MaxAttempts => "max_attempts",
             InvalidPolicy::Deadline => "deadline",
+        }
+    }
+
+    /// The rule broken, in words fit to follow the key (`jitter: <rule>`).
+    pub const fn rule(self) -> &'static str {
+        match self {
+            InvalidPolicy::EmptySchedule => "must have at least one entry",
+            InvalidPolicy::ScheduleTooLong => "must have at most 100 entries",
+            InvalidPolicy::Jitter => "must be at least 0 and less than 1",
+            InvalidPolicy::Initial | InvalidPolicy::Deadline => "must be greater than 0",
+            InvalidPolicy::Multiplier => "must be a finite number of at least 1",
+            InvalidPolicy::MaxDelay => "must be at least the initial delay",
+            InvalidPolicy::MaxAttempts => "must be 1 to 1000",
         }
     }
 }
@@ -128,26 +148,24 @@ impl RetryPolicy {
     /// Alipay's house schedule (PROTOCOL.md §8, CONTRACT.md §3): attempts at +0, +2 min, +10 min,
     /// +10 min, +1 h, +2 h, +6 h and +15 h after the previous one, ±10 % jitter.
     pub fn alipay_default() -> Self {
-        const MIN: u64 = 60;
-        const HOUR: u64 = 3600;
-        let delays = [
-            0,
-            2 * MIN,
-            10 * MIN,
-            10 * MIN,
-            HOUR,
-            2 * HOUR,
-            6 * HOUR,
-            15 * HOUR,
-        ]
-        .map(Duration::from_secs)
-        .to_vec();
-        RetryPolicy::Schedule(Schedule::new(delays, 0.1).expect("the built-in schedule is valid"))
+        RetryPolicy::Schedule(
+            Schedule::new(ALIPAY_SCHEDULE.to_vec(), ALIPAY_JITTER)
+                .expect("the built-in schedule is valid"),
+        )
     }
 
     /// A fixed schedule: `delays[0]` before attempt 1, then `delays[k]` between attempt `k` and
     /// attempt `k + 1`. So `delays.len()` is the number of attempts.
     pub fn schedule(delays: Vec<Duration>, jitter: f64) -> Result<Self, InvalidPolicy> {
+        Self::schedule_all_errors(delays, jitter).map_err(first)
+    }
+
+    /// [`RetryPolicy::schedule`] that names every rule broken, not only the first, so a
+    /// configuration check can list them all at once. The list is never empty.
+    pub fn schedule_all_errors(
+        delays: Vec<Duration>,
+        jitter: f64,
+    ) -> Result<Self, Vec<InvalidPolicy>> {
         Schedule::new(delays, jitter).map(RetryPolicy::Schedule)
     }
 
@@ -162,6 +180,27 @@ impl RetryPolicy {
         deadline: Option<Duration>,
         jitter: f64,
     ) -> Result<Self, InvalidPolicy> {
+        Self::exponential_all_errors(
+            initial,
+            multiplier,
+            max_delay,
+            max_attempts,
+            deadline,
+            jitter,
+        )
+        .map_err(first)
+    }
+
+    /// [`RetryPolicy::exponential`] that names every rule broken, not only the first, so a
+    /// configuration check can list them all at once. The list is never empty.
+    pub fn exponential_all_errors(
+        initial: Duration,
+        multiplier: f64,
+        max_delay: Duration,
+        max_attempts: u32,
+        deadline: Option<Duration>,
+        jitter: f64,
+    ) -> Result<Self, Vec<InvalidPolicy>> {
         Exponential::new(
             initial,
             multiplier,
@@ -279,6 +318,12 @@ impl RetryPolicy {
         };
         Some(Throttle { delay, extension })
     }
+}
+
+/// The error the single-error constructors report: the first rule broken.
+fn first(broken: Vec<InvalidPolicy>) -> InvalidPolicy {
+    // The constructors fail only with a non-empty list.
+    broken[0]
 }
 
 /// Checks a jitter fraction: finite, in `[0, 1)`.

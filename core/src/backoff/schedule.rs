@@ -13,17 +13,24 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub(super) fn new(delays: Vec<Duration>, jitter: f64) -> Result<Self, InvalidPolicy> {
-        if delays.is_empty() {
-            return Err(InvalidPolicy::EmptySchedule);
+    /// Fails with every rule broken, in a fixed order (never an empty list).
+    pub(super) fn new(delays: Vec<Duration>, jitter: f64) -> Result<Self, Vec<InvalidPolicy>> {
+        let broken: Vec<InvalidPolicy> = [
+            (delays.is_empty(), InvalidPolicy::EmptySchedule),
+            (
+                delays.len() > MAX_SCHEDULE_ENTRIES,
+                InvalidPolicy::ScheduleTooLong,
+            ),
+            (!valid_jitter(jitter), InvalidPolicy::Jitter),
+        ]
+        .into_iter()
+        .filter_map(|(bad, e)| bad.then_some(e))
+        .collect();
+        if broken.is_empty() {
+            Ok(Schedule { delays, jitter })
+        } else {
+            Err(broken)
         }
-        if delays.len() > MAX_SCHEDULE_ENTRIES {
-            return Err(InvalidPolicy::ScheduleTooLong);
-        }
-        if !valid_jitter(jitter) {
-            return Err(InvalidPolicy::Jitter);
-        }
-        Ok(Schedule { delays, jitter })
     }
 
     /// The nominal (un-jittered) delays, one per attempt.
@@ -58,22 +65,27 @@ mod tests {
     fn validates() {
         assert_eq!(
             Schedule::new(vec![], 0.1),
-            Err(InvalidPolicy::EmptySchedule)
+            Err(vec![InvalidPolicy::EmptySchedule])
         );
         assert_eq!(
             Schedule::new(vec![Duration::ZERO; 101], 0.1),
-            Err(InvalidPolicy::ScheduleTooLong)
+            Err(vec![InvalidPolicy::ScheduleTooLong])
         );
         assert!(Schedule::new(vec![Duration::ZERO; 100], 0.1).is_ok());
         for bad in [1.0, -0.01, f64::NAN, f64::INFINITY] {
             assert_eq!(
                 Schedule::new(vec![Duration::ZERO], bad),
-                Err(InvalidPolicy::Jitter),
+                Err(vec![InvalidPolicy::Jitter]),
                 "{bad}"
             );
         }
         assert!(Schedule::new(vec![Duration::ZERO], 0.0).is_ok());
         assert!(Schedule::new(vec![Duration::ZERO], 0.999).is_ok());
+        // Every rule broken is named, so a config check can list them all at once.
+        assert_eq!(
+            Schedule::new(vec![], 1.5),
+            Err(vec![InvalidPolicy::EmptySchedule, InvalidPolicy::Jitter])
+        );
     }
 
     #[test]

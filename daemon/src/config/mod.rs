@@ -25,7 +25,7 @@ pub use problem::Problem;
 pub use profile::{
     ClientCert, DEFAULT_PROFILE, Profile, RequestTimeFormat, ResponseSignature, Signing,
 };
-pub use retry::{ALIPAY_SCHEDULE, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_JITTER, RetryConfig};
+pub use retry::{ALIPAY_SCHEDULE, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_JITTER};
 
 /// Store directory when neither the file, `--data-dir` nor `$STATE_DIRECTORY` gives one.
 pub const DEFAULT_DATA_DIR: &str = "./notifyd-data";

@@ -3,8 +3,8 @@
 use std::fmt;
 
 /// One thing wrong with the configuration. Displayed `key: message`, e.g.
-/// `profiles.acme.retry.jitter: must be in [0, 1)`; the key is empty for problems of the file as a whole
-/// (unreadable, not TOML).
+/// `profiles.acme.retry.jitter: must be at least 0 and less than 1`; the key is empty for
+/// problems of the file as a whole (unreadable, not TOML).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// Dotted key path (`ingest.listen`, `profiles.acme.retry.schedule[2]`); empty for the whole file.

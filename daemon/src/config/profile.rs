@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use notifyd_core::backoff::RetryPolicy;
+
 use super::cidr::Cidr;
 use super::file::ProfileFile;
 use super::problem::Problems;
-use super::retry::{DEFAULT_ATTEMPT_TIMEOUT, RetryConfig, validate_retry};
+use super::retry::{DEFAULT_ATTEMPT_TIMEOUT, validate_retry};
 
 /// The profile envelopes get when they name none.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -31,7 +33,7 @@ pub struct Profile {
     /// How `Request-Time` is written.
     pub request_time_format: RequestTimeFormat,
     /// When to try again.
-    pub retry: RetryConfig,
+    pub retry: RetryPolicy,
     /// Time allowed for one attempt.
     pub attempt_timeout: Duration,
 }
@@ -48,7 +50,7 @@ impl Default for Profile {
             ca_file: None,
             client_cert: None,
             request_time_format: RequestTimeFormat::Rfc3339,
-            retry: RetryConfig::default(),
+            retry: RetryPolicy::alipay_default(),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         }
     }

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use notifyd_core::backoff::RetryPolicy;
+
 use super::*;
 
 fn addr(s: &str) -> SocketAddr {
@@ -48,12 +50,12 @@ fn defaults_without_a_file() {
     let default = config.profile(DEFAULT_PROFILE).unwrap();
     assert_eq!(default, &Profile::default());
     assert_eq!(default.attempt_timeout, Duration::from_secs(15));
-    let RetryConfig::Schedule { delays, jitter } = &default.retry else {
+    let RetryPolicy::Schedule(schedule) = &default.retry else {
         panic!("default retry is not a schedule: {:?}", default.retry);
     };
-    let minutes: Vec<u64> = delays.iter().map(|d| d.as_secs() / 60).collect();
+    let minutes: Vec<u64> = schedule.delays().iter().map(|d| d.as_secs() / 60).collect();
     assert_eq!(minutes, [0, 2, 10, 10, 60, 120, 360, 900]);
-    assert_eq!(*jitter, 0.1);
+    assert_eq!(schedule.jitter(), 0.1);
 }
 
 #[test]
@@ -83,14 +85,15 @@ fn the_example_file_parses_to_the_defaults() {
     assert_eq!(antom.request_time_format, RequestTimeFormat::EpochMillis);
     assert_eq!(
         antom.retry,
-        RetryConfig::Exponential {
-            initial: Duration::from_secs(2),
-            multiplier: 2.0,
-            max_delay: Duration::from_secs(15 * 3600),
-            max_attempts: 8,
-            deadline: Duration::from_secs(25 * 3600),
-            jitter: 0.1,
-        }
+        RetryPolicy::exponential(
+            Duration::from_secs(2),
+            2.0,
+            Duration::from_secs(15 * 3600),
+            8,
+            Some(Duration::from_secs(25 * 3600)),
+            0.1,
+        )
+        .unwrap()
     );
 }
 
@@ -230,14 +233,15 @@ attempt_timeout = "2s"
     assert_eq!(acme.attempt_timeout, Duration::from_secs(2));
     assert_eq!(
         acme.retry,
-        RetryConfig::Schedule {
-            delays: vec![
+        RetryPolicy::schedule(
+            vec![
                 Duration::ZERO,
                 Duration::from_millis(1500),
                 Duration::from_secs(60)
             ],
-            jitter: 0.0,
-        }
+            0.0,
+        )
+        .unwrap()
     );
 }
 
@@ -389,6 +393,16 @@ fn each_problem_names_its_key() {
             "[profiles.a.retry]\nkind = \"exponential\"\ndeadline = \"soon\"",
             "profiles.a.retry.deadline",
         ),
+        // A bound that does not parse is reported once, not judged again against the other.
+        (
+            "[profiles.a.retry]\nkind = \"exponential\"\ninitial = \"soon\"\nmax_delay = \"0s\"",
+            "profiles.a.retry.initial",
+        ),
+        // The core's limits hold in the file too, not only when the daemon starts.
+        (
+            "[profiles.a.retry]\nkind = \"exponential\"\nmax_attempts = 1001",
+            "profiles.a.retry.max_attempts",
+        ),
         ("profiles = 3", "profiles"),
         ("[profiles]\na = 3", "profiles.a"),
         ("store = 1", "store"),
@@ -454,7 +468,10 @@ schedule = []
         ]
     );
     let rendered: Vec<String> = problems(text).iter().map(ToString::to_string).collect();
-    assert!(rendered.contains(&"profiles.acme.retry.jitter: must be in [0, 1)".to_owned()));
+    assert!(
+        rendered
+            .contains(&"profiles.acme.retry.jitter: must be at least 0 and less than 1".to_owned())
+    );
     assert!(
         rendered.contains(
             &"profiles.acme: client_id, key_version and private_key_file must be set together"
@@ -517,10 +534,7 @@ fn a_file_default_profile_replaces_the_built_in_one() {
     assert!(default.allow_http);
     assert_eq!(
         default.retry,
-        RetryConfig::Schedule {
-            delays: vec![Duration::from_secs(1)],
-            jitter: DEFAULT_JITTER,
-        }
+        RetryPolicy::schedule(vec![Duration::from_secs(1)], DEFAULT_JITTER).unwrap()
     );
 }
 

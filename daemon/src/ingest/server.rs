@@ -12,7 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -90,9 +90,36 @@ pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, Str
     placed.map(|()| listener)
 }
 
-/// Serves the ingest API on a TCP listener until `stop` fires.
-pub async fn serve_tcp(
-    listener: TcpListener,
+/// What the accept loop needs of a listener: the next connection, ready to serve.
+pub trait Accept: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The log message for a failed accept, so operators can tell the listeners apart.
+    const ACCEPT_FAILED: &'static str;
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Stream = TcpStream;
+    const ACCEPT_FAILED: &'static str = "Ingest accept failed.";
+    async fn accept(&self) -> std::io::Result<TcpStream> {
+        let (stream, _) = TcpListener::accept(self).await?;
+        // Replies are small and written whole: Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = UnixStream;
+    const ACCEPT_FAILED: &'static str = "Unix socket accept failed.";
+    async fn accept(&self) -> std::io::Result<UnixStream> {
+        UnixListener::accept(self).await.map(|(stream, _)| stream)
+    }
+}
+
+/// Serves the ingest API on `listener` (TCP or Unix socket) until `stop` fires.
+pub async fn serve<L: Accept>(
+    listener: L,
     app: Arc<App>,
     limits: ConnLimits,
     stop: CancellationToken,
@@ -109,8 +136,7 @@ pub async fn serve_tcp(
             () = stop.cancelled() => return,
         };
         match conn {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
+            Ok(stream) => {
                 let app = app.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
@@ -120,42 +146,7 @@ pub async fn serve_tcp(
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "Ingest accept failed.");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Serves the ingest API on a Unix socket until `stop` fires.
-pub async fn serve_unix(
-    listener: UnixListener,
-    app: Arc<App>,
-    limits: ConnLimits,
-    stop: CancellationToken,
-) {
-    let limit = Arc::new(Semaphore::new(limits.max_connections));
-    loop {
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => p,
-            () = stop.cancelled() => return,
-        };
-        let Ok(permit) = permit else { return };
-        let conn = tokio::select! {
-            c = listener.accept() => c,
-            () = stop.cancelled() => return,
-        };
-        match conn {
-            Ok((stream, _)) => {
-                let app = app.clone();
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    serve_connection(stream, app, limits, stop).await;
-                    drop(permit);
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Unix socket accept failed.");
+                tracing::warn!(error = %e, "{}", L::ACCEPT_FAILED);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -54,6 +54,77 @@ allow_private = ["127.0.0.0/8"]
     )
 }
 
+/// A temporary home for one test's binary: two distinct free loopback ports, and a config file
+/// from [`config_text`] with the store and the log beside it. Restarts reuse all of it.
+pub struct Home {
+    /// Removed (store, config, log) when the test ends.
+    pub dir: tempfile::TempDir,
+    pub ingest: SocketAddr,
+    pub metrics: SocketAddr,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Home {
+    /// Writes the config; `retry` and `extra` as in [`config_text`].
+    pub fn new(retry: &str, extra: &str) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let port = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
+        let ingest = port();
+        let mut metrics = port();
+        while metrics == ingest {
+            metrics = port();
+        }
+        let config = dir.path().join("notifyd.toml");
+        let text = config_text(&dir.path().join("store"), ingest, metrics, retry, extra);
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("notifyd.log");
+        Home {
+            dir,
+            ingest,
+            metrics,
+            config,
+            log,
+        }
+    }
+
+    /// Starts the binary on this home: [`Notifyd::spawn`].
+    pub async fn spawn(&self, wrapper: &[&str]) -> Result<Notifyd, String> {
+        Notifyd::spawn(&self.config, self.ingest, self.metrics, &self.log, wrapper).await
+    }
+}
+
+/// Polls notification `id` until it is `delivered` and returns its status. Panics, naming it
+/// `what`, if it is gone, leaves `pending` for anything else, or `deadline` passes first.
+pub async fn wait_delivered(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    ingest: SocketAddr,
+    id: &str,
+    what: &str,
+    deadline: tokio::time::Instant,
+) -> Value {
+    loop {
+        let (status, s) = call(
+            client,
+            "GET",
+            ingest,
+            &format!("/v1/notifications/{id}"),
+            vec![],
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "an accepted notification is gone: {what}: {s}");
+        if s["state"] == "delivered" {
+            return s;
+        }
+        assert!(
+            s["state"] == "pending" && tokio::time::Instant::now() < deadline,
+            "{what} did not end delivered: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A pooled client for loopback HTTP.
 pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())

@@ -3,6 +3,7 @@
  * calls the C ABI, and turns a non-OK nd_result into dev.notifyd.NdException. Handles cross as
  * jlong. No state is kept here, so Java threads may call in from anywhere.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,16 +36,33 @@ static jbyteArray to_java(JNIEnv *env, const uint8_t *p, size_t n) {
   return a;
 }
 
+/* new cls(args...) through the constructor with signature sig; NULL with a Java exception
+ * pending when the class, the constructor or an argument could not be made. */
+static jobject new_object(JNIEnv *env, const char *cls, const char *sig, ...) {
+  if ((*env)->ExceptionCheck(env)) return NULL;
+  jclass c = (*env)->FindClass(env, cls);
+  if (c == NULL) return NULL;
+  jmethodID ctor = (*env)->GetMethodID(env, c, "<init>", sig);
+  if (ctor == NULL) return NULL;
+  va_list args;
+  va_start(args, sig);
+  jobject o = (*env)->NewObjectV(env, c, ctor, args);
+  va_end(args);
+  return o;
+}
+
 /* Throws NdException(code, detail or the code's description); returns true when it threw. */
 static int fail(JNIEnv *env, nd_result rc, const char *detail) {
   if (rc == ND_RESULT_OK) return 0;
-  jclass cls = (*env)->FindClass(env, "dev/notifyd/NdException");
-  if (cls == NULL) return 1;
-  jmethodID ctor = (*env)->GetMethodID(env, cls, "<init>", "(ILjava/lang/String;)V");
   jstring msg = (*env)->NewStringUTF(env, detail != NULL && detail[0] ? detail : nd_result_str(rc));
-  jobject ex = (*env)->NewObject(env, cls, ctor, (jint)rc, msg);
+  jobject ex = new_object(env, "dev/notifyd/NdException", "(ILjava/lang/String;)V", (jint)rc, msg);
   if (ex != NULL) (*env)->Throw(env, (jthrowable)ex);
   return 1;
+}
+
+/* A new handle for Java, or 0 after throwing for a non-OK rc. */
+static jlong handle(JNIEnv *env, nd_result rc, const char *detail, const void *h) {
+  return fail(env, rc, detail) ? 0 : (jlong)(intptr_t)h;
 }
 
 /* Runs an nd_* call that fills (buf, cap, &len), growing the buffer once when it is short. */
@@ -107,7 +125,7 @@ JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_envelopeParse(JNIEnv *env, jcl
   bytes j = get(env, json);
   nd_result rc = nd_envelope_parse(j.p, j.n, &out, err, sizeof err);
   put(j);
-  return fail(env, rc, err) ? 0 : (jlong)(intptr_t)out;
+  return handle(env, rc, err, out);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_envelopeNew(JNIEnv *env, jclass c, jbyteArray api,
@@ -118,7 +136,7 @@ JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_envelopeNew(JNIEnv *env, jclas
   bytes a = get(env, api), u = get(env, url), p = get(env, profile), b = get(env, body);
   nd_result rc = nd_envelope_new(a.p, a.n, u.p, u.n, p.p, p.n, b.p, b.n, &out, err, sizeof err);
   put(a), put(u), put(p), put(b);
-  return fail(env, rc, err) ? 0 : (jlong)(intptr_t)out;
+  return handle(env, rc, err, out);
 }
 
 JNIEXPORT jbyteArray JNICALL Java_dev_notifyd_NdNative_envelopeEncode(JNIEnv *env, jclass c, jlong h) {
@@ -145,9 +163,8 @@ JNIEXPORT void JNICALL Java_dev_notifyd_NdNative_envelopeFree(JNIEnv *env, jclas
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_idemTableNew(JNIEnv *env, jclass c, jlong cap, jlong ret) {
   (void)c;
   const nd_idem_table *t = NULL;
-  if (cap < 0 || ret < 0) return fail(env, ND_RESULT_INVALID_ARGUMENT, NULL), 0;
-  nd_result rc = nd_idem_table_new((size_t)cap, (uint64_t)ret, &t);
-  return fail(env, rc, NULL) ? 0 : (jlong)(intptr_t)t;
+  nd_result rc = cap < 0 || ret < 0 ? ND_RESULT_INVALID_ARGUMENT : nd_idem_table_new((size_t)cap, (uint64_t)ret, &t);
+  return handle(env, rc, NULL, t);
 }
 
 /* Copies a Java 32-byte key into an nd_idem_key; throws on a wrong length. */
@@ -160,36 +177,36 @@ static int get_key(JNIEnv *env, jbyteArray key, nd_idem_key *k) {
   return 1;
 }
 
-static jobject idem_check(JNIEnv *env, const nd_idem_check *r) {
-  jclass cls = (*env)->FindClass(env, "dev/notifyd/IdemCheck");
-  if (cls == NULL) return NULL;
-  jmethodID ctor = (*env)->GetMethodID(env, cls, "<init>", "(IZJJLjava/lang/String;)V");
-  return (*env)->NewObject(env, cls, ctor, (jint)r->verdict, (jboolean)r->pending, (jlong)r->id_hi,
-                           (jlong)r->id_lo, (*env)->NewStringUTF(env, r->id_str));
+/* reserve/check: an IdemCheck, or NULL with an exception. */
+static jobject idem_lookup(JNIEnv *env, jlong h, jbyteArray key, jlong now,
+                           nd_result (*lookup)(const nd_idem_table *, const nd_idem_key *, uint64_t,
+                                               nd_idem_check *)) {
+  nd_idem_key k;
+  nd_idem_check r;
+  if (!get_key(env, key, &k)) return NULL;
+  if (fail(env, lookup((const nd_idem_table *)(intptr_t)h, &k, (uint64_t)now, &r), NULL)) return NULL;
+  return new_object(env, "dev/notifyd/IdemCheck", "(IZJJLjava/lang/String;)V", (jint)r.verdict,
+                    (jboolean)r.pending, (jlong)r.id_hi, (jlong)r.id_lo, (*env)->NewStringUTF(env, r.id_str));
 }
 
 JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_idemTableReserve(JNIEnv *env, jclass c, jlong h,
                                                                     jbyteArray key, jlong now) {
   (void)c;
-  nd_idem_key k;
-  nd_idem_check r;
-  if (!get_key(env, key, &k)) return NULL;
-  if (fail(env, nd_idem_table_reserve((const nd_idem_table *)(intptr_t)h, &k, (uint64_t)now, &r), NULL)) return NULL;
-  return idem_check(env, &r);
+  return idem_lookup(env, h, key, now, nd_idem_table_reserve);
 }
 
 JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_idemTableCheck(JNIEnv *env, jclass c, jlong h, jbyteArray key,
                                                                   jlong now) {
   (void)c;
-  nd_idem_key k;
-  nd_idem_check r;
-  if (!get_key(env, key, &k)) return NULL;
-  if (fail(env, nd_idem_table_check((const nd_idem_table *)(intptr_t)h, &k, (uint64_t)now, &r), NULL)) return NULL;
-  return idem_check(env, &r);
+  return idem_lookup(env, h, key, now, nd_idem_table_check);
 }
 
 /* confirm/release: true on OK, false on ND_RESULT_NOT_RESERVED, an exception otherwise. */
-static jboolean settled(JNIEnv *env, nd_result rc) {
+static jboolean idem_settle(JNIEnv *env, jlong h, jbyteArray key, jlong hi, jlong lo,
+                            nd_result (*settle)(const nd_idem_table *, const nd_idem_key *, uint64_t, uint64_t)) {
+  nd_idem_key k;
+  if (!get_key(env, key, &k)) return JNI_FALSE;
+  nd_result rc = settle((const nd_idem_table *)(intptr_t)h, &k, (uint64_t)hi, (uint64_t)lo);
   if (rc == ND_RESULT_NOT_RESERVED) return JNI_FALSE;
   return fail(env, rc, NULL) ? JNI_FALSE : JNI_TRUE;
 }
@@ -197,17 +214,13 @@ static jboolean settled(JNIEnv *env, nd_result rc) {
 JNIEXPORT jboolean JNICALL Java_dev_notifyd_NdNative_idemTableConfirm(JNIEnv *env, jclass c, jlong h,
                                                                      jbyteArray key, jlong hi, jlong lo) {
   (void)c;
-  nd_idem_key k;
-  if (!get_key(env, key, &k)) return JNI_FALSE;
-  return settled(env, nd_idem_table_confirm((const nd_idem_table *)(intptr_t)h, &k, (uint64_t)hi, (uint64_t)lo));
+  return idem_settle(env, h, key, hi, lo, nd_idem_table_confirm);
 }
 
 JNIEXPORT jboolean JNICALL Java_dev_notifyd_NdNative_idemTableRelease(JNIEnv *env, jclass c, jlong h,
                                                                      jbyteArray key, jlong hi, jlong lo) {
   (void)c;
-  nd_idem_key k;
-  if (!get_key(env, key, &k)) return JNI_FALSE;
-  return settled(env, nd_idem_table_release((const nd_idem_table *)(intptr_t)h, &k, (uint64_t)hi, (uint64_t)lo));
+  return idem_settle(env, h, key, hi, lo, nd_idem_table_release);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_idemTableLen(JNIEnv *env, jclass c, jlong h) {
@@ -230,19 +243,17 @@ JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_ackClassify(JNIEnv *env, jcl
   nd_result rc = nd_ack_classify(a.p, a.n, &o, (uint32_t)mode, &ack);
   put(a), put(b);
   if (fail(env, rc, NULL)) return NULL;
-  jclass cls = (*env)->FindClass(env, "dev/notifyd/Ack");
-  if (cls == NULL) return NULL;
-  jmethodID ctor = (*env)->GetMethodID(env, cls, "<init>",
-                                       "(IZLjava/lang/String;Ljava/lang/String;Ljava/lang/String;J)V");
-  return (*env)->NewObject(env, cls, ctor, (jint)ack.action, (jboolean)ack.is_final,
-                           (*env)->NewStringUTF(env, ack.reason), (*env)->NewStringUTF(env, ack.code),
-                           (*env)->NewStringUTF(env, ack.message), (jlong)ack.retry_after_ms);
+  return new_object(env, "dev/notifyd/Ack", "(IZLjava/lang/String;Ljava/lang/String;Ljava/lang/String;J)V",
+                    (jint)ack.action, (jboolean)ack.is_final, (*env)->NewStringUTF(env, ack.reason),
+                    (*env)->NewStringUTF(env, ack.code), (*env)->NewStringUTF(env, ack.message),
+                    (jlong)ack.retry_after_ms);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_retryPolicyAlipayDefault(JNIEnv *env, jclass c) {
   (void)c;
   const nd_retry_policy *p = NULL;
-  return fail(env, nd_retry_policy_alipay_default(&p), NULL) ? 0 : (jlong)(intptr_t)p;
+  nd_result rc = nd_retry_policy_alipay_default(&p);
+  return handle(env, rc, NULL, p);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_retryPolicyExponential(JNIEnv *env, jclass c, jlong initial,
@@ -251,12 +262,11 @@ JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_retryPolicyExponential(JNIEnv 
                                                                         jdouble jitter) {
   (void)c;
   const nd_retry_policy *p = NULL;
-  if (initial < 0 || max_delay < 0 || attempts < 0 || deadline < 0) {
-    return fail(env, ND_RESULT_INVALID_ARGUMENT, NULL), 0;
-  }
-  nd_result rc = nd_retry_policy_exponential((uint64_t)initial, mult, (uint64_t)max_delay, (uint32_t)attempts,
-                                             (uint64_t)deadline, jitter, &p);
-  return fail(env, rc, NULL) ? 0 : (jlong)(intptr_t)p;
+  nd_result rc = initial < 0 || max_delay < 0 || attempts < 0 || deadline < 0
+                     ? ND_RESULT_INVALID_ARGUMENT
+                     : nd_retry_policy_exponential((uint64_t)initial, mult, (uint64_t)max_delay,
+                                                   (uint32_t)attempts, (uint64_t)deadline, jitter, &p);
+  return handle(env, rc, NULL, p);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_retryPolicyNextDelay(JNIEnv *env, jclass c, jlong h,
@@ -291,7 +301,7 @@ JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_signingKeyFromPem(JNIEnv *env,
   bytes p = get(env, pem);
   nd_result rc = nd_signing_key_from_pem(p.p, p.n, &k);
   put(p);
-  return fail(env, rc, NULL) ? 0 : (jlong)(intptr_t)k;
+  return handle(env, rc, NULL, k);
 }
 
 /* byte[5][] {method, uri, clientId, time, body} into nd_sign_parts; release with put_parts. */
@@ -333,7 +343,7 @@ JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_verifyingKeyFromPem(JNIEnv *en
   bytes p = get(env, pem);
   nd_result rc = nd_verifying_key_from_pem(p.p, p.n, &k);
   put(p);
-  return fail(env, rc, NULL) ? 0 : (jlong)(intptr_t)k;
+  return handle(env, rc, NULL, k);
 }
 
 JNIEXPORT jboolean JNICALL Java_dev_notifyd_NdNative_verifyingKeyVerify(JNIEnv *env, jclass c, jlong h,
@@ -354,26 +364,27 @@ JNIEXPORT void JNICALL Java_dev_notifyd_NdNative_verifyingKeyFree(JNIEnv *env, j
   nd_verifying_key_free((const nd_verifying_key *)(intptr_t)h);
 }
 
+/* nd_client_new_tcp/_unix: a client handle, or 0 with an exception. */
+static jlong client_new(JNIEnv *env, jbyteArray addr, jbyteArray token, jint timeout,
+                        nd_result (*make)(const uint8_t *, size_t, const uint8_t *, size_t, uint32_t,
+                                          const nd_client **)) {
+  const nd_client *cl = NULL;
+  bytes a = get(env, addr), t = get(env, token);
+  nd_result rc = timeout > 0 ? make(a.p, a.n, t.p, t.n, (uint32_t)timeout, &cl) : ND_RESULT_INVALID_ARGUMENT;
+  put(a), put(t);
+  return handle(env, rc, NULL, cl);
+}
+
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_clientNewTcp(JNIEnv *env, jclass c, jbyteArray addr,
                                                               jbyteArray token, jint timeout) {
   (void)c;
-  const nd_client *cl = NULL;
-  bytes a = get(env, addr), t = get(env, token);
-  nd_result rc = timeout > 0 ? nd_client_new_tcp(a.p, a.n, t.p, t.n, (uint32_t)timeout, &cl)
-                             : ND_RESULT_INVALID_ARGUMENT;
-  put(a), put(t);
-  return fail(env, rc, NULL) ? 0 : (jlong)(intptr_t)cl;
+  return client_new(env, addr, token, timeout, nd_client_new_tcp);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_notifyd_NdNative_clientNewUnix(JNIEnv *env, jclass c, jbyteArray path,
                                                                jbyteArray token, jint timeout) {
   (void)c;
-  const nd_client *cl = NULL;
-  bytes a = get(env, path), t = get(env, token);
-  nd_result rc = timeout > 0 ? nd_client_new_unix(a.p, a.n, t.p, t.n, (uint32_t)timeout, &cl)
-                             : ND_RESULT_INVALID_ARGUMENT;
-  put(a), put(t);
-  return fail(env, rc, NULL) ? 0 : (jlong)(intptr_t)cl;
+  return client_new(env, path, token, timeout, nd_client_new_unix);
 }
 
 JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_clientSubmit(JNIEnv *env, jclass c, jlong h, jbyteArray json,
@@ -390,17 +401,12 @@ JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_clientSubmit(JNIEnv *env, jc
   put(j);
   jobject out = NULL;
   if (!fail(env, rc, NULL)) {
-    jclass cls = (*env)->FindClass(env, "dev/notifyd/SubmitResult");
-    if (cls != NULL) {
-      jmethodID ctor = (*env)->GetMethodID(
-          env, cls, "<init>",
-          "(ILjava/lang/String;Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;ZII[B)V");
-      out = (*env)->NewObject(env, cls, ctor, (jint)r.http_status, (*env)->NewStringUTF(env, r.result_status),
-                              (*env)->NewStringUTF(env, r.result_code), (*env)->NewStringUTF(env, r.result_message),
-                              (*env)->NewStringUTF(env, r.notification_id), (jboolean)r.duplicate,
-                              (jint)r.batch_items, (jint)r.batch_accepted,
-                              to_java(env, body, body_len < cap ? body_len : cap));
-    }
+    out = new_object(env, "dev/notifyd/SubmitResult",
+                     "(ILjava/lang/String;Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;ZII[B)V",
+                     (jint)r.http_status, (*env)->NewStringUTF(env, r.result_status),
+                     (*env)->NewStringUTF(env, r.result_code), (*env)->NewStringUTF(env, r.result_message),
+                     (*env)->NewStringUTF(env, r.notification_id), (jboolean)r.duplicate, (jint)r.batch_items,
+                     (jint)r.batch_accepted, to_java(env, body, body_len < cap ? body_len : cap));
   }
   free(body);
   return out;

@@ -54,19 +54,19 @@ trait Conn: Read + Write {
     fn set_timeouts(&self, t: Duration) -> io::Result<()>;
 }
 
-impl Conn for TcpStream {
-    fn set_timeouts(&self, t: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
+/// Both stream types have the same inherent timeout setters, but no trait that names them.
+macro_rules! conn_by_timeouts {
+    ($($stream:ty),*) => {$(
+        impl Conn for $stream {
+            fn set_timeouts(&self, t: Duration) -> io::Result<()> {
+                self.set_read_timeout(Some(t))?;
+                self.set_write_timeout(Some(t))
+            }
+        }
+    )*};
 }
 
-impl Conn for UnixStream {
-    fn set_timeouts(&self, t: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
-}
+conn_by_timeouts!(TcpStream, UnixStream);
 
 /// Adapts a stream so every read and write waits at most until the deadline.
 struct Deadline<C> {
@@ -107,28 +107,17 @@ impl Client {
     /// POSTs `body` as JSON to `path` and returns the answer, whatever its status.
     pub(crate) fn post(&self, path: &str, body: &[u8]) -> Result<Response, Error> {
         let until = Instant::now() + self.timeout;
+        let token = self.token.as_deref();
         match &self.target {
             Target::Tcp(addrs, host) => {
                 let conn = connect_tcp(addrs, until)?;
                 // Requests are written in one go; Nagle would only add a round trip.
                 let _ = conn.set_nodelay(true);
-                exchange(
-                    Deadline { conn, until },
-                    host,
-                    path,
-                    body,
-                    self.token.as_deref(),
-                )
+                exchange(Deadline { conn, until }, host, path, body, token)
             }
             Target::Unix(p) => {
                 let conn = UnixStream::connect(p).map_err(|_| Error::Connect)?;
-                exchange(
-                    Deadline { conn, until },
-                    "localhost",
-                    path,
-                    body,
-                    self.token.as_deref(),
-                )
+                exchange(Deadline { conn, until }, "localhost", path, body, token)
             }
         }
     }

@@ -80,6 +80,38 @@ fn timeout_of(timeout_ms: u32) -> Result<Duration, nd_result> {
     Ok(Duration::from_millis(u64::from(timeout_ms)))
 }
 
+/// The half of the `nd_client_new_*` constructors that does not depend on the transport:
+/// `target` turns the address text into where each submit connects.
+///
+/// # Safety
+/// As the public constructors.
+unsafe fn new_client(
+    addr: *const u8,
+    addr_len: usize,
+    token: *const u8,
+    token_len: usize,
+    timeout_ms: u32,
+    out: *mut *const nd_client,
+    target: impl FnOnce(&str) -> Result<Target, nd_result>,
+) -> Result<(), nd_result> {
+    // SAFETY: forwarded contract.
+    let (addr, token, out) = unsafe {
+        (
+            text(addr, addr_len)?,
+            token_of(token, token_len)?,
+            Out::new(out)?,
+        )
+    };
+    let timeout = timeout_of(timeout_ms)?;
+    let target = target(addr)?;
+    out.write(arc_into_ptr(Client {
+        target,
+        timeout,
+        token,
+    }));
+    Ok(())
+}
+
 /// A client for notifyd's TCP ingest listener at `addr` (`"host:port"`, resolved now), sending
 /// `token` as `Authorization: Bearer` unless it is `(NULL, 0)`, and giving each submit
 /// `timeout_ms` (> 0) from connect to the last byte of the answer.
@@ -95,15 +127,13 @@ pub unsafe extern "C" fn nd_client_new_tcp(
 ) -> nd_result {
     ffi_boundary! {
         // SAFETY: the caller's ranges and out-pointer, as documented above.
-        let (addr, token, out) = unsafe { (text(addr, addr_len)?, token_of(token, token_len)?, Out::new(out)?) };
-        let timeout = timeout_of(timeout_ms)?;
-        let addrs: Vec<_> = addr.to_socket_addrs().map_err(|_| nd_result::InvalidAddress)?.collect();
-        if addrs.is_empty() {
-            return Err(nd_result::InvalidAddress);
-        }
-        let host = addr.to_owned();
-        out.write(arc_into_ptr(Client { target: Target::Tcp(addrs, host), timeout, token }));
-        Ok(())
+        unsafe { new_client(addr, addr_len, token, token_len, timeout_ms, out, |addr| {
+            let addrs: Vec<_> = addr.to_socket_addrs().map_err(|_| nd_result::InvalidAddress)?.collect();
+            if addrs.is_empty() {
+                return Err(nd_result::InvalidAddress);
+            }
+            Ok(Target::Tcp(addrs, addr.to_owned()))
+        }) }
     }
 }
 
@@ -120,13 +150,12 @@ pub unsafe extern "C" fn nd_client_new_unix(
 ) -> nd_result {
     ffi_boundary! {
         // SAFETY: the caller's ranges and out-pointer, as documented above.
-        let (path, token, out) = unsafe { (text(path, path_len)?, token_of(token, token_len)?, Out::new(out)?) };
-        let timeout = timeout_of(timeout_ms)?;
-        if path.is_empty() || path.contains('\0') {
-            return Err(nd_result::InvalidAddress);
-        }
-        out.write(arc_into_ptr(Client { target: Target::Unix(PathBuf::from(path)), timeout, token }));
-        Ok(())
+        unsafe { new_client(path, path_len, token, token_len, timeout_ms, out, |path| {
+            if path.is_empty() || path.contains('\0') {
+                return Err(nd_result::InvalidAddress);
+            }
+            Ok(Target::Unix(PathBuf::from(path)))
+        }) }
     }
 }
 
