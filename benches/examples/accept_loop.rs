@@ -30,14 +30,21 @@ fn thread_cpu_ns() -> Option<u64> {
 /// Where in `env` the counter goes: the last 8 bytes of the idempotency-key field's value.
 fn key_digits(env: &[u8], api: Api) -> usize {
     let field: &[u8] = match api {
-        Api::NotifyVoid => b"\"voidRequestId\":\"",
-        _ => b"\"paymentRequestId\":\"",
+        Api::NotifyVoid => b"\"voidRequestId\":",
+        _ => b"\"paymentRequestId\":",
     };
-    let start = env
+    let after_key = env
         .windows(field.len())
         .position(|w| w == field)
         .expect("fixture has its key field")
         + field.len();
+    // The fixtures are pretty-printed as the seeds show them: skip the space before the value.
+    let start = after_key
+        + env[after_key..]
+            .iter()
+            .position(|&b| b == b'"')
+            .expect("a string value")
+        + 1;
     let len = env[start..]
         .iter()
         .position(|&b| b == b'"')
@@ -91,7 +98,11 @@ fn main() {
         .find(|f| f.api.as_str() == api)
         .expect("api is one of notifyPayment, notifyVoid, alipayplus.notifyPayment");
     let mut env = fixture.envelope();
-    let counter_at = key_digits(&env, fixture.api);
+    let counter_at = if idempotency {
+        key_digits(&env, fixture.api)
+    } else {
+        0
+    };
     let mut buf = Vec::with_capacity(env.len());
     let mut out = Vec::with_capacity(512);
     let preparsed = Envelope::parse(&mut env.clone()).expect("fixture envelope is valid");
