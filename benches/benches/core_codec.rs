@@ -1,14 +1,20 @@
 //! notifyd-core's accept path per API: validate an ingest envelope, encode its canonical bytes,
-//! and both. simd-json parses in place, so every iteration first copies the fixture into a
+//! both, and both plus the idempotency check (`validate_encode_idempotency`, the gateway's whole
+//! accept step). simd-json parses in place, so every iteration first copies the fixture into a
 //! reused buffer; the `copy` group measures that copy alone (the memcpy floor) so it can be
 //! subtracted.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use benches::FIXTURES;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use notifyd_core::Envelope;
 use notifyd_core::encode::encode_into;
+use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
+use notifyd_core::{Api, Envelope, NotificationId, UnixMillis};
+
+/// Entries in the idempotency table: the daemon's default `idempotency_capacity`.
+const TABLE_ENTRIES: u64 = 2_000_000;
 
 fn refill(buf: &mut Vec<u8>, src: &[u8]) {
     buf.clear();
@@ -81,6 +87,82 @@ fn core_codec(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // Each iteration writes a counter into the idempotency-key field, so every check is a miss
+    // (a gateway's normal case), against a full table, so every miss also evicts. `confirm`
+    // follows, as in the daemon; without it the pending reservations could never be evicted.
+    let table = filled_table(TABLE_ENTRIES);
+    let now = UnixMillis(2);
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("validate_encode_idempotency");
+    for (api, env, parsed) in &inputs {
+        g.throughput(Throughput::Bytes(env.len() as u64));
+        let mut env = env.clone();
+        let at = key_digits(&env, parsed.api);
+        let mut buf = Vec::with_capacity(env.len());
+        let mut out = Vec::with_capacity(512);
+        g.bench_function(BenchmarkId::from_parameter(api), |b| {
+            b.iter(|| {
+                n += 1;
+                write_counter(&mut env, at, n);
+                refill(&mut buf, &env);
+                let parsed = Envelope::parse(black_box(&mut buf)).expect("valid");
+                out.clear();
+                encode_into(&parsed.notification, &mut out);
+                let (key, fp) = parsed.idempotency();
+                let id = NotificationId::new(now, u128::from(n));
+                let check = table.check_and_reserve(key, fp, id, now);
+                table.confirm(key, id);
+                black_box((out.len(), check))
+            });
+        });
+    }
+    g.finish();
+}
+
+/// Where the counter goes: the last 8 bytes of the idempotency-key field's value.
+fn key_digits(env: &[u8], api: Api) -> usize {
+    let field: &[u8] = match api {
+        Api::NotifyVoid => b"\"voidRequestId\":",
+        _ => b"\"paymentRequestId\":",
+    };
+    let after_key = env
+        .windows(field.len())
+        .position(|w| w == field)
+        .expect("fixture has its key field")
+        + field.len();
+    // The fixtures are pretty-printed as the seeds show them: skip the space before the value.
+    let start = after_key
+        + env[after_key..]
+            .iter()
+            .position(|&b| b == b'"')
+            .expect("a string value")
+        + 1;
+    let len = env[start..]
+        .iter()
+        .position(|&b| b == b'"')
+        .expect("closed string");
+    assert!(len >= 8, "key field shorter than the counter");
+    start + len - 8
+}
+
+fn write_counter(buf: &mut [u8], at: usize, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in buf[at..at + 8].iter_mut().enumerate() {
+        *b = HEX[((n >> (28 - 4 * i)) & 0xf) as usize];
+    }
+}
+
+/// A full table of settled entries with uniform keys, as after a restore.
+fn filled_table(entries: u64) -> IdempotencyTable {
+    let table = IdempotencyTable::new(entries as usize, Duration::from_secs(24 * 3600));
+    let mut x: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834;
+    for i in 0..entries {
+        x = x.wrapping_mul(0x2360_ed05_1fc6_5da4_4385_df64_9fcc_f645) ^ u128::from(i);
+        let id = NotificationId::new(UnixMillis(1), u128::from(i));
+        table.restore(IdempotencyKey(x), Fingerprint(x), id, UnixMillis(1));
+    }
+    table
 }
 
 criterion_group!(benches, core_codec);

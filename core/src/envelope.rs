@@ -6,6 +6,7 @@ use crate::api::Api;
 use crate::error::ValidationError;
 use crate::model::Notification;
 use crate::model::fields::{opt_str, parse_json, present, req_str, split};
+use crate::url_check::check_url;
 
 /// Longest accepted target URL, in characters.
 pub const MAX_URL_CHARS: usize = 2048;
@@ -113,33 +114,6 @@ pub fn parse_batch(
         ));
     }
     Ok(items.iter().map(Envelope::from_value).collect())
-}
-
-/// Absolute http(s) URL with a host, no user info, no fragment. Whether plain http and which
-/// addresses are allowed is the profile's decision, made by the daemon.
-fn check_url(url: &str) -> Result<(), ValidationError> {
-    let err = |rule: &'static str| Err(ValidationError::new("", rule));
-    let uri: http::Uri = match url.parse() {
-        Ok(u) => u,
-        Err(_) => return err("must be an absolute http or https URL"),
-    };
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("http") => {}
-        _ => return err("must be an absolute http or https URL"),
-    }
-    let Some(authority) = uri.authority() else {
-        return err("must be an absolute http or https URL");
-    };
-    if authority.as_str().contains('@') {
-        return err("must not carry user info");
-    }
-    if authority.host().is_empty() {
-        return err("must name a host");
-    }
-    if url.contains('#') {
-        return err("must not carry a fragment");
-    }
-    Ok(())
 }
 
 fn endpoint_of(url: &str) -> Option<String> {

@@ -25,6 +25,7 @@ pub mod idempotency;
 pub mod model;
 pub mod signing;
 pub mod time;
+mod url_check;
 
 pub use api::Api;
 pub use envelope::Envelope;
