@@ -304,11 +304,23 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
             .0
             .saturating_sub(retention.as_millis() as u64),
     );
-    // The two reads run on their own threads, and pending records are queued for delivery chunk
-    // by chunk while the rest is still being read: restart time is the longest of the three, not
-    // their sum, and the records are never all in memory at once.
-    let store = app.store.clone();
-    let idem = tokio::task::spawn_blocking(move || store.load_idempotency(since));
+    // The two reads run on their own threads (the idempotency table is filled right there), and
+    // pending records are queued for delivery chunk by chunk while the rest is still being read:
+    // restart time is the longest of the three, not their sum, and the records are never all in
+    // memory at once.
+    let for_idem = app.clone();
+    let idem = tokio::task::spawn_blocking(move || {
+        let records = for_idem.store.load_idempotency(since)?;
+        for r in &records {
+            for_idem.idempotency.restore(
+                IdempotencyKey(r.key),
+                Fingerprint(r.fingerprint),
+                r.id,
+                r.accepted_at,
+            );
+        }
+        Ok::<_, crate::store::StoreError>(records.len())
+    });
     let store = app.store.clone();
     let (tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<NotificationRecord>>(4);
     let pending = tokio::task::spawn_blocking(move || {
@@ -333,21 +345,13 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let idem = idem
+    let idempotency_records = idem
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    for r in &idem {
-        app.idempotency.restore(
-            IdempotencyKey(r.key),
-            Fingerprint(r.fingerprint),
-            r.id,
-            r.accepted_at,
-        );
-    }
     tracing::info!(
         pending = count,
-        idempotency_records = idem.len(),
+        idempotency_records,
         took_ms = started.elapsed().as_millis() as u64,
         "Recovered the store."
     );

@@ -135,10 +135,28 @@ impl Shard {
         job.endpoint = self.strings.intern(&job.endpoint);
         let is_head = self.order.push(job.order, job.id);
         let (id, due) = (job.id, job.due);
+        let endpoint = job.endpoint.clone();
         self.jobs.insert(id, Box::new(job));
-        if is_head {
-            self.add_timer(due, Timer::Due(id));
+        if !is_head {
+            return;
         }
+        if due > self.ctx.clock.now() {
+            self.add_timer(due, Timer::Due(id));
+            return;
+        }
+        // Already due (most of a backlog after a restart): straight to the endpoint's queue,
+        // without a timer round trip.
+        self.make_ready(endpoint.clone(), id);
+        self.dispatch(&endpoint);
+    }
+
+    fn make_ready(&mut self, endpoint: Arc<str>, id: NotificationId) {
+        let cap = self.endpoint_concurrency;
+        self.endpoints
+            .entry(endpoint)
+            .or_insert_with(|| Endpoint::new(cap))
+            .ready
+            .push_back(id);
     }
 
     fn add_timer(&mut self, due: UnixMillis, t: Timer) {
@@ -155,14 +173,8 @@ impl Shard {
             }
             match entry.remove() {
                 Timer::Due(id) => {
-                    if let Some(job) = self.jobs.get(&id) {
-                        let ep = job.endpoint.clone();
-                        let cap = self.endpoint_concurrency;
-                        self.endpoints
-                            .entry(ep.clone())
-                            .or_insert_with(|| Endpoint::new(cap))
-                            .ready
-                            .push_back(id);
+                    if let Some(ep) = self.jobs.get(&id).map(|j| j.endpoint.clone()) {
+                        self.make_ready(ep.clone(), id);
                         touched.push(ep);
                     }
                 }
