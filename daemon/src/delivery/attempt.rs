@@ -10,6 +10,7 @@ use notifyd_core::backoff::parse_retry_after;
 use notifyd_core::signing;
 
 use super::client::{Answer, SendError};
+use super::endpoint::Signal;
 use super::job::Job;
 use crate::clock::Clock;
 use crate::metrics;
@@ -40,14 +41,14 @@ pub(super) struct AttemptCtx {
 
 /// Runs one attempt; `None` when it was abandoned at shutdown (nothing recorded).
 ///
-/// `answered` is called as soon as the receiver's answer is classified (with the throttle pause
-/// it asks for), before the outcome is written: the endpoint's slot is free from then on, so a
+/// `answered` is called as soon as the receiver's answer is classified (with what it says of the
+/// endpoint's health), before the outcome is written: the endpoint's slot is free from then on, so a
 /// store commit never holds a connection slot. Order and retry timers wait for [`Done`], which
 /// comes after the write.
 pub(super) async fn run(
     mut job: Job,
     ctx: Arc<AttemptCtx>,
-    answered: impl FnOnce(Option<Duration>),
+    answered: impl FnOnce(Signal),
 ) -> Option<Done> {
     let started = ctx.clock.now();
     let first = *job.first_attempt_at.get_or_insert(started);
@@ -163,7 +164,7 @@ pub(super) async fn run(
         next_attempt_at: finished.is_none().then_some(job.due),
         finished_at: finished.map(|_| now),
     };
-    answered(throttle);
+    answered(signal(&ack, throttle));
     record(&ctx, update).await;
     if let Some(state) = finished {
         metrics::finished(job.api, state.as_str(), now.since(job.accepted_at));
@@ -184,6 +185,16 @@ pub(super) async fn run(
         }
     }
     Some(Done { job, finished })
+}
+
+/// What an answer says about the endpoint. A throttle whose schedule ran out (the notification
+/// is dead, no pause) still marks the endpoint as struggling.
+fn signal(ack: &Ack, throttle: Option<Duration>) -> Signal {
+    match (ack, throttle) {
+        (_, Some(delay)) => Signal::Throttle(delay),
+        (Ack::Retry { .. } | Ack::Throttled { .. }, None) => Signal::Unhealthy,
+        (Ack::Delivered { .. } | Ack::Failed { .. }, None) => Signal::Healthy,
+    }
 }
 
 /// Writes an attempt's outcome, trying again while the store refuses (a full disk). The job
@@ -259,4 +270,32 @@ fn classify_answer(job: &Job, uri: &str, answer: &Answer, now: UnixMillis) -> Ac
         },
         profile.response_signature,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notifyd_core::ack::RetryReason;
+
+    #[test]
+    fn retry_answers_mark_the_endpoint_unhealthy_and_final_answers_healthy() {
+        let delivered = Ack::Delivered {
+            code: "SUCCESS".into(),
+            unexpected_code: false,
+        };
+        let failed = Ack::Failed {
+            code: "PROCESS_FAIL".into(),
+            message: None,
+        };
+        let retry = Ack::Retry {
+            reason: RetryReason::Timeout,
+        };
+        let throttled = Ack::Throttled { retry_after: None };
+        assert_eq!(signal(&delivered, None), Signal::Healthy);
+        assert_eq!(signal(&failed, None), Signal::Healthy);
+        assert_eq!(signal(&retry, None), Signal::Unhealthy);
+        assert_eq!(signal(&throttled, None), Signal::Unhealthy);
+        let pause = Duration::from_secs(60);
+        assert_eq!(signal(&throttled, Some(pause)), Signal::Throttle(pause));
+    }
 }

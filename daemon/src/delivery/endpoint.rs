@@ -4,11 +4,25 @@
 //! one message: the concurrency limit halves and the endpoint pauses for the throttle delay; each
 //! run of successes as long as the limit raises it by one again (additive increase,
 //! multiplicative decrease), so a recovered receiver gets its full rate back gradually.
+//! Retry-later answers (U, timeouts, 5xx, connection failures) halve the limit too, without the
+//! pause: a receiver in trouble is tried one notification at a time until it answers for good
+//! again, so its retries cannot crowd out the endpoints that work.
 
 use std::collections::VecDeque;
 
 use notifyd_core::NotificationId;
 use tokio::time::Instant;
+
+/// What an attempt's answer says about its endpoint's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Signal {
+    /// A final answer, S or F: the receiver is working.
+    Healthy,
+    /// A retry-later outcome: the receiver is struggling or unreachable.
+    Unhealthy,
+    /// The receiver asked to slow down for this long.
+    Throttle(std::time::Duration),
+}
 
 #[derive(Debug)]
 pub(super) struct Endpoint {
@@ -55,7 +69,15 @@ impl Endpoint {
         self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
     }
 
-    /// An answer that was not a throttle: count towards raising the limit again.
+    /// An answer that asks for a retry (U, a timeout, a 5xx, a broken connection): halve the
+    /// limit. A receiver in trouble then gets one attempt at a time instead of a burst of
+    /// retries, and the CPU and connections it no longer takes go to the healthy endpoints.
+    pub fn unhealthy(&mut self) {
+        self.limit = (self.limit / 2).max(1);
+        self.successes = 0;
+    }
+
+    /// A final answer (S or F): count towards raising the limit again.
     pub fn answered(&mut self) {
         if self.limit < self.max {
             self.successes += 1;
@@ -106,5 +128,23 @@ mod tests {
             ep.answered();
         }
         assert_eq!(ep.limit, 8, "capped at the configured maximum");
+    }
+
+    #[test]
+    fn retry_answers_halve_the_limit_without_pausing() {
+        let now = Instant::now();
+        let mut ep = Endpoint::new(64);
+        ep.ready.push_back(NotificationId::from_u128(1));
+        for _ in 0..10 {
+            ep.unhealthy();
+        }
+        assert_eq!(ep.limit, 1, "a failing receiver gets one attempt at a time");
+        assert!(ep.can_start(now), "but is still attempted");
+        ep.in_flight = 1;
+        assert!(!ep.can_start(now));
+        ep.in_flight = 0;
+        ep.answered();
+        assert_eq!(ep.limit, 2, "final answers raise it again");
+        assert!(!ep.is_idle() || ep.ready.is_empty());
     }
 }

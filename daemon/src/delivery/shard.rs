@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::attempt::{self, AttemptCtx, Done};
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Signal};
 use super::interner::Interner;
 use super::job::Job;
 use super::order::PaymentOrder;
@@ -26,8 +26,8 @@ pub(super) enum ShardMsg {
     Enqueue(Job),
     /// Many at once (recovery), in order.
     EnqueueMany(Vec<Job>),
-    /// The receiver answered (the endpoint's slot is free); `Some` when it asked to slow down.
-    Answered(Arc<str>, Option<std::time::Duration>),
+    /// The receiver answered (the endpoint's slot is free), and what that says of its health.
+    Answered(Arc<str>, Signal),
     /// The outcome is durable.
     Done(Box<Done>),
 }
@@ -114,7 +114,7 @@ impl Shard {
                 msg = self.rx.recv() => match msg {
                     Some(ShardMsg::Enqueue(job)) => self.enqueue(job),
                     Some(ShardMsg::EnqueueMany(jobs)) => jobs.into_iter().for_each(|j| self.enqueue(j)),
-                    Some(ShardMsg::Answered(ep, throttle)) => self.answered(&ep, throttle),
+                    Some(ShardMsg::Answered(ep, signal)) => self.answered(&ep, signal),
                     Some(ShardMsg::Done(done)) => self.done(*done),
                     None => return,
                 },
@@ -213,8 +213,8 @@ impl Shard {
             let endpoint = key.clone();
             self.tracker.spawn(async move {
                 let answered_tx = tx.clone();
-                let answered = move |throttle| {
-                    let _ = answered_tx.send(ShardMsg::Answered(endpoint, throttle));
+                let answered = move |signal| {
+                    let _ = answered_tx.send(ShardMsg::Answered(endpoint, signal));
                 };
                 if let Some(done) = attempt::run(job, ctx, answered).await {
                     // The shard is gone only when the daemon is exiting; the outcome is in the store.
@@ -224,18 +224,19 @@ impl Shard {
         }
     }
 
-    /// An answer came: free the endpoint's slot, slow it down if asked, start what is ready.
-    fn answered(&mut self, key: &Arc<str>, throttle: Option<std::time::Duration>) {
+    /// An answer came: free the endpoint's slot, adjust its limit, start what is ready.
+    fn answered(&mut self, key: &Arc<str>, signal: Signal) {
         metrics::in_flight(-1.0);
         if let Some(ep) = self.endpoints.get_mut(key) {
             ep.in_flight -= 1;
-            match throttle {
-                Some(delay) => {
+            match signal {
+                Signal::Throttle(delay) => {
                     let until = self.ctx.clock.now().plus(delay);
                     ep.throttle(self.ctx.clock.instant_at(until));
                     self.add_timer(until, Timer::Wake(key.clone()));
                 }
-                None => ep.answered(),
+                Signal::Unhealthy => ep.unhealthy(),
+                Signal::Healthy => ep.answered(),
             }
         }
         self.dispatch(key);
