@@ -20,7 +20,7 @@ use super::commit::{CommitInfo, Op, StoreStats, Writer};
 use super::error::{StoreError, db};
 use super::record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, decode_meta};
 use super::tables::{
-    BODIES, BY_PAYMENT_ID, BY_PAYMENT_REQUEST_ID, DEAD_LETTERS, IDEMPOTENCY, NOTIFICATIONS,
+    BODIES, BY_PAYMENT_ID, BY_PAYMENT_REQUEST_ID, DEAD_LETTERS, IDEMPOTENCY_LOG, NOTIFICATIONS,
     PENDING, WriteTables,
 };
 use super::{PruneStats, RedeliverOutcome, Store, StoreFuture};
@@ -138,7 +138,14 @@ fn open_database(path: &Path, cache_size: Option<usize>) -> Result<Database, Sto
     // Create every table up front so readers never meet a missing one.
     let txn = database.begin_write().map_err(db)?;
     drop(WriteTables::open(&txn)?);
+    let moved = super::tables::migrate(&txn)?;
     txn.commit().map_err(db)?;
+    if moved > 0 {
+        tracing::info!(
+            entries = moved,
+            "Moved idempotency records to the time-ordered log."
+        );
+    }
     Ok(database)
 }
 
@@ -455,24 +462,22 @@ impl Store for RedbStore {
     }
 
     fn load_idempotency(&self, since: UnixMillis) -> Result<Vec<IdempotencyRecord>, StoreError> {
-        // One sequential pass over the key table (old records are pruned, so nearly all of it is
-        // wanted), then oldest first, as the in-memory table's eviction order expects.
+        // One sequential pass from `since`: the log is already in the oldest-first order the
+        // in-memory table's eviction expects.
         self.read(|t| {
-            let entries = t.txn.open_table(IDEMPOTENCY).map_err(db)?;
+            let log = t.txn.open_table(IDEMPOTENCY_LOG).map_err(db)?;
             let mut out = Vec::new();
-            for entry in entries.range::<u128>(..).map_err(db)? {
-                let (key, v) = entry.map_err(db)?;
-                let (fingerprint, id, accepted_at) = v.value();
-                if accepted_at >= since.0 {
-                    out.push(IdempotencyRecord {
-                        key: key.value(),
-                        fingerprint,
-                        id: NotificationId::from_u128(id),
-                        accepted_at: UnixMillis(accepted_at),
-                    });
-                }
+            for entry in log.range((since.0, 0u128)..).map_err(db)? {
+                let (k, v) = entry.map_err(db)?;
+                let (accepted_at, key) = k.value();
+                let (fingerprint, id) = v.value();
+                out.push(IdempotencyRecord {
+                    key,
+                    fingerprint,
+                    id: NotificationId::from_u128(id),
+                    accepted_at: UnixMillis(accepted_at),
+                });
             }
-            out.sort_unstable_by_key(|r| (r.accepted_at, r.id));
             Ok(out)
         })
     }

@@ -7,18 +7,25 @@
 //! | `pending` | id → () | recovery scans only live work |
 //! | `finished` | (finished_at, id) → () | pruning by age |
 //! | `dead_letters` | (finished_at, id) → () | newest-first listing without skipping delivered ones |
-//! | `idempotency` | key → (fingerprint, id, accepted_at) | duplicates after a restart |
-//! | `idempotency_by_time` | (accepted_at, key) → () | load since / prune before a time |
+//! | `idempotency_log` | (accepted_at, key) → (fingerprint, id) | duplicates after a restart; prune by age |
 //! | `by_payment_id` | paymentId ⇒ ids (multimap) | `inquiryPayment` |
 //! | `by_payment_request_id` | paymentRequestId ⇒ ids (multimap) | `inquiryPayment` without paymentId |
 //!
 //! Every change to a record goes through [`WriteTables`], which removes the old record's index
 //! entries and inserts the new one's in the same transaction.
+//!
+//! Idempotency entries are a log in time order, not a map by key: an accept appends at the end of
+//! the tree instead of rewriting a random leaf (the key is a hash), which was the costliest insert
+//! of an accept. Nothing reads them by key: the in-memory table answers repeats, and recovery
+//! replays the log through `IdempotencyTable::restore`, which settles two entries of one key.
+//! Stores written before the log have `idempotency` + `idempotency_by_time`; [`migrate`] moves
+//! them over once, at open.
 
 use bytes::Bytes;
 use notifyd_core::{NotificationId, UnixMillis};
 use redb::{
-    MultimapTable, MultimapTableDefinition, ReadableTable, Table, TableDefinition, WriteTransaction,
+    MultimapTable, MultimapTableDefinition, ReadableTable, Table, TableDefinition, TableHandle,
+    WriteTransaction,
 };
 
 use super::error::{StoreError, db};
@@ -31,9 +38,12 @@ pub(super) const PENDING: TableDefinition<'_, u128, ()> = TableDefinition::new("
 pub(super) const FINISHED: TableDefinition<'_, (u64, u128), ()> = TableDefinition::new("finished");
 pub(super) const DEAD_LETTERS: TableDefinition<'_, (u64, u128), ()> =
     TableDefinition::new("dead_letters");
-pub(super) const IDEMPOTENCY: TableDefinition<'_, u128, (u128, u128, u64)> =
+pub(super) const IDEMPOTENCY_LOG: TableDefinition<'_, (u64, u128), (u128, u128)> =
+    TableDefinition::new("idempotency_log");
+/// The layout before `idempotency_log`, read only by [`migrate`].
+const OLD_IDEMPOTENCY: TableDefinition<'_, u128, (u128, u128, u64)> =
     TableDefinition::new("idempotency");
-pub(super) const IDEMPOTENCY_BY_TIME: TableDefinition<'_, (u64, u128), ()> =
+const OLD_IDEMPOTENCY_BY_TIME: TableDefinition<'_, (u64, u128), ()> =
     TableDefinition::new("idempotency_by_time");
 pub(super) const BY_PAYMENT_ID: MultimapTableDefinition<'_, &str, u128> =
     MultimapTableDefinition::new("by_payment_id");
@@ -47,8 +57,7 @@ pub(super) struct WriteTables<'txn> {
     pending: Table<'txn, u128, ()>,
     finished: Table<'txn, (u64, u128), ()>,
     dead_letters: Table<'txn, (u64, u128), ()>,
-    idempotency: Table<'txn, u128, (u128, u128, u64)>,
-    idempotency_by_time: Table<'txn, (u64, u128), ()>,
+    idempotency_log: Table<'txn, (u64, u128), (u128, u128)>,
     by_payment_id: MultimapTable<'txn, &'static str, u128>,
     by_payment_request_id: MultimapTable<'txn, &'static str, u128>,
     scratch: Vec<u8>,
@@ -63,8 +72,7 @@ impl<'txn> WriteTables<'txn> {
             pending: txn.open_table(PENDING).map_err(db)?,
             finished: txn.open_table(FINISHED).map_err(db)?,
             dead_letters: txn.open_table(DEAD_LETTERS).map_err(db)?,
-            idempotency: txn.open_table(IDEMPOTENCY).map_err(db)?,
-            idempotency_by_time: txn.open_table(IDEMPOTENCY_BY_TIME).map_err(db)?,
+            idempotency_log: txn.open_table(IDEMPOTENCY_LOG).map_err(db)?,
             by_payment_id: txn.open_multimap_table(BY_PAYMENT_ID).map_err(db)?,
             by_payment_request_id: txn.open_multimap_table(BY_PAYMENT_REQUEST_ID).map_err(db)?,
             scratch: Vec::with_capacity(256),
@@ -164,7 +172,7 @@ impl<'txn> WriteTables<'txn> {
     ) -> Result<Vec<(u64, u128)>, StoreError> {
         let mut out = Vec::new();
         for entry in self
-            .idempotency_by_time
+            .idempotency_log
             .range(..(before.0, 0u128))
             .map_err(db)?
         {
@@ -182,14 +190,9 @@ impl<'txn> WriteTables<'txn> {
         accepted_at: u64,
         key: u128,
     ) -> Result<(), StoreError> {
-        self.idempotency_by_time
+        self.idempotency_log
             .remove((accepted_at, key))
             .map_err(db)?;
-        // The key may since have been taken by a newer accept; only drop the entry it indexes.
-        let current = self.idempotency.get(key).map_err(db)?.map(|v| v.value().2);
-        if current == Some(accepted_at) {
-            self.idempotency.remove(key).map_err(db)?;
-        }
         Ok(())
     }
 
@@ -203,18 +206,11 @@ impl<'txn> WriteTables<'txn> {
     }
 
     fn put_idempotency(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
-        let old = self
-            .idempotency
-            .insert(r.idem_key, (r.fingerprint, r.id.as_u128(), r.accepted_at.0))
-            .map_err(db)?
-            .map(|v| v.value().2);
-        if let Some(old_at) = old {
-            self.idempotency_by_time
-                .remove((old_at, r.idem_key))
-                .map_err(db)?;
-        }
-        self.idempotency_by_time
-            .insert((r.accepted_at.0, r.idem_key), ())
+        self.idempotency_log
+            .insert(
+                (r.accepted_at.0, r.idem_key),
+                (r.fingerprint, r.id.as_u128()),
+            )
             .map_err(db)?;
         Ok(())
     }
@@ -284,4 +280,46 @@ fn finished_key(r: &NotificationRecord) -> Option<(u64, u128)> {
         let at = r.finished_at.unwrap_or(r.accepted_at);
         (at.0, r.id.as_u128())
     })
+}
+
+/// Moves idempotency entries of the pre-log layout into `idempotency_log` and deletes the old
+/// tables, inside the caller's transaction (so a crash midway leaves the old layout intact).
+/// Returns how many entries moved; 0 when there was nothing to do.
+pub(super) fn migrate(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let exists = txn
+        .list_tables()
+        .map_err(db)?
+        .any(|t| t.name() == OLD_IDEMPOTENCY.name());
+    if !exists {
+        return Ok(0);
+    }
+    let mut moved = 0;
+    {
+        let old = txn.open_table(OLD_IDEMPOTENCY).map_err(db)?;
+        let mut log = txn.open_table(IDEMPOTENCY_LOG).map_err(db)?;
+        for entry in old.range::<u128>(..).map_err(db)? {
+            let (key, v) = entry.map_err(db)?;
+            let (fingerprint, id, accepted_at) = v.value();
+            log.insert((accepted_at, key.value()), (fingerprint, id))
+                .map_err(db)?;
+            moved += 1;
+        }
+    }
+    txn.delete_table(OLD_IDEMPOTENCY).map_err(db)?;
+    txn.delete_table(OLD_IDEMPOTENCY_BY_TIME).map_err(db)?;
+    Ok(moved)
+}
+
+#[cfg(test)]
+pub(super) fn write_old_idempotency(
+    txn: &WriteTransaction,
+    entries: &[(u128, u128, u128, u64)],
+) -> Result<(), StoreError> {
+    let mut old = txn.open_table(OLD_IDEMPOTENCY).map_err(db)?;
+    let mut by_time = txn.open_table(OLD_IDEMPOTENCY_BY_TIME).map_err(db)?;
+    for &(key, fingerprint, id, at) in entries {
+        old.insert(key, (fingerprint, id, at)).map_err(db)?;
+        by_time.insert((at, key), ()).map_err(db)?;
+    }
+    Ok(())
 }

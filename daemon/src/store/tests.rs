@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use bytes::Bytes;
+use redb::TableHandle;
 use notifyd_core::{Api, NotificationId, UnixMillis};
 
 use super::*;
@@ -681,4 +682,54 @@ fn pending_records_are_scanned_in_chunks_in_accept_order_skipping_finished_ones(
         record(3, "p3").body,
         "each record comes with its own body"
     );
+}
+
+#[test]
+fn idempotency_records_of_the_old_layout_move_to_the_log_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let database = redb::Database::create(dir.path().join("notifyd.redb")).unwrap();
+        let txn = database.begin_write().unwrap();
+        // (key, fingerprint, id, accepted_at), deliberately not in time order by key.
+        super::tables::write_old_idempotency(
+            &txn,
+            &[
+                (9, 90, 900, 3_000),
+                (1, 10, 100, 1_000),
+                (5, 50, 500, 2_000),
+            ],
+        )
+        .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = open(dir.path());
+    let got: Vec<_> = store
+        .load_idempotency(UnixMillis(1_500))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.fingerprint, r.id.as_u128(), r.accepted_at.0))
+        .collect();
+    assert_eq!(got, vec![(5, 50, 500, 2_000), (9, 90, 900, 3_000)]);
+    drop(store);
+    // Moved once: the old tables are gone, and a second open finds the same entries.
+    let database = redb::Database::create(dir.path().join("notifyd.redb")).unwrap();
+    let names: Vec<String> = {
+        let txn = database.begin_write().unwrap();
+        let names = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_owned())
+            .collect();
+        txn.abort().unwrap();
+        names
+    };
+    drop(database);
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "idempotency" || n == "idempotency_by_time"),
+        "{names:?}"
+    );
+    let store = open(dir.path());
+    assert_eq!(store.load_idempotency(UnixMillis(0)).unwrap().len(), 3);
 }
