@@ -5,8 +5,10 @@
 //! run of successes as long as the limit raises it by one again (additive increase,
 //! multiplicative decrease), so a recovered receiver gets its full rate back gradually.
 //! Retry-later answers (U, timeouts, 5xx, connection failures) halve the limit too, without the
-//! pause: a receiver in trouble is tried one notification at a time until it answers for good
-//! again, so its retries cannot crowd out the endpoints that work.
+//! pause, and each final answer after them raises it by one: a receiver that answers nothing but
+//! retries is tried one notification at a time, so its retries cannot crowd out the endpoints
+//! that work, while one with an occasional U keeps most of its concurrency (with one U in ten
+//! answers the limit settles near 18, with one in fifty at the maximum).
 
 use std::collections::VecDeque;
 
@@ -36,6 +38,9 @@ pub(super) struct Endpoint {
     /// No new attempts before this instant.
     pub paused_until: Option<Instant>,
     successes: usize,
+    /// The last decrease came from retry answers, not from a throttle: recover by one per final
+    /// answer instead of one per run of them.
+    fast_recovery: bool,
 }
 
 impl Endpoint {
@@ -48,6 +53,7 @@ impl Endpoint {
             max,
             paused_until: None,
             successes: 0,
+            fast_recovery: false,
         }
     }
 
@@ -66,6 +72,7 @@ impl Endpoint {
     pub fn throttle(&mut self, until: Instant) {
         self.limit = (self.limit / 2).max(1);
         self.successes = 0;
+        self.fast_recovery = false;
         self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
     }
 
@@ -75,11 +82,14 @@ impl Endpoint {
     pub fn unhealthy(&mut self) {
         self.limit = (self.limit / 2).max(1);
         self.successes = 0;
+        self.fast_recovery = true;
     }
 
     /// A final answer (S or F): count towards raising the limit again.
     pub fn answered(&mut self) {
-        if self.limit < self.max {
+        if self.limit < self.max && self.fast_recovery {
+            self.limit += 1;
+        } else if self.limit < self.max {
             self.successes += 1;
             if self.successes >= self.limit {
                 self.limit += 1;
@@ -145,6 +155,29 @@ mod tests {
         ep.in_flight = 0;
         ep.answered();
         assert_eq!(ep.limit, 2, "final answers raise it again");
-        assert!(!ep.is_idle() || ep.ready.is_empty());
+        for _ in 0..62 {
+            ep.answered();
+        }
+        assert_eq!(ep.limit, 64, "by one per answer, up to the maximum");
+    }
+
+    #[test]
+    fn an_occasional_retry_answer_keeps_most_of_the_concurrency() {
+        let mut ep = Endpoint::new(64);
+        for _ in 0..100 {
+            for _ in 0..9 {
+                ep.answered();
+            }
+            ep.unhealthy();
+        }
+        assert!((9..=32).contains(&ep.limit), "one U in ten: {}", ep.limit);
+        let mut ep = Endpoint::new(64);
+        for _ in 0..100 {
+            for _ in 0..49 {
+                ep.answered();
+            }
+            ep.unhealthy();
+        }
+        assert!(ep.limit >= 32, "one U in fifty: {}", ep.limit);
     }
 }

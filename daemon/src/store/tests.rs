@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use bytes::Bytes;
-use redb::TableHandle;
 use notifyd_core::{Api, NotificationId, UnixMillis};
+use redb::TableHandle;
 
 use super::*;
 
