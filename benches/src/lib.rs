@@ -2,6 +2,7 @@
 //! ingest envelopes, so every bench measures the same bytes the tests check.
 #![forbid(unsafe_code)]
 
+pub mod accept_step;
 /// The `notifyd-load` load driver (scenarios in benches/LOAD.md).
 pub mod load;
 
