@@ -132,3 +132,51 @@ async fn many_pending_notifications_survive_a_restart() {
         "every accepted notification reached the merchant"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_payment_order_survives_a_restart() {
+    // The payment's first attempt hangs; its void (same payment) and a second payment's
+    // notification queue behind or beside it. After a restart the store's pending records are
+    // replayed: the void must still wait for the payment.
+    let mut h = Harness::start_with("STALL", |c| {
+        c.shutdown.grace = Duration::from_millis(100);
+    })
+    .await;
+    let url = h.merchant_url("/n");
+    let pay = h.submit(&payment(&url, "PAY-ORD")).await;
+    h.wait_received(1).await;
+    let vd = h.submit(&support::void(&url, "PAY-ORD", "S")).await;
+    let other = h.submit(&payment(&url, "PAY-OTHER")).await;
+    h.wait_received(2).await;
+    h.restart().await;
+    h.merchant.set_mode("S".parse::<Respond>().unwrap());
+    for id in [&pay, &vd, &other] {
+        h.wait_state(id, "delivered").await;
+    }
+    let order: Vec<&str> = h
+        .merchant
+        .received()
+        .iter()
+        .map(|r| {
+            let body = std::str::from_utf8(&r.body).unwrap();
+            if body.contains("voidRequestId") {
+                "void"
+            } else if body.contains("PAY-ORD") {
+                "payment"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    let last_payment = order.iter().rposition(|k| *k == "payment").unwrap();
+    let void_at = order.iter().position(|k| *k == "void").unwrap();
+    assert!(
+        last_payment < void_at,
+        "the void went out before its payment was answered: {order:?}"
+    );
+    assert_eq!(
+        order.iter().filter(|k| **k == "void").count(),
+        1,
+        "{order:?}"
+    );
+}
