@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,9 +13,8 @@ use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use serde_json::Value;
 use support::payment;
 use support::process::{Home, client};
-use support::trust::secret;
+use support::trust::{secret, sigvec_dir};
 
-const SIGVEC: &str = "/work/shared/spec/sigvec";
 const TOKEN: &str = "gateway-token-7f3a9c1e5b2d4086";
 const WRONG_TOKEN: &str = "not-the-token-0b1c2d3e4f5a6978";
 
@@ -54,8 +52,7 @@ fn key_lines(pem: &str) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_tokens_and_signatures_never_reach_the_log() {
-    let pem =
-        std::fs::read_to_string(Path::new(SIGVEC).join("test_private_key_pkcs8.pem")).unwrap();
+    let pem = std::fs::read_to_string(sigvec_dir().join("test_private_key_pkcs8.pem")).unwrap();
     let merchant = MockMerchant::start(
         "127.0.0.1:0".parse().unwrap(),
         "U,S".parse::<Respond>().unwrap(),

@@ -9,18 +9,17 @@ use std::sync::Arc;
 
 use notifyd_core::signing::{SigningKey, sign_request};
 use serde_json::Value;
-use support::trust::{Receiver, Seen, json_response, secret};
+use support::trust::{Receiver, Seen, json_response, secret, sigvec_dir};
 use support::{Harness, payment};
 
-const SIGVEC: &str = "/work/shared/spec/sigvec";
 const CLIENT_ID: &str = "TEST_5X00000000000000";
 
 fn private_key_pem() -> Vec<u8> {
-    std::fs::read(Path::new(SIGVEC).join("test_private_key_pkcs8.pem")).unwrap()
+    std::fs::read(sigvec_dir().join("test_private_key_pkcs8.pem")).unwrap()
 }
 
 fn public_key_file() -> PathBuf {
-    Path::new(SIGVEC).join("test_public_key_x509.pem")
+    sigvec_dir().join("test_public_key_x509.pem")
 }
 
 /// A signing profile using the test vector's key (copied with mode 0600, as notifyd demands).

@@ -20,6 +20,23 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+/// `shared/spec/sigvec` (the signature test vector and its throwaway key), beside the checkout:
+/// the ancestors of the crate directory are searched, so the tests run from any clone or worktree
+/// with `shared` next to it.
+pub fn sigvec_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/spec/sigvec"))
+        .find(|d| d.join("vector.json").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "shared/spec/sigvec not found beside the checkout ({}/../../shared)",
+                manifest.display()
+            )
+        })
+}
+
 /// Writes `contents` to `dir/name` readable by its owner only, as notifyd requires of secrets.
 pub fn secret(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
