@@ -27,6 +27,24 @@ struct Resolved {
     schedule: Vec<String>,
 }
 
+impl Resolved {
+    /// The ingest plan of this run: its rate, size and shape, to `target`, bound for `urls`, with
+    /// payment ids of their own (a fresh run id).
+    fn plan(&self, target: String, urls: Arc<Vec<String>>) -> Plan {
+        Plan {
+            target,
+            urls,
+            batch: self.batch,
+            connections: self.connections,
+            rate: self.rate,
+            count: self.count,
+            duration: self.duration,
+            run: run_id(),
+            first_seq: 0,
+        }
+    }
+}
+
 fn resolve(scenario: &Scenario, c: &Common) -> Result<Resolved, String> {
     // (endpoints, respond, batch, connections, rate, seconds, count, drain seconds)
     let (endpoints, respond, batch, connections, rate, secs, count, drain) = match scenario {
@@ -236,17 +254,7 @@ async fn delivery_phase(
     let cpu_before = nd.stats().unwrap_or_default();
     let self_before = daemon::proc_stats("self");
     let ingest_start = epoch.elapsed();
-    let plan = Plan {
-        target: nd.ingest.clone(),
-        urls: Arc::clone(&urls),
-        batch: r.batch,
-        connections: r.connections,
-        rate: r.rate,
-        count: r.count,
-        duration: r.duration,
-        run: run_id(),
-        first_seq: 0,
-    };
+    let plan = r.plan(nd.ingest.clone(), Arc::clone(&urls));
     let out = ingest::run(plan, client.clone(), epoch).await;
     // Only notifications bound for endpoints that answer S can be delivered.
     let expected = out
@@ -450,17 +458,7 @@ async fn backlog(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = nd.stats().unwrap_or_default();
     let epoch = Instant::now();
-    let plan = Plan {
-        target: nd.ingest.clone(),
-        urls,
-        batch: r.batch,
-        connections: r.connections,
-        rate: r.rate,
-        count: r.count,
-        duration: r.duration,
-        run: run_id(),
-        first_seq: 0,
-    };
+    let plan = r.plan(nd.ingest.clone(), urls);
     let out = ingest::run(plan, client.clone(), epoch).await;
     let loaded = nd.stats().unwrap_or_default();
     let pending = nd
