@@ -168,6 +168,33 @@ pub unsafe extern "C" fn nd_idem_table_check(
     }
 }
 
+/// Confirm or release: settles `key`'s reservation under id `(id_hi, id_lo)` with `op`;
+/// `ND_RESULT_NOT_RESERVED` when `op` finds no such reservation.
+///
+/// # Safety
+/// `table` a live table and `key` readable, as the public functions document.
+unsafe fn settle(
+    table: *const nd_idem_table,
+    key: *const nd_idem_key,
+    id_hi: u64,
+    id_lo: u64,
+    op: fn(&IdempotencyTable, IdempotencyKey, NotificationId) -> bool,
+) -> Result<(), nd_result> {
+    // SAFETY: forwarded contract.
+    let (table, key) = unsafe {
+        (
+            arc_ref(table)?,
+            key.as_ref().ok_or(nd_result::NullParameter)?,
+        )
+    };
+    let id = NotificationId::from_u128((u128::from(id_hi) << 64) | u128::from(id_lo));
+    if op(table, key_of(key).0, id) {
+        Ok(())
+    } else {
+        Err(nd_result::NotReserved)
+    }
+}
+
 /// Marks the reservation of `key` under id `(id_hi, id_lo)` as settled. `ND_RESULT_NOT_RESERVED`
 /// when the key no longer holds that id (it expired, or was never reserved).
 #[unsafe(no_mangle)]
@@ -178,10 +205,8 @@ pub unsafe extern "C" fn nd_idem_table_confirm(
     id_lo: u64,
 ) -> nd_result {
     ffi_boundary! {
-        // SAFETY: a live table and a readable key, as documented above.
-        let (table, key) = unsafe { (arc_ref(table)?, key.as_ref().ok_or(nd_result::NullParameter)?) };
-        let id = NotificationId::from_u128((u128::from(id_hi) << 64) | u128::from(id_lo));
-        if table.confirm(key_of(key).0, id) { Ok(()) } else { Err(nd_result::NotReserved) }
+        // SAFETY: forwarded contract, as documented above.
+        unsafe { settle(table, key, id_hi, id_lo, IdempotencyTable::confirm) }
     }
 }
 
@@ -195,10 +220,8 @@ pub unsafe extern "C" fn nd_idem_table_release(
     id_lo: u64,
 ) -> nd_result {
     ffi_boundary! {
-        // SAFETY: a live table and a readable key, as documented above.
-        let (table, key) = unsafe { (arc_ref(table)?, key.as_ref().ok_or(nd_result::NullParameter)?) };
-        let id = NotificationId::from_u128((u128::from(id_hi) << 64) | u128::from(id_lo));
-        if table.release(key_of(key).0, id) { Ok(()) } else { Err(nd_result::NotReserved) }
+        // SAFETY: forwarded contract, as documented above.
+        unsafe { settle(table, key, id_hi, id_lo, IdempotencyTable::release) }
     }
 }
 
