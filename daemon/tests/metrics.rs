@@ -10,9 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use notifyd_core::Api;
 use notifyd_daemon::metrics::{
     self as m, ATTEMPT_OUTCOMES, FAMILIES, FINISHED_STATES, IngestOutcome,
@@ -68,26 +65,12 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .value
 }
 
-async fn scrape(h: &Harness) -> String {
-    let addr = h.notifyd.as_ref().unwrap().metrics;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-    let resp = client
-        .get(format!("http://{addr}/metrics").parse().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_what_happened() {
     let h = Harness::start("S").await;
 
     // Before any traffic every bounded series is already there, at zero.
-    let before = parse(&scrape(&h).await);
+    let before = parse(&h.scrape().await);
     for api in Api::ALL.map(Api::as_str) {
         for outcome in ATTEMPT_OUTCOMES {
             let v = value(
@@ -146,7 +129,7 @@ async fn metrics_count_what_happened() {
     let dead = h.submit(&payment(&url, "PAY-DEAD")).await;
     h.wait_state(&dead, "dead").await;
 
-    let text = scrape(&h).await;
+    let text = h.scrape().await;
     let s = parse(&text);
     let pay = Api::NotifyPayment.as_str();
     let vd = Api::NotifyVoid.as_str();

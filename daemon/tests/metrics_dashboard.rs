@@ -6,9 +6,6 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use notifyd_daemon::metrics as m;
 use serde_json::Value;
 use support::Harness;
@@ -54,21 +51,7 @@ fn metric_names(query: &str) -> Vec<String> {
 /// Family name → type, from a live scrape's `# TYPE` lines.
 async fn exported() -> BTreeMap<String, String> {
     let h = Harness::start("S").await;
-    let addr = h.notifyd.as_ref().unwrap().metrics;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-    let resp = client
-        .get(format!("http://{addr}/metrics").parse().unwrap())
-        .await
-        .unwrap();
-    let text = String::from_utf8(
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = h.scrape().await;
     text.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .map(|l| {

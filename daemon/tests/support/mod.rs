@@ -176,6 +176,22 @@ impl Harness {
     }
 
     /// Waits (bounded) until the merchant has received `n` requests.
+    /// The Prometheus exposition from the metrics listener; asserts 200 and the text format.
+    pub async fn scrape(&self) -> String {
+        let addr = self.notifyd.as_ref().unwrap().metrics;
+        let client =
+            Client::builder(TokioExecutor::new()).build_http::<http_body_util::Empty<Bytes>>();
+        let resp = client
+            .get(format!("http://{addr}/metrics").parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
     pub async fn wait_received(&self, n: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while self.merchant.count() < n {
