@@ -244,12 +244,8 @@ fn promtool_check(text: &str) {
     let mut child = match child {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("NOTIFYD_CI").is_none(),
-                "a tool CI installs is missing"
-            );
-            eprintln!(
-                "SKIPPED promtool check: promtool not found (apt-get install -y prometheus provides it)"
+            support::skip(
+                "promtool check: promtool not found (apt-get install -y prometheus provides it)",
             );
             return;
         }

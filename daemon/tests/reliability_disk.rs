@@ -57,11 +57,7 @@ async fn a_full_disk_answers_503_never_s_and_recovers_without_restart() {
     let _tmpfs = match Tmpfs::mount(&mnt, "8m") {
         Ok(t) => t,
         Err(e) => {
-            assert!(
-                std::env::var_os("NOTIFYD_CI").is_none(),
-                "a tool CI installs is missing"
-            );
-            eprintln!("SKIPPED: cannot mount a tmpfs (needs root): {e}");
+            support::skip(&format!("cannot mount a tmpfs (needs root): {e}"));
             return;
         }
     };

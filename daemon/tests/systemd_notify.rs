@@ -2,6 +2,8 @@
 //! `$NOTIFY_SOCKET` (READY=1 once it serves, WATCHDOG=1, RELOADING=1 on SIGHUP, STOPPING=1 on
 //! SIGTERM, exit 0), journald-style log lines, and socket activation of the ingest listener.
 
+mod support;
+
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
@@ -193,13 +195,7 @@ fn socket_activation_serves_ingest_on_the_passed_socket() {
         .output()
         .is_err()
     {
-        assert!(
-            std::env::var_os("NOTIFYD_CI").is_none(),
-            "a tool CI installs is missing"
-        );
-        eprintln!(
-            "SKIPPED: systemd-socket-activate not found (apt-get install -y systemd provides it)"
-        );
+        support::skip("systemd-socket-activate not found (apt-get install -y systemd provides it)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

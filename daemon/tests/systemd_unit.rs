@@ -2,6 +2,8 @@
 //! `systemd-analyze security --offline=true` exposure is 2.0 or lower. Skipped, with the reason,
 //! only where systemd-analyze is not installed (Debian package systemd).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -29,13 +31,7 @@ fn analyze(args: &[&str], dir: &Path) -> Option<Output> {
     {
         Ok(o) => Some(o),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("NOTIFYD_CI").is_none(),
-                "a tool CI installs is missing"
-            );
-            eprintln!(
-                "SKIPPED: systemd-analyze not found (apt-get install -y systemd provides it)"
-            );
+            support::skip("systemd-analyze not found (apt-get install -y systemd provides it)");
             None
         }
         Err(e) => panic!("systemd-analyze: {e}"),

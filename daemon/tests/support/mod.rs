@@ -18,6 +18,16 @@ use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use notifyd_daemon::run::{self, Running};
 use serde_json::{Value, json};
 
+/// Skips a test whose outside tool or privilege is missing, saying why, unless `NOTIFYD_CI` is
+/// set: CI installs every such tool, so there a missing one is a failure, never a silent skip.
+pub fn skip(reason: &str) {
+    assert!(
+        std::env::var_os("NOTIFYD_CI").is_none(),
+        "a tool CI installs is missing: {reason}"
+    );
+    eprintln!("SKIPPED: {reason}");
+}
+
 /// A config for tests: short retry schedule, plain http to loopback allowed, ports chosen by the OS.
 pub fn config(dir: &std::path::Path, extra: &str) -> Config {
     let text = format!(
