@@ -284,6 +284,15 @@ async fn delivery_phase(
     }
     if let Some(rx) = &receiver {
         last_delivery = rx.last_ack();
+        // The receiver counts an S as it answers it; notifyd counts it (and its attempt) only
+        // once the outcome is durable. Let notifyd catch up before reading its own figures, so
+        // they describe the same deliveries (bounded: a stuck notifyd still gets reported).
+        let settle_by = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < settle_by
+            && nd.delivered(&client).await.unwrap_or(0.0) - delivered_before < delivered as f64
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let cpu_after = nd.stats().unwrap_or_default();
     let self_after = daemon::proc_stats("self");
