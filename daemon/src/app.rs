@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use notifyd_core::id::IdGenerator;
 use notifyd_core::idempotency::IdempotencyTable;
 
 use crate::clock::Clock;
 use crate::delivery::Dispatcher;
+use crate::ingest::inflight::InFlight;
 use crate::profile::Profile;
 use crate::store::Store;
 
@@ -33,6 +35,10 @@ pub struct App {
     pub idempotency: IdempotencyTable,
     /// Delivery.
     pub dispatcher: Dispatcher,
+    /// Notification ids, strictly increasing in accept order.
+    pub ids: IdGenerator,
+    /// Accept commits under way, which repeats of their keys wait for.
+    pub inflight: InFlight,
     /// Profiles by name; replaced whole on SIGHUP.
     profiles: RwLock<Arc<HashMap<String, Arc<Profile>>>>,
     /// Wall clock.
@@ -61,6 +67,8 @@ impl App {
             store,
             idempotency,
             dispatcher,
+            ids: IdGenerator::new(),
+            inflight: InFlight::default(),
             profiles: RwLock::new(Arc::new(profiles)),
             clock,
             limits,

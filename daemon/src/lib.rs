@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod mock_merchant;
 pub mod profile;
 pub mod run;
+pub mod start_error;
 pub mod store;
 pub mod systemd;
 pub mod text;

@@ -53,7 +53,7 @@ fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "notifyd could not start.");
-            ExitCode::from(EX_UNAVAILABLE)
+            ExitCode::from(e.exit_code())
         }
     }
 }

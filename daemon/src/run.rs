@@ -27,6 +27,7 @@ use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
 use crate::metrics;
 use crate::profile::{Profile, RequestTimeFormat, Signer};
+use crate::start_error::StartError;
 use crate::store::{NotificationRecord, PENDING_CHUNK, RedbStore, Store, StoreOptions};
 
 /// How often finished notifications and old idempotency records are pruned.
@@ -174,12 +175,15 @@ pub fn prometheus() -> PrometheusHandle {
 }
 
 /// Starts notifyd: store, recovery, delivery, listeners. Resolves once it is ready.
-pub async fn start(config: &Config) -> Result<Running, String> {
+pub async fn start(config: &Config) -> Result<Running, StartError> {
     start_with(config, StoreOptions::default()).await
 }
 
 /// [`start`] with store options (tuning, or fault injection in tests).
-pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<Running, String> {
+pub async fn start_with(
+    config: &Config,
+    store_options: StoreOptions,
+) -> Result<Running, StartError> {
     let handle = prometheus();
     let clock = Clock::new();
     let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
@@ -266,7 +270,7 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
         )),
     ];
     if let Some(path) = &config.ingest.unix_socket {
-        let listener = server::bind_unix(path, &config.ingest)?;
+        let listener = server::bind_unix(path, &config.ingest).map_err(StartError::from)?;
         tasks.push(tokio::spawn(server::serve(
             listener,
             app.clone(),
@@ -275,28 +279,39 @@ pub async fn start_with(config: &Config, store_options: StoreOptions) -> Result<
         )));
     }
 
-    recover(&app, retention).await?;
-    tasks.push(tokio::spawn(prune_loop(
-        app.clone(),
-        retention,
-        stop.clone(),
-    )));
-    app.set_ready();
-    tracing::info!(ingest = %ingest_addr, metrics = %metrics_addr, pending = app.dispatcher.pending(), "Ready.");
-    Ok(Running {
+    let mut running = Running {
         ingest: ingest_addr,
         metrics: metrics_addr,
         app,
         stop,
         grace: config.shutdown.grace,
         tasks,
-    })
+    };
+    if let Err(e) = recover(&running.app, retention).await {
+        // Nothing may go on delivering for a daemon that did not start, and the store must be
+        // closed (its file lock released) before the error is returned.
+        running.grace = Duration::ZERO;
+        running.shutdown().await;
+        return Err(e);
+    }
+    let app = &running.app;
+    running.tasks.push(tokio::spawn(prune_loop(
+        app.clone(),
+        retention,
+        running.stop.clone(),
+    )));
+    app.set_ready();
+    tracing::info!(ingest = %ingest_addr, metrics = %metrics_addr, pending = app.dispatcher.pending(), "Ready.");
+    Ok(running)
 }
 
 /// Loads what the store holds: idempotency records (so repeats are still recognised) and every
 /// pending notification, with its attempt count and due time. An attempt in flight at a crash
 /// left its notification pending and due, so it is simply made again.
-async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
+///
+/// A pending notification whose profile is no longer configured stops the start
+/// ([`StartError::MissingProfiles`]): it is never sent under another profile's key and rules.
+async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), StartError> {
     let started = std::time::Instant::now();
     let since = notifyd_core::UnixMillis(
         app.clock
@@ -306,8 +321,8 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
     );
     // The two reads run on their own threads (the idempotency table is filled right there), and
     // pending records are queued for delivery chunk by chunk while the rest is still being read:
-    // restart time is the longest of the three, not their sum, and the records are never all in
-    // memory at once.
+    // restart time is the longest of the three, not their sum. (Jobs are held in memory, in
+    // their shards, as they would be had they been accepted in this process.)
     let for_idem = app.clone();
     let idem = tokio::task::spawn_blocking(move || {
         let records = for_idem.store.load_idempotency(since)?;
@@ -330,16 +345,22 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
         })
     });
     let now = app.clock.now();
-    let fallback = app.profile(config::DEFAULT_PROFILE);
+    let mut missing: HashMap<String, u64> = HashMap::new();
     while let Some(chunk) = chunks.recv().await {
         let jobs = chunk
             .iter()
-            .filter_map(|rec| {
-                let profile = app.profile(&rec.profile).or_else(|| fallback.clone())?;
-                Some(Job::from_record(rec, profile, now))
+            .filter_map(|rec| match app.profile(&rec.profile) {
+                Some(profile) => Some(Job::from_record(rec, profile, now)),
+                None => {
+                    *missing.entry(rec.profile.clone()).or_default() += 1;
+                    None
+                }
             })
             .collect();
-        app.dispatcher.enqueue_many(jobs);
+        // Once the start is doomed, queue nothing more: the scan goes on only to count.
+        if missing.is_empty() {
+            app.dispatcher.enqueue_many(jobs);
+        }
     }
     let count = pending
         .await
@@ -349,6 +370,11 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    if !missing.is_empty() {
+        let mut missing: Vec<(String, u64)> = missing.into_iter().collect();
+        missing.sort();
+        return Err(StartError::MissingProfiles(missing));
+    }
     tracing::info!(
         pending = count,
         idempotency_records,
@@ -423,7 +449,7 @@ async fn serve_metrics(
 pub async fn serve_until_signal(
     config: Config,
     reload: impl Fn() -> Result<Config, String>,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let running = start(&config).await?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;

@@ -6,6 +6,16 @@
 //! handed to delivery and S answered. A failed commit releases the reservation and answers 503:
 //! nothing half-accepted remains. A repeat that arrives while the first copy is still being
 //! committed waits for that commit, so "duplicate" is never said of something not yet durable.
+//!
+//! Once records are handed to the store, their completion (confirm and enqueue, or release) runs
+//! in a task of its own: hyper drops a request's future when the client hangs up, and a commit
+//! completed in that future would leave a durable record that no shard delivers and a key whose
+//! every repeat waits for a confirmation that never comes.
+//!
+//! Nothing is judged before recovery is done: until then the idempotency table is not restored
+//! and recovered notifications are not queued, so a repeat would be taken for a new notification
+//! and a new one could overtake an older one of its payment. Ingest answers 503 U with
+//! `Retry-After` meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +26,7 @@ use notifyd_core::idempotency::{Check, Fingerprint, IdempotencyKey};
 use notifyd_core::{Api, Envelope, NotificationId, ValidationError};
 use serde_json::{Value, json};
 
+use super::inflight::Waited;
 use super::respond::Reply;
 use crate::app::App;
 use crate::delivery::Job;
@@ -23,8 +34,9 @@ use crate::metrics::{self, IngestOutcome};
 use crate::profile::Profile;
 use crate::store::{NotificationRecord, State};
 
-/// How long a repeat waits for the first copy's commit before answering 503.
-const PENDING_WAIT: Duration = Duration::from_secs(5);
+/// The most a repeat waits for its first copy's commit before answering 503: a bound for a
+/// store that has stopped answering, far above a healthy commit (milliseconds).
+const PENDING_WAIT: Duration = Duration::from_secs(30);
 
 struct Prepared {
     record: NotificationRecord,
@@ -40,11 +52,23 @@ enum Claim {
     Answer(Reply),
 }
 
-/// `POST /v1/notifications`.
-pub async fn single(app: &App, mut body: Vec<u8>) -> Reply {
+/// Why ingest cannot judge anything now, if it cannot: shutting down, or still recovering.
+pub fn closed(app: &App) -> Option<Reply> {
     if app.is_stopping() {
         metrics::ingest(None, IngestOutcome::Error);
-        return Reply::unavailable("notifyd is shutting down");
+        return Some(Reply::unavailable("notifyd is shutting down"));
+    }
+    if !app.is_ready() {
+        metrics::ingest(None, IngestOutcome::Error);
+        return Some(Reply::recovering());
+    }
+    None
+}
+
+/// `POST /v1/notifications`.
+pub async fn single(app: &Arc<App>, mut body: Vec<u8>) -> Reply {
+    if let Some(r) = closed(app) {
+        return r;
     }
     let envelope = match Envelope::parse(&mut body) {
         Ok(e) => e,
@@ -72,10 +96,9 @@ pub async fn single(app: &App, mut body: Vec<u8>) -> Reply {
 }
 
 /// `POST /v1/notifications/batch`: each item judged on its own; the new ones share one commit.
-pub async fn batch(app: &App, mut body: Vec<u8>) -> Reply {
-    if app.is_stopping() {
-        metrics::ingest(None, IngestOutcome::Error);
-        return Reply::unavailable("notifyd is shutting down");
+pub async fn batch(app: &Arc<App>, mut body: Vec<u8>) -> Reply {
+    if let Some(r) = closed(app) {
+        return r;
     }
     let items = match notifyd_core::envelope::parse_batch(&mut body, app.limits.max_batch) {
         Ok(items) => items,
@@ -160,7 +183,7 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
     let (key, fp) = envelope.idempotency();
     let n = &envelope.notification;
     let record = NotificationRecord {
-        id: NotificationId::new(now, rand::random()),
+        id: app.ids.next(now, rand::random()),
         api,
         profile: envelope.profile.clone(),
         body: Bytes::from(envelope.encode()),
@@ -225,18 +248,23 @@ fn inconsistent(api: Api, id: NotificationId) -> Reply {
     .with("notificationId", json!(id.to_string()))
 }
 
-async fn wait_for_first(app: &App, p: Prepared) -> Reply {
+async fn wait_for_first(app: &Arc<App>, p: Prepared) -> Reply {
     let give_up = tokio::time::Instant::now() + PENDING_WAIT;
     let mut p = p;
     loop {
-        tokio::time::sleep(Duration::from_millis(1)).await;
         let now = app.clock.now();
         match app.idempotency.check(p.key, p.fp, now) {
-            Some(Check::Duplicate { pending: true, .. })
-                if tokio::time::Instant::now() < give_up => {}
-            Some(Check::Duplicate { pending: true, .. }) => {
-                metrics::ingest(Some(p.record.api), IngestOutcome::Error);
-                return Reply::unavailable("an earlier copy is still being committed; retry");
+            Some(Check::Duplicate { id, pending: true }) => {
+                let left = give_up.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    metrics::ingest(Some(p.record.api), IngestOutcome::Error);
+                    return Reply::unavailable("an earlier copy is still being committed; retry");
+                }
+                if app.inflight.wait(id, left).await == Waited::Finished {
+                    // Reserved but not yet registered (the first copy's request is between its
+                    // claim and its commit): a moment later it is one or the other.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
             Some(Check::Duplicate { id, pending: false }) => return duplicate(p.record.api, id),
             Some(Check::Inconsistent { id }) => return inconsistent(p.record.api, id),
@@ -256,7 +284,30 @@ async fn wait_for_first(app: &App, p: Prepared) -> Reply {
 }
 
 /// Makes the reserved records durable together and answers each.
-async fn commit(app: &App, items: Vec<Prepared>) -> Vec<Reply> {
+///
+/// The commit and its completion run in their own task, which finishes whatever becomes of the
+/// request that started it (see the module doc).
+async fn commit(app: &Arc<App>, items: Vec<Prepared>) -> Vec<Reply> {
+    let count = items.len();
+    let reg = app
+        .inflight
+        .begin(items.iter().map(|p| p.record.id).collect());
+    let task = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let replies = complete(&app, items).await;
+            app.inflight.finish(reg);
+            replies
+        }
+    });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, count, "An accept task ended without an answer; ingest answered 503.");
+        vec![Reply::unavailable("the commit did not complete; retry"); count]
+    })
+}
+
+/// The store commit, then confirm and enqueue (or release) every record: never cut in half.
+async fn complete(app: &App, items: Vec<Prepared>) -> Vec<Reply> {
     let records: Vec<NotificationRecord> = items.iter().map(|p| p.record.clone()).collect();
     match app.store.accept(records).await {
         Ok(()) => items

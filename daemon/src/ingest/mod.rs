@@ -3,10 +3,12 @@
 //! - `server.rs`: listeners and connections.
 //! - `routes.rs`: routing, auth, body limits.
 //! - `accept.rs`: validate → dedupe → durable → S.
+//! - `inflight.rs`: accept commits under way, which repeats wait for.
 //! - `query.rs`: status, dead letters, redelivery, inquiryPayment.
 //! - `respond.rs`: the `result` answers.
 
 pub mod accept;
+pub mod inflight;
 pub mod query;
 pub mod respond;
 pub mod routes;

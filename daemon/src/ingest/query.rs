@@ -8,6 +8,7 @@ use notifyd_core::model::{InquiryRequest, InquiryResponse, Notification};
 use notifyd_core::{NotificationId, UnixMillis};
 use serde_json::{Value, json};
 
+use super::accept;
 use super::respond::Reply;
 use crate::app::App;
 use crate::delivery::Job;
@@ -105,29 +106,52 @@ pub async fn dead_letters(app: &App, query: Option<&str>) -> Reply {
 }
 
 /// `POST /v1/notifications/{id}/redeliver`.
-pub async fn redeliver(app: &App, id: &str) -> Reply {
+///
+/// The profile is checked before the store changes: a record flipped to `pending` that no shard
+/// can deliver would sit there until a restart refused to start over it. The store write and the
+/// enqueue run in their own task, so a client hanging up between them cannot strand the record.
+pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
     let id = match parse_id(id) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    let now = app.clock.now();
-    match app.store.redeliver(id, now).await {
-        Ok(RedeliverOutcome::Started(rec)) => {
-            let Some(profile) = app.profile(&rec.profile) else {
-                return Reply::result(
-                    StatusCode::CONFLICT,
-                    "F",
-                    "PROCESS_FAIL",
-                    &format!("profile \"{}\" is no longer configured", rec.profile),
-                );
-            };
-            app.dispatcher.enqueue(Job::from_record(&rec, profile, now));
+    if let Some(r) = accept::closed(app) {
+        return r;
+    }
+    let rec = match read(app, move |s| s.get(id)).await {
+        Ok(Some(rec)) => rec,
+        Ok(None) => {
+            return Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id");
+        }
+        Err(r) => return r,
+    };
+    let Some(profile) = app.profile(&rec.profile) else {
+        return Reply::result(
+            StatusCode::CONFLICT,
+            "F",
+            "PROCESS_FAIL",
+            &format!("profile \"{}\" is no longer configured", rec.profile),
+        );
+    };
+    let task = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let now = app.clock.now();
+            let outcome = app.store.redeliver(id, now).await;
+            if let Ok(RedeliverOutcome::Started(rec)) = &outcome {
+                app.dispatcher.enqueue(Job::from_record(rec, profile, now));
+            }
+            outcome
+        }
+    });
+    match task.await {
+        Ok(Ok(RedeliverOutcome::Started(rec))) => {
             merge(Reply::ok("redelivery started"), view(&rec))
         }
-        Ok(RedeliverOutcome::Unknown) => {
+        Ok(Ok(RedeliverOutcome::Unknown)) => {
             Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id")
         }
-        Ok(RedeliverOutcome::NotRedeliverable(state)) => Reply::result(
+        Ok(Ok(RedeliverOutcome::NotRedeliverable(state))) => Reply::result(
             StatusCode::CONFLICT,
             "F",
             "ORDER_STATUS_INVALID",
@@ -136,9 +160,13 @@ pub async fn redeliver(app: &App, id: &str) -> Reply {
                 state.as_str()
             ),
         ),
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "Redeliver could not commit.");
             Reply::unavailable("the store could not commit the redelivery")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "A redeliver task ended without an answer.");
+            Reply::unavailable("the redelivery did not complete; retry")
         }
     }
 }

@@ -15,7 +15,7 @@ pub struct Reply {
     pub status: StatusCode,
     /// The JSON body.
     pub body: Value,
-    /// Seconds for `Retry-After` (429).
+    /// Seconds for `Retry-After` (429, and 503 while recovering).
     pub retry_after: Option<u32>,
 }
 
@@ -55,6 +55,13 @@ impl Reply {
             "UNKNOWN_EXCEPTION",
             message,
         )
+    }
+
+    /// 503 U UNKNOWN_EXCEPTION with `Retry-After`: recovery is not done, nothing is judged yet.
+    pub fn recovering() -> Reply {
+        let mut r = Reply::unavailable("notifyd is recovering its store; retry");
+        r.retry_after = Some(1);
+        r
     }
 
     /// 429 U REQUEST_TRAFFIC_EXCEED_LIMIT with `Retry-After`.

@@ -20,7 +20,7 @@ pub async fn handle(
     Ok(route(&app, req).await.into_response())
 }
 
-async fn route(app: &App, req: Request<Incoming>) -> Reply {
+async fn route(app: &Arc<App>, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     match (&method, path.as_str()) {

@@ -92,6 +92,7 @@ pub(super) struct Writer {
     pub(super) max_batch_ops: usize,
     pub(super) max_batch_bytes: usize,
     pub(super) fail_next_commits: Option<Arc<AtomicUsize>>,
+    pub(super) slow_commits_ms: Option<Arc<AtomicU64>>,
     pub(super) observer: Option<CommitObserver>,
 }
 
@@ -183,6 +184,9 @@ impl Writer {
         let mut txn = database.begin_write().map_err(|e| self.io_failure(db(e)))?;
         txn.set_durability(Durability::Immediate).map_err(db)?;
         let outcomes = apply_all(&txn, batch).map_err(|e| self.io_failure(e))?;
+        if let Some(ms) = &self.slow_commits_ms {
+            std::thread::sleep(std::time::Duration::from_millis(ms.load(Ordering::Acquire)));
+        }
         if self.take_injected_fault() {
             txn.abort().map_err(db)?;
             return Err(StoreError::Io("injected commit failure".into()));

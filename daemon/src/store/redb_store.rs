@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -46,6 +46,13 @@ pub struct StoreOptions {
     /// Fault injection: while non-zero, each commit is aborted instead (and the count decreased),
     /// as a failed fsync would be. Tests use it; production leaves it `None`.
     pub fail_next_commits: Option<Arc<AtomicUsize>>,
+    /// Fault injection: each commit waits this many milliseconds before its fsync, as a stalled
+    /// disk would (0: no wait). Tests use it; production leaves it `None`.
+    pub slow_commits_ms: Option<Arc<AtomicU64>>,
+    /// Fault injection: [`Store::scan_pending`] waits this many milliseconds before handing over
+    /// each chunk, as a slow disk would at recovery (0: no wait). Tests use it to reach the
+    /// moment between listening and ready; production leaves it `None`.
+    pub slow_scan_ms: Option<Arc<AtomicU64>>,
     /// Reports each commit's size and duration (for `notifyd_store_commit_seconds`).
     pub commit_observer: Option<CommitObserver>,
 }
@@ -58,6 +65,8 @@ impl Default for StoreOptions {
             max_batch_ops: 4096,
             max_batch_bytes: 16 << 20,
             fail_next_commits: None,
+            slow_commits_ms: None,
+            slow_scan_ms: None,
             commit_observer: None,
         }
     }
@@ -71,6 +80,8 @@ impl fmt::Debug for StoreOptions {
             .field("max_batch_ops", &self.max_batch_ops)
             .field("max_batch_bytes", &self.max_batch_bytes)
             .field("fail_next_commits", &self.fail_next_commits)
+            .field("slow_commits_ms", &self.slow_commits_ms)
+            .field("slow_scan_ms", &self.slow_scan_ms)
             .field("commit_observer", &self.commit_observer.is_some())
             .finish()
     }
@@ -155,6 +166,7 @@ pub struct RedbStore {
     slot: Arc<DbSlot>,
     stats: Arc<StoreStats>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    slow_scan_ms: Option<Arc<AtomicU64>>,
 }
 
 impl fmt::Debug for RedbStore {
@@ -189,8 +201,10 @@ impl RedbStore {
             max_batch_ops: opts.max_batch_ops.max(1),
             max_batch_bytes: opts.max_batch_bytes.max(1),
             fail_next_commits: opts.fail_next_commits,
+            slow_commits_ms: opts.slow_commits_ms,
             observer: opts.commit_observer,
         };
+        let slow_scan_ms = opts.slow_scan_ms;
         let handle = std::thread::Builder::new()
             .name("notifyd-store".into())
             .spawn(move || writer.run())
@@ -200,6 +214,7 @@ impl RedbStore {
             slot,
             stats,
             writer: Mutex::new(Some(handle)),
+            slow_scan_ms,
         })
     }
 
@@ -317,8 +332,10 @@ impl ReadTables {
     }
 }
 
+/// Ids are handed out strictly increasing in accept order (`IdGenerator`), so id order is accept
+/// order, also within one millisecond and across a clock step back, where `accepted_at` is not.
 fn in_accept_order(mut records: Vec<NotificationRecord>) -> Vec<NotificationRecord> {
-    records.sort_by_key(|r| (r.accepted_at, r.id));
+    records.sort_by_key(|r| r.id);
     records
 }
 
@@ -391,6 +408,13 @@ impl Store for RedbStore {
         sink: &mut dyn FnMut(Vec<NotificationRecord>),
     ) -> Result<usize, StoreError> {
         let chunk = chunk.max(1);
+        let slow = self.slow_scan_ms.clone();
+        let sink = &mut |records: Vec<NotificationRecord>| {
+            if let Some(ms) = &slow {
+                std::thread::sleep(Duration::from_millis(ms.load(Ordering::Acquire)));
+            }
+            sink(records);
+        };
         // A merge join over tables sorted by id: one sequential pass over each instead of two
         // B-tree lookups per pending record (recovery of 1 M pending was point-lookup bound).
         // Pending records are the recent ones, so the passes start at the oldest pending id.
