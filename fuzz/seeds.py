@@ -42,3 +42,25 @@ for i, (status, flags, body) in enumerate([
     (500, 0, 'oops'),
 ]):
     put("ack_classify", f"a{i}", status.to_bytes(2, "big") + bytes([flags]) + body.encode())
+
+# A forwarding profile's bodies: a string and an object of strings beyond the table.
+fwd = json.loads((fixtures / "notify_payment.json").read_text())
+fwd.update({"acquirerInfo": {"pspId": "P9", "acquirerId": "A1"}, "newField": "v"})
+put("extra_fields", "forwarded.json",
+    json.dumps({"api": "notifyPayment", "url": "https://merchant.example/n", "body": fwd}))
+ap = json.loads((fixtures / "alipayplus_notify_payment.json").read_text())
+ap.update({"customsDeclarationAmount": {"currency": "JPY", "value": "80"}, "z": "1"})
+put("extra_fields", "alipayplus_customs.json",
+    json.dumps({"api": "alipayplus.notifyPayment", "url": "https://a.example/n", "body": ap}))
+# Merchant requests: the signing vector's own request (accepted), and one with a bad signature.
+sigvec = next(a / "shared" / "spec" / "sigvec" for a in here.parents
+              if (a / "shared" / "spec" / "sigvec" / "vector.json").is_file())
+vec = json.loads((sigvec / "vector.json").read_text())
+content = vec["request"]["content_to_be_signed"]
+rest = content.split("\n", 1)[1]
+client, remainder = rest.split(".", 1)
+t = "2019-11-27T12:01:02.123+08:00"
+body = remainder[len(t) + 1:]
+put("merchant_request", "vector", "\n".join([client, t, vec["request"]["Signature_header"], body]))
+put("merchant_request", "bad_signature",
+    "\n".join([client, t, "algorithm=RSA256, keyVersion=1, signature=AAAA", body]))

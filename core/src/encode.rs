@@ -31,6 +31,11 @@ pub fn to_vec<T: Serialize>(v: &T) -> Vec<u8> {
     out
 }
 
+/// Appends `s` as a JSON string, escaped exactly as the fields of a message are.
+pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
+    write(&s, out);
+}
+
 fn write<T: Serialize>(v: &T, out: &mut Vec<u8>) {
     // Core's message types hold only strings and string-keyed structs, which the serializer
     // cannot fail on; an error here would be a bug in a type definition, caught by the tests.

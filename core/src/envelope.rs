@@ -4,8 +4,8 @@ use simd_json::BorrowedValue as Value;
 
 use crate::api::Api;
 use crate::error::ValidationError;
-use crate::model::Notification;
 use crate::model::fields::{opt_str, parse_json, present, req_str, split};
+use crate::model::{ExtraFields, ExtraFieldsPolicy, Notification};
 use crate::url_check::check_url;
 
 /// Longest accepted target URL, in characters.
@@ -25,17 +25,38 @@ pub struct Envelope {
     pub profile: String,
     /// The validated message.
     pub notification: Notification,
+    /// Fields beyond the API's table, forwarded because the profile says `extra_fields =
+    /// "forward"`; empty otherwise.
+    pub extra: ExtraFields,
 }
 
 impl Envelope {
-    /// Parses and validates one envelope. The buffer is scratch space for the SIMD parser.
+    /// Parses and validates one envelope; body fields the API does not define are refused.
+    /// The buffer is scratch space for the SIMD parser.
     pub fn parse(bytes: &mut [u8]) -> Result<Envelope, ValidationError> {
-        let value = parse_json(bytes)?;
-        Envelope::from_value(&value)
+        Envelope::parse_with(bytes, &|_| ExtraFieldsPolicy::Refuse)
     }
 
-    /// Validates an envelope already parsed as JSON.
+    /// [`Envelope::parse`], with the policy for undefined body fields chosen by the envelope's
+    /// profile name (`policy_of("default")`…); an unknown profile is the caller's to refuse.
+    pub fn parse_with(
+        bytes: &mut [u8],
+        policy_of: &dyn Fn(&str) -> ExtraFieldsPolicy,
+    ) -> Result<Envelope, ValidationError> {
+        let value = parse_json(bytes)?;
+        Envelope::from_value_with(&value, policy_of)
+    }
+
+    /// Validates an envelope already parsed as JSON; body fields the API does not define are refused.
     pub fn from_value(value: &Value<'_>) -> Result<Envelope, ValidationError> {
+        Envelope::from_value_with(value, &|_| ExtraFieldsPolicy::Refuse)
+    }
+
+    /// [`Envelope::from_value`] with a per-profile policy, as [`Envelope::parse_with`].
+    pub fn from_value_with(
+        value: &Value<'_>,
+        policy_of: &dyn Fn(&str) -> ExtraFieldsPolicy,
+    ) -> Result<Envelope, ValidationError> {
         let [api, url, profile, body] =
             split(value, &["api", "url", "profile", "body"], "the envelope")?;
         let api_name = req_str(api, "api", 64)?;
@@ -61,12 +82,14 @@ impl Envelope {
             Some(b) if present(Some(b)) => b,
             _ => return Err(ValidationError::new("body", "is required")),
         };
-        let notification = Notification::from_value(api, body).map_err(|e| e.within("body"))?;
+        let (notification, extra) = Notification::from_value_with(api, body, policy_of(profile))
+            .map_err(|e| e.within("body"))?;
         Ok(Envelope {
             api,
             url: url.to_owned(),
             profile: profile.to_owned(),
             notification,
+            extra,
         })
     }
 
@@ -86,9 +109,12 @@ impl Envelope {
         format!("{}|{}", self.endpoint(), self.notification.payment_key())
     }
 
-    /// The canonical bytes to send (see [`crate::encode`]).
+    /// The canonical bytes to send (see [`crate::encode`]): the message's fields in table
+    /// order, then any forwarded fields by name.
     pub fn encode(&self) -> Vec<u8> {
-        crate::encode::encode(&self.notification)
+        let mut out = crate::encode::encode(&self.notification);
+        self.extra.append_to_object(&mut out);
+        out
     }
 }
 
@@ -98,6 +124,15 @@ impl Envelope {
 pub fn parse_batch(
     bytes: &mut [u8],
     max_items: usize,
+) -> Result<Vec<Result<Envelope, ValidationError>>, ValidationError> {
+    parse_batch_with(bytes, max_items, &|_| ExtraFieldsPolicy::Refuse)
+}
+
+/// [`parse_batch`] with a per-profile policy for undefined body fields, as [`Envelope::parse_with`].
+pub fn parse_batch_with(
+    bytes: &mut [u8],
+    max_items: usize,
+    policy_of: &dyn Fn(&str) -> ExtraFieldsPolicy,
 ) -> Result<Vec<Result<Envelope, ValidationError>>, ValidationError> {
     let value = parse_json(bytes)?;
     let [items] = split(&value, &["notifications"], "the batch")?;
@@ -113,7 +148,10 @@ pub fn parse_batch(
             format!("must hold 1 to {max_items} notifications"),
         ));
     }
-    Ok(items.iter().map(Envelope::from_value).collect())
+    Ok(items
+        .iter()
+        .map(|item| Envelope::from_value_with(item, policy_of))
+        .collect())
 }
 
 fn endpoint_of(url: &str) -> Option<String> {

@@ -63,18 +63,23 @@ fn key_fields_change_the_fingerprint_not_the_key() {
             vec![
                 ("url", json!("https://b.example/n")),
                 ("body.paymentAmount.value", json!("101")),
-                ("body.paymentResult.resultCode", json!("SUCCESS2")),
-                ("body.paymentResult.resultMessage", json!("ok")),
                 ("body.paymentId", json!("P2")),
                 ("body.payToAmount.value", json!("1001")),
                 ("body.customerId", json!("C2")),
+                (
+                    "body.customsDeclarationAmount",
+                    json!({"currency":"JPY","value":"90"}),
+                ),
             ],
         ),
         (
             void(),
             vec![
                 ("url", json!("https://m.example/void2")),
-                ("body.voidResult.resultStatus", json!("F")),
+                (
+                    "body.voidResult",
+                    json!({"resultStatus":"F","resultCode":"PROCESS_FAIL"}),
+                ),
                 ("body.voidAmount.value", json!("99")),
             ],
         ),
@@ -161,4 +166,130 @@ fn the_same_ids_under_another_api_are_another_notification() {
     p["body"] = payment()["body"].clone();
     p["body"]["paymentRequestId"] = json!("R1");
     assert_ne!(a.idempotency().0, env(&p).idempotency().0);
+}
+
+#[test]
+fn result_codes_are_key_fields() {
+    let failed = set(
+        void(),
+        "body.voidResult",
+        json!({"resultStatus":"F","resultCode":"PROCESS_FAIL"}),
+    );
+    let other_code = set(
+        failed.clone(),
+        "body.voidResult.resultCode",
+        json!("ORDER_STATUS_INVALID"),
+    );
+    assert_eq!(compare(&failed, &other_code), (true, false));
+}
+
+#[test]
+fn result_messages_are_wording_not_key_fields() {
+    // Review finding 13: "success" and "Success" are one result; a gateway retry that rewords
+    // the message must be a duplicate, not REPEAT_REQ_INCONSISTENT.
+    let worded = set(
+        alipay(),
+        "body.paymentResult.resultMessage",
+        json!("success"),
+    );
+    let reworded = set(
+        alipay(),
+        "body.paymentResult.resultMessage",
+        json!("Success"),
+    );
+    assert_eq!(compare(&worded, &reworded), (true, true));
+    assert_eq!(compare(&alipay(), &worded), (true, true));
+    let v = set(void(), "body.voidResult.resultMessage", json!("voided"));
+    assert_eq!(compare(&void(), &v), (true, true));
+}
+
+/// The fingerprint of a notifyVoid as the first version computed it, written out from the
+/// encoding documented in `idempotency/hash.rs`: domain, then url, status, code, message
+/// (absent or a part), amount currency and value.
+fn first_version_void_fingerprint(e: &Envelope) -> u128 {
+    use notifyd_core::idempotency::KeyHasher;
+    use notifyd_core::model::Notification;
+    let Notification::NotifyVoid(n) = &e.notification else {
+        panic!("a void")
+    };
+    let mut h = KeyHasher::new(0x20 | notifyd_core::Api::NotifyVoid.tag());
+    h.part(e.url.as_bytes())
+        .part(n.void_result.result_status.as_bytes())
+        .part(n.void_result.result_code.as_bytes())
+        .opt_part(n.void_result.result_message.as_deref().map(str::as_bytes));
+    let a = n.void_amount.as_ref().unwrap();
+    h.part(a.currency.as_bytes()).part(a.value.as_bytes());
+    h.finish()
+}
+
+#[test]
+fn stores_written_before_the_message_left_the_key_fields_still_deduplicate() {
+    // Without a message the fingerprint is what the first version stored.
+    let plain = env(&void());
+    assert_eq!(
+        plain.idempotency().1.0,
+        first_version_void_fingerprint(&plain)
+    );
+    assert_eq!(plain.legacy_fingerprint(), None);
+    // With one it differs, and the first version's value is offered for the comparison.
+    let worded = env(&set(
+        void(),
+        "body.voidResult.resultMessage",
+        json!("voided"),
+    ));
+    let old = first_version_void_fingerprint(&worded);
+    assert_ne!(worded.idempotency().1.0, old);
+    assert_eq!(worded.legacy_fingerprint().map(|f| f.0), Some(old));
+}
+
+#[test]
+fn fields_added_later_leave_old_fingerprints_alone_when_absent() {
+    let with_customs = set(
+        alipay(),
+        "body.customsDeclarationAmount",
+        json!({"currency":"JPY","value":"90"}),
+    );
+    assert_eq!(compare(&alipay(), &with_customs), (true, false));
+    assert_eq!(env(&with_customs).legacy_fingerprint(), None);
+}
+
+fn forwarding(v: &Value) -> Envelope {
+    Envelope::parse_with(&mut serde_json::to_vec(v).unwrap(), &|_| {
+        notifyd_core::model::ExtraFieldsPolicy::Forward
+    })
+    .unwrap()
+}
+
+#[test]
+fn forwarded_fields_are_key_fields() {
+    let base = forwarding(&payment());
+    assert_eq!(
+        base.idempotency(),
+        env(&payment()).idempotency(),
+        "no forwarded field, the same fingerprint as a refusing profile's"
+    );
+    let one = set(payment(), "body.acquirerId", json!("A1"));
+    let other = set(payment(), "body.acquirerId", json!("A2"));
+    let obj = set(payment(), "body.acquirerId", json!({"id": "A1"}));
+    let (k0, f0) = base.idempotency();
+    let (k1, f1) = forwarding(&one).idempotency();
+    let (k2, f2) = forwarding(&other).idempotency();
+    let (_, f3) = forwarding(&obj).idempotency();
+    assert_eq!((k0, k1), (k1, k2), "same notification");
+    assert!(
+        f0 != f1 && f1 != f2 && f1 != f3,
+        "a changed forwarded field is inconsistent"
+    );
+    let reordered = forwarding(&set(
+        set(payment(), "body.b", json!({"y": "2", "x": "1"})),
+        "body.a",
+        json!("1"),
+    ));
+    let ordered = forwarding(&set(
+        set(payment(), "body.a", json!("1")),
+        "body.b",
+        json!({"x": "1", "y": "2"}),
+    ));
+    assert_eq!(reordered.idempotency(), ordered.idempotency());
+    assert_eq!(reordered.encode(), ordered.encode());
 }

@@ -22,20 +22,32 @@ fn payment(status: &str) -> Notification {
 fn void(status: &str) -> Notification {
     n(
         Api::NotifyVoid,
-        json!({"voidResult":{"resultStatus":status,"resultCode":"SUCCESS"},"voidRequestId":"V1","paymentId":"PAY1"}),
+        json!({"voidResult":{"resultStatus":status,"resultCode":if status == "S" {"SUCCESS"} else {"PROCESS_FAIL"}},"voidRequestId":"V1","paymentId":"PAY1"}),
     )
 }
 
 fn answer(found: &[Notification]) -> Value {
-    serde_json::from_slice(&InquiryResponse::answer(found).encode()).unwrap()
+    let a = InquiryResponse::answer(found).unwrap_or_else(InquiryResponse::unknown);
+    serde_json::from_slice(&a.encode()).unwrap()
 }
 
 #[test]
-fn unknown_payment_is_order_not_exist() {
+fn unknown_payment_is_unknown_not_order_not_exist() {
+    // Seed 002: F ORDER_NOT_EXIST "can be treated as payment failure"; notifyd holding nothing
+    // (yet) must say U, retry, unless told it is authoritative.
+    assert_eq!(InquiryResponse::answer(&[]), None);
     let a = answer(&[]);
-    assert_eq!(a["result"]["resultStatus"], "F");
-    assert_eq!(a["result"]["resultCode"], "ORDER_NOT_EXIST");
+    assert_eq!(a["result"]["resultStatus"], "U");
+    assert_eq!(a["result"]["resultCode"], "UNKNOWN_EXCEPTION");
     assert!(a.get("paymentStatus").is_none());
+    let f: Value = serde_json::from_slice(&InquiryResponse::not_found().encode()).unwrap();
+    assert_eq!(f["result"]["resultStatus"], "F");
+    assert_eq!(f["result"]["resultCode"], "ORDER_NOT_EXIST");
+    assert_eq!(
+        InquiryResponse::answer(&[void("F")]),
+        None,
+        "a failed void says nothing"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ fn opt_text(max: usize) -> impl Strategy<Value = Option<String>> {
 fn amount() -> impl Strategy<Value = Amount> {
     (
         prop::sample::select(vec!["USD", "JPY", "KRW", "IQD", "CLF", "EUR", "IDR", "PHP"]),
-        "[0-9]{0,15}[1-9]",
+        "[1-9][0-9]{0,15}",
     )
         .prop_map(|(c, v)| Amount {
             currency: c.to_owned(),
@@ -36,12 +36,22 @@ fn datetime() -> impl Strategy<Value = String> {
         proptest::option::of(0u32..1000),
         -23i32..=23,
         0u32..60,
+        (prop::bool::ANY, prop::bool::ANY),
     )
-        .prop_map(|(y, mo, d, h, mi, s, ms, oh, om)| {
-            let frac = ms.map(|m| format!(".{m:03}")).unwrap_or_default();
+        .prop_map(|(y, mo, d, h, mi, s, ms, oh, om, (basic, no_seconds))| {
+            // Java drops ":00" seconds, PHP writes "+0800": both must come back as sent.
+            let seconds = if no_seconds && ms.is_none() {
+                String::new()
+            } else {
+                format!(
+                    ":{s:02}{}",
+                    ms.map(|m| format!(".{m:03}")).unwrap_or_default()
+                )
+            };
             let sign = if oh < 0 { '-' } else { '+' };
+            let colon = if basic { "" } else { ":" };
             format!(
-                "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{sign}{:02}:{om:02}",
+                "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}{seconds}{sign}{:02}{colon}{om:02}",
                 oh.abs()
             )
         })
@@ -54,7 +64,12 @@ fn final_result() -> impl Strategy<Value = ResultInfo> {
         opt_text(256),
     )
         .prop_map(|(s, c, m)| ResultInfo {
-            result_code: c,
+            // S goes with SUCCESS and only S does.
+            result_code: match s {
+                "S" => "SUCCESS".to_owned(),
+                _ if c == "SUCCESS" => "PROCESS_FAIL".to_owned(),
+                _ => c,
+            },
             result_status: s.to_owned(),
             result_message: m,
         })
@@ -118,10 +133,16 @@ fn alipayplus() -> impl Strategy<Value = Notification> {
             amount(),
             proptest::option::of(amount()),
         ),
-        (datetime(), text(64), opt_text(20_000), prop::bool::ANY),
+        (
+            datetime(),
+            text(64),
+            opt_text(20_000),
+            prop::bool::ANY,
+            proptest::option::of(amount()),
+        ),
     )
         .prop_map(
-            |((r, prid, pid, amt, pay_to), (time, cust, pass, send_optional_on_f))| {
+            |((r, prid, pid, amt, pay_to), (time, cust, pass, send_optional_on_f, customs))| {
                 let ok = r.is_success();
                 let pay_to = pay_to.filter(|p| ok && p.currency != amt.currency);
                 let keep = ok || send_optional_on_f;
@@ -134,6 +155,7 @@ fn alipayplus() -> impl Strategy<Value = Notification> {
                     payment_time: keep.then_some(time),
                     customer_id: keep.then_some(cust),
                     pass_through_info: pass,
+                    customs_declaration_amount: customs,
                 })
             },
         )

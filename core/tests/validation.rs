@@ -1,7 +1,7 @@
 //! Every rule of the field tables (PROTOCOL.md §2–§6), from the seed fixtures outwards:
 //! each invalid case with the exact message a gateway will read.
 
-use notifyd_core::model::{InquiryRequest, Notification};
+use notifyd_core::model::{ExtraFieldsPolicy, InquiryRequest, Notification};
 use notifyd_core::{Api, Envelope};
 use serde_json::{Value, json};
 
@@ -131,9 +131,14 @@ fn length_limits() -> Vec<(Api, &'static str, usize, Adjustments)> {
         (Api::NotifyVoid, "voidRequestId", 64, vec![]),
         (Api::NotifyVoid, "voidId", 64, vec![]),
         (Api::NotifyVoid, "paymentId", 64, vec![]),
-        (Api::NotifyVoid, "voidSource", 64, vec![]),
+        (Api::NotifyVoid, "voidSource", 4096, vec![]),
         (Api::NotifyVoid, "extendInfo", 4096, vec![]),
-        (Api::NotifyVoid, "voidResult.resultCode", 64, vec![]),
+        (
+            Api::NotifyVoid,
+            "voidResult.resultCode",
+            64,
+            vec![("voidResult.resultStatus", json!("F"))],
+        ),
         (Api::NotifyVoid, "voidResult.resultMessage", 256, vec![]),
         (Api::AlipayPlusNotifyPayment, "paymentRequestId", 64, vec![]),
         (Api::AlipayPlusNotifyPayment, "paymentId", 64, vec![]),
@@ -148,7 +153,11 @@ fn length_limits() -> Vec<(Api, &'static str, usize, Adjustments)> {
             Api::AlipayPlusNotifyPayment,
             "paymentResult.resultCode",
             64,
-            vec![],
+            // Only an F carries a code other than SUCCESS; payToAmount is S-only.
+            vec![
+                ("paymentResult.resultStatus", json!("F")),
+                ("payToAmount", Value::Null),
+            ],
         ),
         (
             Api::AlipayPlusNotifyPayment,
@@ -327,7 +336,8 @@ fn amounts() {
         ("USD", "1"),
         ("JPY", "9999999999999999"),
         ("IQD", "150000"),
-        ("CLF", "0001"),
+        ("CLF", "1"),
+        ("USD", "100"),
     ] {
         assert!(parse(api, &amount(ok.0, ok.1)).is_ok(), "{ok:?}");
     }
@@ -343,6 +353,14 @@ fn amounts() {
         ("１２", "paymentAmount.value: must be 1 to 16 digits"),
         ("0", "paymentAmount.value: must be greater than zero"),
         ("0000", "paymentAmount.value: must be greater than zero"),
+        (
+            "0100",
+            "paymentAmount.value: must not have leading zeros (write 100, not 0100)",
+        ),
+        (
+            "01",
+            "paymentAmount.value: must not have leading zeros (write 100, not 0100)",
+        ),
         (
             "",
             "paymentAmount.value: must not be empty (omit the field or send null)",
@@ -409,17 +427,23 @@ fn datetimes() {
         "2019-11-27T12:01:01+08:30",
         "2019-04-04T12:08:56.253+05:30",
         "2025-02-20T08:51:49.09Z",
+        // PHP DATE_ISO8601 (basic offset) and Java OffsetDateTime.toString() at :00 seconds.
+        "2019-11-27T12:01:01+0800",
+        "2019-11-27T12:01+08:00",
+        "2019-11-27T12:01+0800",
     ] {
-        assert!(
-            parse(api, &with(base(api), "paymentTime", Some(json!(ok)))).is_ok(),
-            "{ok}"
-        );
+        let n = parse(api, &with(base(api), "paymentTime", Some(json!(ok))))
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        let sent: Value = serde_json::from_slice(&notifyd_core::encode::encode(&n)).unwrap();
+        assert_eq!(sent["paymentTime"], ok, "forwarded as sent, not normalised");
     }
     for bad in [
         "2019-11-27T12:01:01",
         "2019-11-27 12:01:01+08:00",
         "1574827262123",
         "2019-02-30T00:00:00Z",
+        "2019-11-27T12:01:01+08",
+        "2019-11-27T12:01.5+08:00",
     ] {
         expect_err(
             api,
@@ -463,10 +487,223 @@ fn fields_the_api_does_not_define_are_refused() {
         Api::AlipayPlusNotifyPayment,
         with(
             base(Api::AlipayPlusNotifyPayment),
-            "customsDeclarationAmount",
-            Some(json!({"currency":"USD","value":"1"})),
+            "acquirerId",
+            Some(json!("A1")),
         ),
-        "customsDeclarationAmount: is not a field of alipayplus.notifyPayment",
+        "acquirerId: is not a field of alipayplus.notifyPayment",
+    );
+}
+
+#[test]
+fn results_carried_agree_in_status_and_code() {
+    // PROTOCOL.md §2.1: SUCCESS is S's code and S has no other; a receiver reading either
+    // half must read the same outcome.
+    let api = Api::AlipayPlusNotifyPayment;
+    expect_err(
+        api,
+        with(
+            base(api),
+            "paymentResult.resultCode",
+            Some(json!("RISK_REJECT")),
+        ),
+        "paymentResult.resultCode: must be SUCCESS when resultStatus is S",
+    );
+    let f_success = with(
+        with(base(api), "paymentResult.resultStatus", Some(json!("F"))),
+        "payToAmount",
+        None,
+    );
+    expect_err(
+        api,
+        f_success,
+        "paymentResult.resultCode: must not be SUCCESS when resultStatus is F",
+    );
+    let void = Api::NotifyVoid;
+    expect_err(
+        void,
+        with(base(void), "voidResult.resultStatus", Some(json!("F"))),
+        "voidResult.resultCode: must not be SUCCESS when resultStatus is F",
+    );
+    let failed = with(
+        base(void),
+        "voidResult",
+        Some(json!({"resultStatus": "F", "resultCode": "PROCESS_FAIL"})),
+    );
+    assert!(parse(void, &failed).is_ok());
+}
+
+#[test]
+fn alipayplus_customs_declaration_amount_is_an_amount() {
+    let api = Api::AlipayPlusNotifyPayment;
+    let with_customs = with(
+        base(api),
+        "customsDeclarationAmount",
+        Some(json!({"currency": "JPY", "value": "80"})),
+    );
+    let n = parse(api, &with_customs).unwrap();
+    let sent = String::from_utf8(notifyd_core::encode::encode(&n)).unwrap();
+    assert!(
+        sent.ends_with(
+            r#""customerId":"1234567","customsDeclarationAmount":{"currency":"JPY","value":"80"}}"#
+        ),
+        "{sent}"
+    );
+    expect_err(
+        api,
+        with(
+            base(api),
+            "customsDeclarationAmount",
+            Some(json!({"currency": "JPY", "value": "080"})),
+        ),
+        "customsDeclarationAmount.value: must not have leading zeros (write 100, not 0100)",
+    );
+    expect_err(
+        api,
+        with(base(api), "customsDeclarationAmount", Some(json!("80 JPY"))),
+        "customsDeclarationAmount: must be a JSON object",
+    );
+}
+
+fn forwarding(v: Value) -> Result<Envelope, String> {
+    let mut bytes = serde_json::to_vec(&v).unwrap();
+    Envelope::parse_with(&mut bytes, &|p| {
+        if p == "fwd" {
+            ExtraFieldsPolicy::Forward
+        } else {
+            ExtraFieldsPolicy::Refuse
+        }
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn fwd_base() -> Value {
+    with(env_base(), "profile", Some(json!("fwd")))
+}
+
+#[test]
+fn forwarded_fields_are_encoded_after_the_known_ones_by_name() {
+    let v = with(
+        with(fwd_base(), "body.zeta", Some(json!("last"))),
+        "body.acquirerInfo",
+        Some(json!({"pspId": "P9", "acquirerId": "A1", "gone": null})),
+    );
+    let v = with(v, "body.nothing", Some(Value::Null));
+    let e = forwarding(v).unwrap();
+    let sent = String::from_utf8(e.encode()).unwrap();
+    let known = String::from_utf8(notifyd_core::encode::encode(&e.notification)).unwrap();
+    assert_eq!(
+        sent,
+        format!(
+            r#"{},"acquirerInfo":{{"acquirerId":"A1","pspId":"P9"}},"zeta":"last"}}"#,
+            &known[..known.len() - 1]
+        )
+    );
+    // The stored bytes parse back, under the forwarding profile, to the same bytes.
+    let again = forwarding(json!({"api": "notifyPayment", "profile": "fwd",
+        "url": "https://merchant.example.com/v1/payments/notifyPayment",
+        "body": serde_json::from_str::<Value>(&sent).unwrap()}))
+    .unwrap();
+    assert_eq!(String::from_utf8(again.encode()).unwrap(), sent);
+    // Another profile still refuses them.
+    assert_eq!(
+        forwarding(with(env_base(), "body.zeta", Some(json!("x")))).unwrap_err(),
+        "body.zeta: is not a field of notifyPayment"
+    );
+}
+
+#[test]
+fn forwarded_fields_keep_their_rules() {
+    let cases = [
+        (
+            json!(1),
+            "body.n: must be a JSON string or an object of strings (a field its API's table does not define is forwarded only in these shapes)",
+        ),
+        (
+            json!(["a"]),
+            "body.n: must be a JSON string or an object of strings (a field its API's table does not define is forwarded only in these shapes)",
+        ),
+        (
+            json!(""),
+            "body.n: must not be empty (omit the field or send null)",
+        ),
+        (
+            json!({}),
+            "body.n: must not be empty (omit the field or send null)",
+        ),
+        (
+            json!({"a": 1}),
+            "body.n.a: must be a JSON string (a forwarded object holds strings only)",
+        ),
+        (
+            json!({"a": {"b": "c"}}),
+            "body.n.a: must be a JSON string (a forwarded object holds strings only)",
+        ),
+        (
+            json!({"a": ""}),
+            "body.n.a: must not be empty (omit the field or send null)",
+        ),
+        (
+            json!({"a b": "c"}),
+            "body.n.a b: a forwarded field's name must be 1 to 64 ASCII letters, digits or _",
+        ),
+        (
+            json!("x".repeat(4097)),
+            "body.n: must be at most 4096 characters",
+        ),
+    ];
+    for (value, msg) in cases {
+        assert_eq!(
+            forwarding(with(fwd_base(), "body.n", Some(value.clone())))
+                .err()
+                .as_deref(),
+            Some(msg),
+            "{value}"
+        );
+    }
+    let many: serde_json::Map<String, Value> =
+        (0..17).map(|i| (format!("m{i}"), json!("v"))).collect();
+    assert_eq!(
+        forwarding(with(
+            fwd_base(),
+            "body.n",
+            Some(Value::Object(many.clone()))
+        ))
+        .unwrap_err(),
+        "body.n: a forwarded object holds at most 16 members"
+    );
+    let mut too_many = fwd_base();
+    for (k, v) in &many {
+        too_many = with(too_many, &format!("body.{k}"), Some(v.clone()));
+    }
+    assert_eq!(
+        forwarding(too_many).unwrap_err(),
+        "body: at most 16 fields beyond the API's table are forwarded"
+    );
+    let mut too_big = fwd_base();
+    for i in 0..5 {
+        too_big = with(
+            too_big,
+            &format!("body.big{i}"),
+            Some(json!("x".repeat(4000))),
+        );
+    }
+    assert_eq!(
+        forwarding(too_big).unwrap_err(),
+        "body: the fields beyond the API's table must total at most 16384 bytes"
+    );
+    assert_eq!(
+        forwarding(with(fwd_base(), "body.a-b", Some(json!("x")))).unwrap_err(),
+        "body.a-b: a forwarded field's name must be 1 to 64 ASCII letters, digits or _"
+    );
+    // Known fields keep every rule under a forwarding profile.
+    assert_eq!(
+        forwarding(with(
+            fwd_base(),
+            "body.paymentAmount.value",
+            Some(json!("0100"))
+        ))
+        .unwrap_err(),
+        "body.paymentAmount.value: must not have leading zeros (write 100, not 0100)"
     );
 }
 

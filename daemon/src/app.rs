@@ -10,6 +10,7 @@ use notifyd_core::idempotency::IdempotencyTable;
 use crate::clock::Clock;
 use crate::delivery::Dispatcher;
 use crate::ingest::inflight::InFlight;
+use crate::inquiry::InquirySettings;
 use crate::profile::Profile;
 use crate::store::Store;
 
@@ -41,6 +42,8 @@ pub struct App {
     pub inflight: InFlight,
     /// Profiles by name; replaced whole on SIGHUP.
     profiles: RwLock<Arc<HashMap<String, Arc<Profile>>>>,
+    /// Inquiry settings and merchants; replaced whole on SIGHUP.
+    inquiry: RwLock<Arc<InquirySettings>>,
     /// Wall clock.
     pub clock: Clock,
     /// Ingest limits.
@@ -70,6 +73,7 @@ impl App {
             ids: IdGenerator::new(),
             inflight: InFlight::default(),
             profiles: RwLock::new(Arc::new(profiles)),
+            inquiry: RwLock::new(Arc::new(InquirySettings::default())),
             clock,
             limits,
             tokens,
@@ -93,6 +97,27 @@ impl App {
     pub fn replace_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
         self.dispatcher.set_profiles(profiles.clone());
         *self.profiles.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(profiles);
+    }
+
+    /// What a body field the envelope's API does not define gets under profile `name`; an
+    /// unknown profile refuses (its envelope is refused for naming it anyway).
+    pub fn extra_fields(&self, name: &str) -> notifyd_core::model::ExtraFieldsPolicy {
+        self.profile(name)
+            .map(|p| p.extra_fields)
+            .unwrap_or_default()
+    }
+
+    /// The inquiry settings in force.
+    pub fn inquiry(&self) -> Arc<InquirySettings> {
+        self.inquiry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the inquiry settings (start, SIGHUP).
+    pub fn replace_inquiry(&self, settings: InquirySettings) {
+        *self.inquiry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
     }
 
     /// Recovery is done: `/readyz` answers 200.

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod inquiry;
 pub mod metrics;
 pub mod mock_merchant;
 pub mod profile;

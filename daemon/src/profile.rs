@@ -52,6 +52,8 @@ pub struct Profile {
     pub response_signature: SignatureMode,
     /// `Request-Time` format.
     pub request_time: RequestTimeFormat,
+    /// What happens to body fields an envelope's API does not define.
+    pub extra_fields: notifyd_core::model::ExtraFieldsPolicy,
     /// Which addresses this profile may deliver to.
     pub guard: Guard,
     /// The client every attempt under this profile goes through (its TLS trust, client

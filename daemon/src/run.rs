@@ -25,6 +25,7 @@ use crate::delivery::tls::{self, TlsFiles};
 use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PoolOptions};
 use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
+use crate::inquiry::InquirySettings;
 use crate::metrics;
 use crate::profile::{Profile, RequestTimeFormat, Signer};
 use crate::start_error::StartError;
@@ -40,6 +41,8 @@ pub struct Running {
     pub ingest: SocketAddr,
     /// Metrics address actually bound.
     pub metrics: SocketAddr,
+    /// Merchant-facing inquiry address actually bound, when `[inquiry] listen` is set.
+    pub inquiry: Option<SocketAddr>,
     /// The shared state.
     pub app: Arc<App>,
     stop: CancellationToken,
@@ -131,6 +134,7 @@ pub fn build_profile(
             config::RequestTimeFormat::Rfc3339 => RequestTimeFormat::Rfc3339Millis,
             config::RequestTimeFormat::EpochMillis => RequestTimeFormat::EpochMillis,
         },
+        extra_fields: p.extra_fields,
     })
 }
 
@@ -244,6 +248,7 @@ pub async fn start_with(
         },
         tokens,
     ));
+    app.replace_inquiry(InquirySettings::build(config)?);
 
     // Listeners come up before recovery so /healthz answers and /readyz says 503 meanwhile.
     let stop = CancellationToken::new();
@@ -269,6 +274,23 @@ pub async fn start_with(
             stop.clone(),
         )),
     ];
+    let inquiry_addr = match config.inquiry.listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("inquiry.listen {addr}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            let for_merchants = app.clone();
+            tasks.push(tokio::spawn(server::serve_with(
+                listener,
+                move |req| crate::inquiry::listener::handle(for_merchants.clone(), req),
+                server::ConnLimits::from(&config.ingest),
+                stop.clone(),
+            )));
+            Some(bound)
+        }
+        None => None,
+    };
     if let Some(path) = &config.ingest.unix_socket {
         let listener = server::bind_unix(path, &config.ingest).map_err(StartError::from)?;
         tasks.push(tokio::spawn(server::serve(
@@ -282,6 +304,7 @@ pub async fn start_with(
     let mut running = Running {
         ingest: ingest_addr,
         metrics: metrics_addr,
+        inquiry: inquiry_addr,
         app,
         stop,
         grace: config.shutdown.grace,
@@ -295,9 +318,16 @@ pub async fn start_with(
         return Err(e);
     }
     let app = &running.app;
+    // Finished notifications answer inquiries for as long as `[inquiry] retention` asks; the
+    // idempotency log then ages out with them, which only costs disk (duplicates are judged by
+    // the table, within `store.retention`).
+    let keep = config
+        .inquiry
+        .retention
+        .map_or(retention, |r| r.max(retention));
     running.tasks.push(tokio::spawn(prune_loop(
         app.clone(),
-        retention,
+        keep,
         running.stop.clone(),
     )));
     app.set_ready();
@@ -464,10 +494,11 @@ pub async fn serve_until_signal(
             _ = int.recv() => break,
             _ = hup.recv() => {
                 systemd.reloading();
-                match reload().and_then(|c| build_profiles(&c)) {
-                    Ok(p) => {
+                match reload().and_then(|c| Ok((build_profiles(&c)?, InquirySettings::build(&c)?))) {
+                    Ok((p, inquiry)) => {
                         running.app.replace_profiles(p);
-                        tracing::info!("Reloaded profiles and keys.");
+                        running.app.replace_inquiry(inquiry);
+                        tracing::info!("Reloaded profiles, merchants and keys.");
                     }
                     Err(e) => tracing::error!(error = %e, "Reload failed; keeping the running profiles."),
                 }

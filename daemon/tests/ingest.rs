@@ -1,4 +1,5 @@
-//! The ingest API (CONTRACT.md §2): every answer code, duplicates, batches, inquiryPayment.
+//! The ingest API (CONTRACT.md §2): every answer code, duplicates, batches (inquiryPayment has
+//! its own file, `inquiry.rs`).
 
 mod support;
 
@@ -174,74 +175,6 @@ async fn full_queue_answers_429_with_retry_after() {
     assert_eq!(body["result"]["resultStatus"], "U");
     assert_eq!(body["result"]["resultCode"], "REQUEST_TRAFFIC_EXCEED_LIMIT");
     assert!(headers.get("retry-after").is_some());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inquiry_answers_from_held_notifications() {
-    let h = Harness::start("S").await;
-    let url = h.merchant_url("/n");
-    h.submit(&payment(&url, "PAY-I")).await;
-    let (status, a) = h
-        .post(
-            "/v1/payments/inquiryPayment",
-            &json!({"partnerId": "P0001", "paymentId": "PAY-I"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(a["result"]["resultStatus"], "S");
-    assert_eq!(a["paymentStatus"], "SUCCESS");
-    assert_eq!(
-        a["paymentAmount"],
-        json!({"currency": "USD", "value": "10000"})
-    );
-    let (_, a) = h
-        .post(
-            "/v1/payments/inquiryPayment",
-            &json!({"partnerId": "P0001", "paymentRequestId": "REQ-PAY-I"}),
-        )
-        .await;
-    assert_eq!(a["paymentId"], "PAY-I");
-    let (_, a) = h
-        .post(
-            "/v1/payments/inquiryPayment",
-            &json!({"partnerId": "OTHER", "paymentRequestId": "REQ-PAY-I"}),
-        )
-        .await;
-    assert_eq!(
-        a["result"]["resultCode"], "ORDER_NOT_EXIST",
-        "another partner's request id"
-    );
-    let (_, a) = h
-        .post(
-            "/v1/payments/inquiryPayment",
-            &json!({"paymentId": "PAY-I", "paymentRequestId": "unknown"}),
-        )
-        .await;
-    assert_eq!(a["paymentStatus"], "SUCCESS", "paymentId takes priority");
-
-    h.submit(&void(&url, "PAY-I", "S")).await;
-    let (_, a) = h
-        .post(
-            "/v1/payments/inquiryPayment",
-            &json!({"paymentId": "PAY-I"}),
-        )
-        .await;
-    assert_eq!(a["paymentStatus"], "CANCELLED");
-
-    let (status, a) = h
-        .post("/v1/payments/inquiryPayment", &json!({"paymentId": "NOPE"}))
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(a["result"]["resultStatus"], "F");
-    assert_eq!(a["result"]["resultCode"], "ORDER_NOT_EXIST");
-    let (status, a) = h
-        .post(
-            "/v1/payments/inquiryPayment",
-            &json!({"partnerId": "P0001"}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(a["result"]["resultCode"], "PARAM_ILLEGAL");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

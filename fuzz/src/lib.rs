@@ -5,7 +5,10 @@
 use notifyd_core::ack::{
     self, Ack, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, Outcome, SignatureCheck, SignatureMode,
 };
+use notifyd_core::model::ExtraFieldsPolicy;
 use notifyd_core::model::inquiry::InquiryRequest;
+use notifyd_core::signing::VerifyingKey;
+use notifyd_core::signing::incoming::{SignedHeaders, check_signed_request};
 use notifyd_core::signing::{format_signature_header, parse_signature_header};
 use notifyd_core::{Api, Envelope, Notification};
 use std::time::Duration;
@@ -131,5 +134,97 @@ pub fn inquiry(data: &[u8]) {
     let mut buf = data.to_vec();
     if let Ok(r) = InquiryRequest::parse(&mut buf) {
         let _ = r.lookup();
+    }
+}
+
+/// Bodies with fields beyond their API's table, under a forwarding profile: whatever is
+/// accepted encodes to bytes that parse back (also as a stored body) to the same bytes and the
+/// same fingerprint, so retries resend what was judged.
+pub fn extra_fields(data: &[u8]) {
+    let forward = |_: &str| ExtraFieldsPolicy::Forward;
+    let mut buf = data.to_vec();
+    let Ok(env) = Envelope::parse_with(&mut buf, &forward) else {
+        return;
+    };
+    let encoded = env.encode();
+    let mut again = format!(
+        r#"{{"api":"{}","url":{},"profile":{},"body":"#,
+        env.api.as_str(),
+        json_string(&env.url),
+        json_string(&env.profile)
+    )
+    .into_bytes();
+    again.extend_from_slice(&encoded);
+    again.push(b'}');
+    let back = Envelope::parse_with(&mut again, &forward).unwrap_or_else(|e| {
+        panic!(
+            "forwarded bytes do not parse back: {e}: {}",
+            String::from_utf8_lossy(&encoded)
+        )
+    });
+    assert_eq!(back.encode(), encoded, "the encoding is not stable");
+    assert_eq!(
+        back.idempotency(),
+        env.idempotency(),
+        "the fingerprint moved"
+    );
+    Notification::parse_stored(env.api, &mut encoded.clone())
+        .expect("a stored body with forwarded fields reads back");
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The sigvec test key: a merchant's public key for [`merchant_request`].
+const MERCHANT_KEY: &[u8] = include_bytes!("../keys/sigvec_public.pem");
+
+/// A merchant's signed request to notifyd, as `Client-Id\nRequest-Time\nSignature\nbody`:
+/// checked without panicking; accepted only for the configured Client-Id; a refusal's text
+/// never repeats the signature it was given.
+pub fn merchant_request(data: &[u8]) {
+    let mut parts = data.splitn(4, |b| *b == b'\n');
+    let mut header = || parts.next().and_then(|p| std::str::from_utf8(p).ok());
+    let (client_id, request_time, signature) = (header(), header(), header());
+    let body = data.splitn(4, |b| *b == b'\n').nth(3).unwrap_or_default();
+    let key = VerifyingKey::from_spki_pem(MERCHANT_KEY).expect("the sigvec key parses");
+    let key_of = |id: &str| (id == "TEST_5X00000000000000").then(|| key.clone());
+    let headers = SignedHeaders {
+        client_id,
+        request_time,
+        signature,
+    };
+    // The sigvec request's own time, so its seed takes the accepting path.
+    let now = notifyd_core::UnixMillis(1_574_827_262_123);
+    match check_signed_request(
+        &headers,
+        "POST",
+        "/v1/payments/notifyPayment",
+        body,
+        now,
+        Duration::from_secs(300),
+        &key_of,
+    ) {
+        Ok(id) => assert_eq!(id, "TEST_5X00000000000000"),
+        Err(r) => {
+            let text = r.to_string();
+            let _ = r.result_code();
+            if let Some(sig) = signature.filter(|s| s.len() >= 16) {
+                assert!(
+                    !text.contains(sig),
+                    "a refusal repeats the signature: {text}"
+                );
+            }
+        }
     }
 }

@@ -25,4 +25,6 @@ fn every_seed_and_regression_holds() {
     assert!(replay("signature_header", notifyd_fuzz::signature_header) >= 1);
     assert!(replay("ack_classify", notifyd_fuzz::ack_classify) >= 1);
     assert!(replay("inquiry", notifyd_fuzz::inquiry) >= 1);
+    assert!(replay("extra_fields", notifyd_fuzz::extra_fields) >= 2);
+    assert!(replay("merchant_request", notifyd_fuzz::merchant_request) >= 2);
 }

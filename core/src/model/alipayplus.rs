@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use simd_json::BorrowedValue as Value;
 
 use super::amount::Amount;
-use super::fields::{opt_str, present, req_str, required, split};
+use super::fields::{Unknown, opt_str, present, req_str, required, split_open};
 use super::result_info::ResultInfo;
 use super::{datetime, owned};
 use crate::error::ValidationError;
@@ -34,9 +34,13 @@ pub struct AlipayPlusNotifyPayment {
     /// Key-value JSON string for the ACQP; at most 20000 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_through_info: Option<String>,
+    /// The amount declared to customs (added in the API page's version 32, after the fields the
+    /// seed lists, and encoded after them). One of Alipay+'s own consistency fields, so a key field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customs_declaration_amount: Option<Amount>,
 }
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "paymentResult",
     "paymentRequestId",
     "paymentId",
@@ -45,12 +49,25 @@ const FIELDS: [&str; 8] = [
     "paymentTime",
     "customerId",
     "passThroughInfo",
+    "customsDeclarationAmount",
 ];
 
 impl AlipayPlusNotifyPayment {
-    pub(crate) fn parse(v: &Value<'_>) -> Result<Self, ValidationError> {
-        let [result, prid, pid, amount, pay_to, time, customer, pass] =
-            split(v, &FIELDS, "alipayplus.notifyPayment")?;
+    pub(crate) fn parse<'v, 'a>(
+        v: &'v Value<'a>,
+        unknown: Option<&mut Unknown<'v, 'a>>,
+    ) -> Result<Self, ValidationError> {
+        let [
+            result,
+            prid,
+            pid,
+            amount,
+            pay_to,
+            time,
+            customer,
+            pass,
+            customs,
+        ] = split_open(v, &FIELDS, "alipayplus.notifyPayment", unknown)?;
         let payment_result = match result {
             Some(r) if present(Some(r)) => {
                 ResultInfo::parse_final(r).map_err(|e| e.within("paymentResult"))?
@@ -110,6 +127,12 @@ impl AlipayPlusNotifyPayment {
             ));
         }
         let pass_through_info = opt_str(pass, "passThroughInfo", 20_000)?;
+        let customs_declaration_amount = match customs {
+            Some(a) if present(Some(a)) => {
+                Some(Amount::parse(a).map_err(|e| e.within("customsDeclarationAmount"))?)
+            }
+            _ => None,
+        };
         Ok(AlipayPlusNotifyPayment {
             payment_result,
             payment_request_id,
@@ -119,6 +142,7 @@ impl AlipayPlusNotifyPayment {
             payment_time: owned(payment_time),
             customer_id: owned(customer_id),
             pass_through_info: owned(pass_through_info),
+            customs_declaration_amount,
         })
     }
 }

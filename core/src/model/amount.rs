@@ -12,7 +12,7 @@ use crate::error::ValidationError;
 pub struct Amount {
     /// ISO 4217 alphabetic code of a currency that has a minor unit.
     pub currency: String,
-    /// 1 to 16 decimal digits, greater than zero, in the currency's minor unit.
+    /// 1 to 16 decimal digits, greater than zero, without leading zeros, in the currency's minor unit.
     pub value: String,
 }
 
@@ -32,6 +32,14 @@ impl Amount {
         }
         if value.bytes().all(|b| b == b'0') {
             return Err(ValidationError::new("value", "must be greater than zero"));
+        }
+        // Key fields compare the text: "0100" and "100" of one payment would read as two
+        // different amounts, so only the canonical natural number is accepted.
+        if value.starts_with('0') {
+            return Err(ValidationError::new(
+                "value",
+                "must not have leading zeros (write 100, not 0100)",
+            ));
         }
         Ok(Amount {
             currency: currency.to_owned(),

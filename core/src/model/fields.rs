@@ -32,6 +32,9 @@ pub(crate) fn parse_json(bytes: &mut [u8]) -> Result<Value<'_>, ValidationError>
     parsed.map_err(|e| ValidationError::new("", format!("must be valid JSON ({e})")))
 }
 
+/// Fields of a body that its API does not define, as read: `(key, value)` in the sender's order.
+pub(crate) type Unknown<'v, 'a> = Vec<(&'v str, &'v Value<'a>)>;
+
 /// Splits a JSON object into its known fields, in the order of `names`.
 /// Unknown keys are refused: notifyd forwards exactly what the API defines, so a misspelt
 /// optional field (`paymentFailReson`) is an error the gateway sees now, not a field the merchant
@@ -40,6 +43,17 @@ pub(crate) fn split<'v, 'a, const N: usize>(
     value: &'v Value<'a>,
     names: &[&'static str; N],
     what: &'static str,
+) -> Result<[Option<&'v Value<'a>>; N], ValidationError> {
+    split_open(value, names, what, None)
+}
+
+/// [`split`], except that with `unknown` given the keys the API does not define are collected
+/// there (for a profile with `extra_fields = "forward"`) instead of refused.
+pub(crate) fn split_open<'v, 'a, const N: usize>(
+    value: &'v Value<'a>,
+    names: &[&'static str; N],
+    what: &'static str,
+    mut unknown: Option<&mut Unknown<'v, 'a>>,
 ) -> Result<[Option<&'v Value<'a>>; N], ValidationError> {
     let Value::Object(obj) = value else {
         return Err(ValidationError::new("", "must be a JSON object"));
@@ -52,19 +66,22 @@ pub(crate) fn split<'v, 'a, const N: usize>(
                 return Err(ValidationError::new(key, "appears more than once"));
             }
             Some(i) => out[i] = Some(v),
-            None => {
-                return Err(ValidationError::new(
-                    printable_key(key),
-                    format!("is not a field of {what}"),
-                ));
-            }
+            None => match unknown.as_deref_mut() {
+                Some(sink) => sink.push((key, v)),
+                None => {
+                    return Err(ValidationError::new(
+                        printable_key(key),
+                        format!("is not a field of {what}"),
+                    ));
+                }
+            },
         }
     }
     Ok(out)
 }
 
 /// Keys come from the sender; keep the echoed path short and free of control characters.
-fn printable_key(key: &str) -> String {
+pub(crate) fn printable_key(key: &str) -> String {
     let mut s: String = key.chars().take(64).filter(|c| !c.is_control()).collect();
     if key.chars().count() > 64 {
         s.push('…');

@@ -84,7 +84,8 @@ impl InquiryRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryResponse {
-    /// S when the payment is known; F `ORDER_NOT_EXIST` when it is not.
+    /// S when the payment is known; U `UNKNOWN_EXCEPTION` (or, where notifyd is told it is
+    /// authoritative, F `ORDER_NOT_EXIST`) when it is not; F for a refused request.
     pub result: ResultInfo,
     /// The wallet's payment id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,10 +108,11 @@ pub struct InquiryResponse {
 }
 
 impl InquiryResponse {
-    /// The answer for a payment notifyd does not know.
-    pub fn not_found() -> Self {
+    /// An answer that is only a result: a refusal (`PARAM_ILLEGAL`, `INVALID_SIGNATURE`,
+    /// `ACCESS_DENIED`) or an unknown payment.
+    pub fn result_only(result: ResultInfo) -> Self {
         InquiryResponse {
-            result: ResultInfo::new("F", "ORDER_NOT_EXIST", "order does not exist"),
+            result,
             payment_id: None,
             payment_request_id: None,
             payment_amount: None,
@@ -120,12 +122,37 @@ impl InquiryResponse {
         }
     }
 
+    /// The answer for a payment notifyd holds nothing about: U `UNKNOWN_EXCEPTION`, "retry".
+    /// notifyd is not the system of record: the result may still be on its way from the gateway
+    /// (queued, retried, or notifyd restarting), or pruned; seed 002 lets a merchant treat F
+    /// `ORDER_NOT_EXIST` as a failed payment, which would close a paid order.
+    pub fn unknown() -> Self {
+        InquiryResponse::result_only(ResultInfo::new(
+            "U",
+            "UNKNOWN_EXCEPTION",
+            "notifyd holds no result for this payment (yet); retry later",
+        ))
+    }
+
+    /// The answer for a payment notifyd does not know where it is told it is the system of
+    /// record (`[inquiry] authoritative = true`): F `ORDER_NOT_EXIST`.
+    pub fn not_found() -> Self {
+        InquiryResponse::result_only(ResultInfo::new(
+            "F",
+            "ORDER_NOT_EXIST",
+            "order does not exist",
+        ))
+    }
+
     /// Builds the answer from every notification notifyd holds about one payment, in accept
     /// order. The last payment notification gives the status (`SUCCESS`/`FAIL`; an Alipay+
     /// `paymentResult` S/F maps to the same); a successful `notifyVoid` accepted after it turns
     /// the status into `CANCELLED`. A successful void with no payment notification also answers
     /// `CANCELLED`: notifyd knows the payment was voided, even if it never carried its result.
-    pub fn answer<'n>(found: impl IntoIterator<Item = &'n Notification>) -> Self {
+    /// `None` when nothing found says anything about the payment (no notification, or only
+    /// voids that failed): the caller answers [`unknown`](Self::unknown) or
+    /// [`not_found`](Self::not_found).
+    pub fn answer<'n>(found: impl IntoIterator<Item = &'n Notification>) -> Option<Self> {
         let mut answer: Option<InquiryResponse> = None;
         for n in found {
             match n {
@@ -160,7 +187,7 @@ impl InquiryResponse {
                 Notification::NotifyVoid(v) if v.void_result.is_success() => {
                     let a = answer.get_or_insert_with(|| InquiryResponse {
                         payment_id: Some(v.payment_id.clone()),
-                        ..InquiryResponse::not_found()
+                        ..InquiryResponse::unknown()
                     });
                     a.result = success();
                     a.payment_status = Some("CANCELLED".to_owned());
@@ -169,7 +196,7 @@ impl InquiryResponse {
                 Notification::NotifyVoid(_) => {}
             }
         }
-        answer.unwrap_or_else(InquiryResponse::not_found)
+        answer
     }
 
     /// The JSON answer body.

@@ -4,12 +4,14 @@
 //! API's field table (PROTOCOL.md §3, §5, §6). The struct field order is the encoding order.
 //!
 //! Fields the API does not define are refused (`PARAM_ILLEGAL`, "is not a field of …") rather than
-//! dropped or passed through: dropping would silently change what the gateway asked to send, and
-//! passing through would forward values that no rule has checked.
+//! dropped: dropping would silently change what the gateway asked to send. A profile may instead
+//! forward them ([`extra`]): then they must keep that module's rules, and they travel beside the
+//! message (in the [`Envelope`](crate::Envelope)), not inside its typed fields.
 
 pub mod alipayplus;
 pub mod amount;
 pub mod datetime;
+pub mod extra;
 pub(crate) mod fields;
 pub mod inquiry;
 pub mod notify_payment;
@@ -20,6 +22,7 @@ use simd_json::BorrowedValue as Value;
 
 pub use alipayplus::AlipayPlusNotifyPayment;
 pub use amount::Amount;
+pub use extra::{ExtraFields, ExtraFieldsPolicy, ExtraValue};
 pub use inquiry::{InquiryRequest, InquiryResponse};
 pub use notify_payment::NotifyPayment;
 pub use notify_void::NotifyVoid;
@@ -40,21 +43,41 @@ pub enum Notification {
 }
 
 impl Notification {
-    /// Validates a parsed JSON body as a message of `api`. Error paths are relative to the body.
+    /// Validates a parsed JSON body as a message of `api`; fields the API does not define are
+    /// refused. Error paths are relative to the body.
     pub fn from_value(api: Api, body: &Value<'_>) -> Result<Self, ValidationError> {
-        match api {
-            Api::NotifyPayment => NotifyPayment::parse(body).map(Notification::NotifyPayment),
-            Api::NotifyVoid => NotifyVoid::parse(body).map(Notification::NotifyVoid),
-            Api::AlipayPlusNotifyPayment => {
-                AlipayPlusNotifyPayment::parse(body).map(Notification::AlipayPlusNotifyPayment)
-            }
-        }
+        Notification::from_value_with(api, body, ExtraFieldsPolicy::Refuse).map(|(n, _)| n)
+    }
+
+    /// Validates a parsed JSON body as a message of `api`, treating the fields its table does not
+    /// define as `policy` says; forwarded ones come back beside the message.
+    pub fn from_value_with(
+        api: Api,
+        body: &Value<'_>,
+        policy: ExtraFieldsPolicy,
+    ) -> Result<(Self, ExtraFields), ValidationError> {
+        let mut unknown = Vec::new();
+        let sink = (policy == ExtraFieldsPolicy::Forward).then_some(&mut unknown);
+        let n = match api {
+            Api::NotifyPayment => NotifyPayment::parse(body, sink).map(Notification::NotifyPayment),
+            Api::NotifyVoid => NotifyVoid::parse(body, sink).map(Notification::NotifyVoid),
+            Api::AlipayPlusNotifyPayment => AlipayPlusNotifyPayment::parse(body, sink)
+                .map(Notification::AlipayPlusNotifyPayment),
+        }?;
+        Ok((n, ExtraFields::from_unknown(&unknown)?))
     }
 
     /// Parses and validates raw body bytes of `api` (the buffer is used as scratch by the SIMD parser).
     pub fn parse(api: Api, bytes: &mut [u8]) -> Result<Self, ValidationError> {
         let value = fields::parse_json(bytes)?;
         Notification::from_value(api, &value)
+    }
+
+    /// Reads a body notifyd stored itself (inquiry, the operator API): it was validated at accept
+    /// time under its profile's policy, so forwarded fields are read past, not refused.
+    pub fn parse_stored(api: Api, bytes: &mut [u8]) -> Result<Self, ValidationError> {
+        let value = fields::parse_json(bytes)?;
+        Notification::from_value_with(api, &value, ExtraFieldsPolicy::Forward).map(|(n, _)| n)
     }
 
     /// Which API this message belongs to.

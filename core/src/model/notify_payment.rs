@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use simd_json::BorrowedValue as Value;
 
 use super::amount::Amount;
-use super::fields::{opt_str, present, req_str, required, split};
+use super::fields::{Unknown, opt_str, present, req_str, required, split_open};
 use super::{datetime, owned};
 use crate::error::ValidationError;
 
@@ -45,9 +45,12 @@ const FIELDS: [&str; 8] = [
 ];
 
 impl NotifyPayment {
-    pub(crate) fn parse(v: &Value<'_>) -> Result<Self, ValidationError> {
+    pub(crate) fn parse<'v, 'a>(
+        v: &'v Value<'a>,
+        unknown: Option<&mut Unknown<'v, 'a>>,
+    ) -> Result<Self, ValidationError> {
         let [partner, pid, prid, amount, time, status, reason, extend] =
-            split(v, &FIELDS, "notifyPayment")?;
+            split_open(v, &FIELDS, "notifyPayment", unknown)?;
         let partner_id = req_str(partner, "partnerId", 32)?.to_owned();
         let payment_id = req_str(pid, "paymentId", 64)?.to_owned();
         let payment_request_id = req_str(prid, "paymentRequestId", 64)?.to_owned();

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use simd_json::BorrowedValue as Value;
 
 use super::amount::Amount;
-use super::fields::{opt_str, present, req_str, required, split};
+use super::fields::{Unknown, opt_str, present, req_str, required, split_open};
 use super::result_info::ResultInfo;
 use super::{datetime, owned};
 use crate::error::ValidationError;
@@ -28,13 +28,18 @@ pub struct NotifyVoid {
     /// When the void happened (ISO 8601 with offset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_time: Option<String>,
-    /// Who initiated the void (`MERCHANT` is the only documented value; free text, at most 64 characters).
+    /// Who initiated the void (`MERCHANT` is the only documented value; free text, see
+    /// [`VOID_SOURCE_MAX_CHARS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_source: Option<String>,
     /// JSON carried as a string; at most 4096 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend_info: Option<String>,
 }
+
+/// Seed 004 gives `voidSource` no length. This bound is notifyd's sanity limit on a free-text
+/// field (the size of `extendInfo`'s), not a protocol rule: no real value comes near it.
+pub const VOID_SOURCE_MAX_CHARS: usize = 4096;
 
 const FIELDS: [&str; 8] = [
     "voidResult",
@@ -48,9 +53,12 @@ const FIELDS: [&str; 8] = [
 ];
 
 impl NotifyVoid {
-    pub(crate) fn parse(v: &Value<'_>) -> Result<Self, ValidationError> {
+    pub(crate) fn parse<'v, 'a>(
+        v: &'v Value<'a>,
+        unknown: Option<&mut Unknown<'v, 'a>>,
+    ) -> Result<Self, ValidationError> {
         let [result, vrid, vid, pid, amount, time, source, extend] =
-            split(v, &FIELDS, "notifyVoid")?;
+            split_open(v, &FIELDS, "notifyVoid", unknown)?;
         let void_result = match result {
             Some(r) if present(Some(r)) => {
                 ResultInfo::parse_final(r).map_err(|e| e.within("voidResult"))?
@@ -70,7 +78,7 @@ impl NotifyVoid {
         if let Some(t) = void_time {
             datetime::validate(t).map_err(|e| e.within("voidTime"))?;
         }
-        let void_source = opt_str(source, "voidSource", 64)?;
+        let void_source = opt_str(source, "voidSource", VOID_SOURCE_MAX_CHARS)?;
         let extend_info = opt_str(extend, "extendInfo", 4096)?;
         Ok(NotifyVoid {
             void_result,

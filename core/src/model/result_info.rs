@@ -43,6 +43,20 @@ impl ResultInfo {
             return Err(ValidationError::new("resultStatus", "must be S or F"));
         }
         let code = req_str(code, "resultCode", 64)?;
+        // A receiver acts on the letter or on the code, whichever it reads; they must agree
+        // (PROTOCOL.md §2.1: SUCCESS is the code of S, and of S only).
+        if status == "S" && code != "SUCCESS" {
+            return Err(ValidationError::new(
+                "resultCode",
+                "must be SUCCESS when resultStatus is S",
+            ));
+        }
+        if status == "F" && code == "SUCCESS" {
+            return Err(ValidationError::new(
+                "resultCode",
+                "must not be SUCCESS when resultStatus is F",
+            ));
+        }
         let message = opt_str(message, "resultMessage", 256)?;
         Ok(ResultInfo {
             result_code: code.to_owned(),

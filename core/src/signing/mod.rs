@@ -14,6 +14,7 @@
 
 mod content;
 mod header;
+pub mod incoming;
 mod keys;
 mod pem;
 mod spki;

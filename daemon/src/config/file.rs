@@ -29,6 +29,58 @@ pub struct FileConfig {
     /// `[profiles.NAME]`: signing, SSRF and retry settings; envelopes pick one by name. A `default` profile
     /// always exists: built in when the file has none.
     pub profiles: BTreeMap<String, ProfileFile>,
+    /// `[inquiry]`: how `inquiryPayment` answers, and the merchant-facing listener.
+    pub inquiry: InquiryFile,
+    /// `[merchants.NAME]`: the merchants allowed to call the merchant-facing inquiry.
+    pub merchants: BTreeMap<String, MerchantFile>,
+}
+
+/// `[inquiry]` (CONTRACT.md §2, §2.2)
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InquiryFile {
+    /// TCP address of the merchant-facing `POST /v1/payments/inquiryPayment`, authenticated by
+    /// request signature (never by the ingest token). Default: none (off).
+    pub listen: Option<String>,
+    /// The profile whose `private_key_file` and `key_version` sign every answer on that
+    /// listener; it must have signing set. Default `"default"`.
+    pub profile: String,
+    /// true: a payment notifyd holds nothing about answers F `ORDER_NOT_EXIST` (which seed 002
+    /// lets a merchant treat as a failed payment); false: U `UNKNOWN_EXCEPTION`, retry. Only for a
+    /// notifyd that is told every payment. Default false.
+    pub authoritative: bool,
+    /// How long finished notifications are kept for inquiry, when longer than
+    /// `store.retention`. Default: `store.retention`.
+    pub retention: Option<String>,
+    /// How far a request's `Request-Time` may be from notifyd's clock, either way; older or
+    /// newer requests are refused (a captured request cannot be replayed later). Default `"5m"`.
+    pub request_time_window: String,
+}
+
+impl Default for InquiryFile {
+    fn default() -> Self {
+        InquiryFile {
+            listen: None,
+            profile: "default".to_owned(),
+            authoritative: false,
+            retention: None,
+            request_time_window: "5m".to_owned(),
+        }
+    }
+}
+
+/// `[merchants.NAME]`: one merchant allowed to call the merchant-facing inquiry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MerchantFile {
+    /// The `Client-Id` header the merchant sends; unique among merchants. Required.
+    pub client_id: Option<String>,
+    /// PEM file (X.509 SubjectPublicKeyInfo) of the merchant's RSA public key, which verifies
+    /// its request `Signature`. Required.
+    pub public_key_file: Option<PathBuf>,
+    /// The partners whose payments this merchant may ask about; any other payment is answered
+    /// as unknown. At least one.
+    pub partner_ids: Vec<String>,
 }
 
 /// `[store]`
@@ -216,6 +268,10 @@ pub struct ProfileFile {
     /// Format of the `Request-Time` header: `"rfc3339"` (Alipay+, mini-program) or `"epoch_millis"`
     /// (Antom). Default `"rfc3339"`.
     pub request_time_format: String,
+    /// Body fields an envelope's API does not define: `"refuse"` (400 PARAM_ILLEGAL, "is not a
+    /// field of …") or `"forward"` (checked, stored and sent after the known fields, and part of
+    /// the key fields; see README "Fields the APIs add over time"). Default `"refuse"`.
+    pub extra_fields: String,
     /// `[profiles.NAME.retry]`: the retry policy.
     pub retry: RetryFile,
 }
@@ -234,6 +290,7 @@ impl Default for ProfileFile {
             client_cert_file: None,
             client_key_file: None,
             request_time_format: "rfc3339".to_owned(),
+            extra_fields: "refuse".to_owned(),
             retry: RetryFile::default(),
         }
     }

@@ -7,6 +7,7 @@
 mod cidr;
 pub mod duration;
 pub mod file;
+mod inquiry;
 mod parse;
 mod problem;
 mod profile;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use cidr::Cidr;
 pub use duration::parse_duration;
+pub use inquiry::{InquiryConfig, Merchant};
 pub use problem::Problem;
 pub use profile::{
     ClientCert, DEFAULT_PROFILE, Profile, RequestTimeFormat, ResponseSignature, Signing,
@@ -47,6 +49,10 @@ pub struct Config {
     pub log: LogConfig,
     /// `[profiles.NAME]`, by name; always holds [`DEFAULT_PROFILE`].
     pub profiles: BTreeMap<String, Profile>,
+    /// `[inquiry]`
+    pub inquiry: InquiryConfig,
+    /// `[merchants.NAME]`, by name.
+    pub merchants: BTreeMap<String, Merchant>,
 }
 
 /// `[store]`
@@ -194,6 +200,14 @@ impl Config {
     /// The profile named `name`, if configured.
     pub fn profile(&self, name: &str) -> Option<&Profile> {
         self.profiles.get(name)
+    }
+
+    /// How long finished notifications are kept: `store.retention`, or `[inquiry] retention`
+    /// when that is longer (records kept for inquiry outlive delivery's retention).
+    pub fn finished_retention(&self) -> Duration {
+        self.inquiry
+            .retention
+            .map_or(self.store.retention, |r| r.max(self.store.retention))
     }
 }
 

@@ -9,7 +9,8 @@ use toml::{Table, Value};
 use super::file::{FileConfig, ProfileFile, RetryFile};
 use super::problem::Problems;
 
-const SECTIONS: &str = "store, ingest, metrics, delivery, shutdown, log, profiles";
+const SECTIONS: &str =
+    "store, ingest, metrics, delivery, shutdown, log, profiles, inquiry, merchants";
 
 /// Parses `text`; problems go to `problems` and the affected keys keep their defaults.
 pub(crate) fn parse_file(text: &str, problems: &mut Problems) -> FileConfig {
@@ -29,6 +30,17 @@ pub(crate) fn parse_file(text: &str, problems: &mut Problems) -> FileConfig {
             "delivery" => file.delivery = section(&name, value, problems),
             "shutdown" => file.shutdown = section(&name, value, problems),
             "log" => file.log = section(&name, value, problems),
+            "inquiry" => file.inquiry = section(&name, value, problems),
+            "merchants" => match value {
+                Value::Table(merchants) => {
+                    for (merchant, value) in merchants {
+                        let key = format!("merchants.{merchant}");
+                        let parsed = section(&key, value, problems);
+                        file.merchants.insert(merchant, parsed);
+                    }
+                }
+                _ => problems.push("merchants", "must be a table of merchants"),
+            },
             "profiles" => match value {
                 Value::Table(profiles) => {
                     for (profile, value) in profiles {

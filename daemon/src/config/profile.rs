@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use notifyd_core::backoff::RetryPolicy;
+use notifyd_core::model::ExtraFieldsPolicy;
 
 use super::cidr::Cidr;
 use super::file::ProfileFile;
@@ -32,6 +33,8 @@ pub struct Profile {
     pub client_cert: Option<ClientCert>,
     /// How `Request-Time` is written.
     pub request_time_format: RequestTimeFormat,
+    /// What happens to body fields the API does not define.
+    pub extra_fields: ExtraFieldsPolicy,
     /// When to try again.
     pub retry: RetryPolicy,
     /// Time allowed for one attempt.
@@ -50,6 +53,7 @@ impl Default for Profile {
             ca_file: None,
             client_cert: None,
             request_time_format: RequestTimeFormat::Rfc3339,
+            extra_fields: ExtraFieldsPolicy::Refuse,
             retry: RetryPolicy::alipay_default(),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         }
@@ -242,6 +246,17 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         }
     };
 
+    let extra_fields = ExtraFieldsPolicy::from_name(&file.extra_fields).unwrap_or_else(|| {
+        problems.push(
+            format!("{key}.extra_fields"),
+            format!(
+                "unknown value `{}`; expected \"refuse\" or \"forward\"",
+                file.extra_fields
+            ),
+        );
+        ExtraFieldsPolicy::Refuse
+    });
+
     let (retry, attempt_timeout) = validate_retry(&format!("{key}.retry"), &file.retry, problems);
 
     Profile {
@@ -253,6 +268,7 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         ca_file: file.ca_file.clone(),
         client_cert,
         request_time_format,
+        extra_fields,
         retry,
         attempt_timeout,
     }

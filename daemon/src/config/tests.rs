@@ -156,11 +156,22 @@ ca_file = "{ca}"
 client_cert_file = "{cert}"
 client_key_file = "{cert_key}"
 request_time_format = "epoch_millis"
+extra_fields = "forward"
 [profiles.acme.retry]
 kind = "schedule"
 schedule = ["0s", "1.5s", "1m"]
 jitter = 0
 attempt_timeout = "2s"
+[inquiry]
+listen = "0.0.0.0:18472"
+profile = "acme"
+authoritative = true
+retention = "90d"
+request_time_window = "90s"
+[merchants.shop1]
+client_id = "2022091234567890"
+public_key_file = "{peer}"
+partner_ids = ["P0001", "P0002"]
 "#,
         token = token.display(),
         key = key.display(),
@@ -230,7 +241,33 @@ attempt_timeout = "2s"
         })
     );
     assert_eq!(acme.request_time_format, RequestTimeFormat::EpochMillis);
+    assert_eq!(
+        acme.extra_fields,
+        notifyd_core::model::ExtraFieldsPolicy::Forward
+    );
     assert_eq!(acme.attempt_timeout, Duration::from_secs(2));
+    assert_eq!(
+        config.inquiry,
+        InquiryConfig {
+            listen: Some(addr("0.0.0.0:18472")),
+            profile: "acme".into(),
+            authoritative: true,
+            retention: Some(Duration::from_secs(90 * 86_400)),
+            request_time_window: Duration::from_secs(90),
+        }
+    );
+    assert_eq!(
+        config.finished_retention(),
+        Duration::from_secs(90 * 86_400)
+    );
+    assert_eq!(
+        config.merchants["shop1"],
+        Merchant {
+            client_id: "2022091234567890".into(),
+            public_key_file: peer.clone(),
+            partner_ids: vec!["P0001".into(), "P0002".into()],
+        }
+    );
     assert_eq!(
         acme.retry,
         RetryPolicy::schedule(
@@ -242,6 +279,75 @@ attempt_timeout = "2s"
             0.0,
         )
         .unwrap()
+    );
+}
+
+#[test]
+fn inquiry_and_merchant_problems_name_their_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[inquiry]\nlisten = \"0.0.0.0:8472\"",
+            "inquiry.profile",
+            "profile \"default\" must set client_id, key_version and private_key_file: its key signs every answer of inquiry.listen",
+        ),
+        (
+            "[inquiry]\nlisten = \"0.0.0.0:8472\"\nprofile = \"nope\"",
+            "inquiry.profile",
+            "no profile named \"nope\" is configured",
+        ),
+        (
+            "[inquiry]\nlisten = \"8472\"",
+            "inquiry.listen",
+            "`8472` is not a socket address such as \"0.0.0.0:8472\"",
+        ),
+        (
+            "[inquiry]\nretention = \"1d\"",
+            "inquiry.retention",
+            "must be at least store.retention (inquiry keeps records longer, never shorter)",
+        ),
+        (
+            "[inquiry]\nrequest_time_window = \"0s\"",
+            "inquiry.request_time_window",
+            "must be more than 0",
+        ),
+        (
+            "[merchants.m]\npartner_ids = [\"P1\"]\npublic_key_file = \"/nonexistent.pub\"",
+            "merchants.m.client_id",
+            "is required",
+        ),
+        (
+            "[merchants.m]\nclient_id = \"C\"\npartner_ids = [\"P1\"]",
+            "merchants.m.public_key_file",
+            "is required",
+        ),
+        (
+            "[merchants.m]\nclient_id = \"C\"\npublic_key_file = \"/nonexistent.pub\"",
+            "merchants.m.partner_ids",
+            "must name at least one partner (a merchant sees only its partners' payments)",
+        ),
+        (
+            "[merchants.m]\nclient_id = \"C\"\nwho = 1",
+            "merchants.m.who",
+            "unknown key; expected one of `client_id`, `public_key_file`, `partner_ids`",
+        ),
+        (
+            "[profiles.p]\nextra_fields = \"pass\"",
+            "profiles.p.extra_fields",
+            "unknown value `pass`; expected \"refuse\" or \"forward\"",
+        ),
+    ];
+    for (text, key, message) in cases {
+        let found = problems(text);
+        assert!(
+            found.iter().any(|p| p.key == *key && p.message == *message),
+            "{text}: {found:?}"
+        );
+    }
+    let dup = "[merchants.a]\nclient_id = \"C\"\npartner_ids = [\"P\"]\n\
+               [merchants.b]\nclient_id = \"C\"\npartner_ids = [\"P\"]";
+    assert!(
+        keys(dup).contains(&"merchants.b.client_id".to_owned()),
+        "{dup}"
     );
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::duration::parse_duration;
 use super::file::FileConfig;
+use super::inquiry::{validate_inquiry, validate_merchants};
 use super::problem::Problems;
 use super::profile::{DEFAULT_PROFILE, Profile, check_secret_file, validate_profile};
 use super::{
@@ -161,6 +162,18 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
         .collect();
     profiles.entry(DEFAULT_PROFILE.to_owned()).or_default();
 
+    let inquiry = validate_inquiry(
+        &file.inquiry,
+        &profiles,
+        store.retention,
+        &[
+            ("ingest.listen", ingest.listen),
+            ("metrics.listen", metrics.listen),
+        ],
+        problems,
+    );
+    let merchants = validate_merchants(&file.merchants, problems);
+
     Config {
         store,
         ingest,
@@ -169,6 +182,8 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
         shutdown,
         log,
         profiles,
+        inquiry,
+        merchants,
     }
 }
 

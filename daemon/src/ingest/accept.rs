@@ -43,6 +43,8 @@ struct Prepared {
     profile: Arc<Profile>,
     key: IdempotencyKey,
     fp: Fingerprint,
+    /// The fingerprint earlier versions stored for such a body, when it differs.
+    legacy_fp: Option<Fingerprint>,
 }
 
 enum Claim {
@@ -70,7 +72,7 @@ pub async fn single(app: &Arc<App>, mut body: Vec<u8>) -> Reply {
     if let Some(r) = closed(app) {
         return r;
     }
-    let envelope = match Envelope::parse(&mut body) {
+    let envelope = match Envelope::parse_with(&mut body, &|p| app.extra_fields(p)) {
         Ok(e) => e,
         Err(e) => return invalid(None, &e),
     };
@@ -100,10 +102,12 @@ pub async fn batch(app: &Arc<App>, mut body: Vec<u8>) -> Reply {
     if let Some(r) = closed(app) {
         return r;
     }
-    let items = match notifyd_core::envelope::parse_batch(&mut body, app.limits.max_batch) {
-        Ok(items) => items,
-        Err(e) => return invalid(None, &e),
-    };
+    let policy = |p: &str| app.extra_fields(p);
+    let items =
+        match notifyd_core::envelope::parse_batch_with(&mut body, app.limits.max_batch, &policy) {
+            Ok(items) => items,
+            Err(e) => return invalid(None, &e),
+        };
     if app.dispatcher.pending() >= app.limits.max_pending {
         metrics::ingest(None, IngestOutcome::Throttled);
         return Reply::throttled();
@@ -181,6 +185,7 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
     }
     let now = app.clock.now();
     let (key, fp) = envelope.idempotency();
+    let legacy_fp = envelope.legacy_fingerprint();
     let n = &envelope.notification;
     let record = NotificationRecord {
         id: app.ids.next(now, rand::random()),
@@ -207,6 +212,7 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
         profile,
         key,
         fp,
+        legacy_fp,
     })
 }
 
@@ -226,7 +232,19 @@ fn claim(app: &App, p: Prepared) -> Claim {
         Check::New => Claim::New(p),
         Check::Duplicate { pending: true, .. } => Claim::Pending(p),
         Check::Duplicate { id, pending: false } => Claim::Answer(duplicate(p.record.api, id)),
-        Check::Inconsistent { id } => Claim::Answer(inconsistent(p.record.api, id)),
+        Check::Inconsistent { id } => Claim::Answer(inconsistent_unless_legacy(app, &p, id)),
+    }
+}
+
+/// A store written by an earlier version holds fingerprints that counted `resultMessage`; a
+/// repeat of such a notification matches the fingerprint it had then.
+fn inconsistent_unless_legacy(app: &App, p: &Prepared, id: NotificationId) -> Reply {
+    let legacy = p
+        .legacy_fp
+        .and_then(|fp| app.idempotency.check(p.key, fp, app.clock.now()));
+    match legacy {
+        Some(Check::Duplicate { id, pending: false }) => duplicate(p.record.api, id),
+        _ => inconsistent(p.record.api, id),
     }
 }
 
@@ -267,7 +285,7 @@ async fn wait_for_first(app: &Arc<App>, p: Prepared) -> Reply {
                 }
             }
             Some(Check::Duplicate { id, pending: false }) => return duplicate(p.record.api, id),
-            Some(Check::Inconsistent { id }) => return inconsistent(p.record.api, id),
+            Some(Check::Inconsistent { id }) => return inconsistent_unless_legacy(app, &p, id),
             // The first copy's commit failed and released the key: this copy may take it.
             Some(Check::New) | None => match claim(app, p) {
                 Claim::New(fresh) => {

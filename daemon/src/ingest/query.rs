@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use notifyd_core::model::inquiry::Lookup;
-use notifyd_core::model::{InquiryRequest, InquiryResponse, Notification};
+use notifyd_core::model::{InquiryRequest, InquiryResponse, ResultInfo};
 use notifyd_core::{NotificationId, UnixMillis};
 use serde_json::{Value, json};
 
@@ -12,6 +11,7 @@ use super::accept;
 use super::respond::Reply;
 use crate::app::App;
 use crate::delivery::Job;
+use crate::inquiry::Scope;
 use crate::store::{NotificationRecord, RedeliverOutcome, Store, StoreError};
 
 /// Default and largest `limit` of `GET /v1/dead-letters`.
@@ -171,37 +171,16 @@ pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
     }
 }
 
-/// `POST /v1/payments/inquiryPayment`: answered from the notifications notifyd holds.
+/// `POST /v1/payments/inquiryPayment` on the ingest listener (the operator's): answered from
+/// the notifications notifyd holds, about every partner. Every answer is a business answer,
+/// HTTP 200 with S, F or U in `result` (the SDKs read a non-200 as a transport error).
 pub async fn inquiry(app: &App, mut body: Vec<u8>) -> Reply {
-    let req = match InquiryRequest::parse(&mut body) {
-        Ok(r) => r,
-        Err(e) => return Reply::invalid(&e.to_string()),
-    };
-    let records = match req.lookup() {
-        Lookup::PaymentId(id) => {
-            let id = id.to_owned();
-            read(app, move |s| s.find_by_payment_id(&id)).await
-        }
-        Lookup::PaymentRequestId {
-            partner_id,
-            payment_request_id,
-        } => {
-            let (partner, rid) = (partner_id.map(str::to_owned), payment_request_id.to_owned());
-            read(app, move |s| {
-                s.find_by_payment_request_id(partner.as_deref(), &rid)
-            })
-            .await
+    let answer = match InquiryRequest::parse(&mut body) {
+        Ok(req) => crate::inquiry::answer(app, &req, Scope::default()).await,
+        Err(e) => {
+            InquiryResponse::result_only(ResultInfo::new("F", e.result_code(), &e.to_string()))
         }
     };
-    let records = match records {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let held: Vec<Notification> = records
-        .iter()
-        .filter_map(|r| Notification::parse(r.api, &mut r.body.to_vec()).ok())
-        .collect();
-    let answer = InquiryResponse::answer(&held);
     let body: Value = serde_json::from_slice(&answer.encode()).unwrap_or(Value::Null);
     Reply {
         status: StatusCode::OK,

@@ -124,6 +124,30 @@ pub async fn serve<L: Accept>(
     limits: ConnLimits,
     stop: CancellationToken,
 ) {
+    serve_with(
+        listener,
+        move |req| routes::handle(app.clone(), req),
+        limits,
+        stop,
+    )
+    .await;
+}
+
+/// Serves `handler` on `listener` with the connection limits of a listener, until `stop` fires
+/// (the ingest API, and the merchant-facing inquiry).
+pub async fn serve_with<L, H, F>(
+    listener: L,
+    handler: H,
+    limits: ConnLimits,
+    stop: CancellationToken,
+) where
+    L: Accept,
+    H: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<
+            Output = Result<http::Response<super::respond::Body>, std::convert::Infallible>,
+        > + Send
+        + 'static,
+{
     let limit = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let permit = tokio::select! {
@@ -137,10 +161,10 @@ pub async fn serve<L: Accept>(
         };
         match conn {
             Ok(stream) => {
-                let app = app.clone();
+                let handler = handler.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    serve_connection(stream, app, limits, stop).await;
+                    serve_http1_limited(stream, service_fn(handler), limits, stop).await;
                     drop(permit);
                 });
             }
@@ -151,14 +175,6 @@ pub async fn serve<L: Accept>(
             }
         }
     }
-}
-
-async fn serve_connection<S>(stream: S, app: Arc<App>, limits: ConnLimits, stop: CancellationToken)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |req| routes::handle(app.clone(), req));
-    serve_http1_limited(stream, service, limits, stop).await;
 }
 
 /// [`serve_http1_limited`] with the default limits.
