@@ -113,7 +113,9 @@ pub(super) async fn run(
     let mut throttle = None;
     let (state, last_result) = match &ack {
         Ack::Delivered { code, .. } => (State::Delivered, format!("S {code}")),
-        Ack::Failed { code, message } => (
+        Ack::Failed { code, message }
+        | Ack::OurSide { code, message }
+        | Ack::Doubtful { code, message, .. } => (
             State::Failed,
             match message {
                 Some(m) => format!("F {code}: {m}"),
@@ -193,7 +195,10 @@ fn signal(ack: &Ack, throttle: Option<Duration>) -> Signal {
     match (ack, throttle) {
         (_, Some(delay)) => Signal::Throttle(delay),
         (Ack::Retry { .. } | Ack::Throttled { .. }, None) => Signal::Unhealthy,
-        (Ack::Delivered { .. } | Ack::Failed { .. }, None) => Signal::Healthy,
+        (
+            Ack::Delivered { .. } | Ack::Failed { .. } | Ack::OurSide { .. } | Ack::Doubtful { .. },
+            None,
+        ) => Signal::Healthy,
     }
 }
 
