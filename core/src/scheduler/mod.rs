@@ -387,6 +387,12 @@ impl<T> Scheduler<T> {
         self.entries.get_mut(&id).map(|e| &mut e.payload)
     }
 
+    /// The endpoint of a notification it holds.
+    pub fn endpoint_of(&self, id: NotificationId) -> Option<&str> {
+        let entry = self.entries.get(&id)?;
+        Some(&self.endpoints[entry.endpoint as usize].name)
+    }
+
     /// The earlier notification `id` waits behind, when it waits for its chain.
     pub fn waiting_for(&self, id: NotificationId) -> Option<NotificationId> {
         let entry = self.entries.get(&id)?;

@@ -4,9 +4,11 @@
 //! - `routes.rs`: routing, auth, body limits.
 //! - `accept.rs`: validate → dedupe → durable → S.
 //! - `query.rs`: status, dead letters, redelivery, inquiryPayment.
+//! - `endpoints.rs`: the operator's endpoint list, hold and resume.
 //! - `respond.rs`: the `result` answers.
 
 pub mod accept;
+pub mod endpoints;
 pub mod query;
 pub mod respond;
 pub mod routes;
