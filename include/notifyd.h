@@ -325,7 +325,9 @@ typedef struct {
 
 /*
  The classification. `reason` (static, never NULL) is empty unless `action` is
- `ND_ACTION_RETRY`, then a short name (`"timeout"`, `"http_status"`, `"unknown_result"`, ...).
+ `ND_ACTION_RETRY`, then a short name (`"timeout"`, `"http_status"`, `"unknown_result"`, ...;
+ `"our_side"` for an F about the sender's credentials or configuration, which holds the
+ endpoint without spending an attempt, and `"doubtful"` for an F retried a few times first).
  `metric_outcome` (static) is the `outcome` label notifyd uses for the attempt. `code` and
  `message` are the receiver's `resultCode` and `resultMessage` where the answer had them
  (NUL-terminated, possibly empty). `retry_after_ms` is the receiver's `Retry-After` for

@@ -7,6 +7,7 @@
 //! - is it new, a repeat, or an inconsistent repeat? ([`idempotency`])
 //! - what does the receiver's answer mean: done, give up, retry, slow down? ([`ack`])
 //! - how long until the next attempt? ([`backoff`])
+//! - which attempt goes next, and what follows its answer? ([`scheduler`])
 //! - what are the `Signature` header and the string to sign? ([`signing`])
 //!
 //! There is no tokio, no socket and no clock here: time comes in as [`time::UnixMillis`] and
@@ -23,6 +24,7 @@ pub mod error;
 pub mod id;
 pub mod idempotency;
 pub mod model;
+pub mod scheduler;
 pub mod signing;
 pub mod time;
 mod url_check;

@@ -42,6 +42,13 @@ fn failed(code: &str) -> Ack {
     }
 }
 
+fn our_side(code: &str) -> Ack {
+    Ack::OurSide {
+        code: code.into(),
+        message: Some("msg".into()),
+    }
+}
+
 fn unknown(status: &str, code: &str) -> Ack {
     Ack::Retry {
         reason: RetryReason::Unknown {
@@ -74,14 +81,22 @@ fn seed_rows(api: Api) -> Vec<(&'static str, &'static str, Ack)> {
             ),
             ("F", "PROCESS_FAIL", failed("PROCESS_FAIL")),
             ("F", "PARAM_ILLEGAL", failed("PARAM_ILLEGAL")),
-            ("F", "INVALID_API", failed("INVALID_API")),
-            ("F", "ACCESS_DENIED", failed("ACCESS_DENIED")),
+            ("F", "INVALID_API", our_side("INVALID_API")),
+            ("F", "ACCESS_DENIED", our_side("ACCESS_DENIED")),
             (
                 "F",
                 "PARTNER_STATUS_ABNORMAL",
                 failed("PARTNER_STATUS_ABNORMAL"),
             ),
-            ("F", "ORDER_NOT_EXIST", failed("ORDER_NOT_EXIST")),
+            (
+                "F",
+                "ORDER_NOT_EXIST",
+                Ack::Doubtful {
+                    code: "ORDER_NOT_EXIST".into(),
+                    message: Some("msg".into()),
+                    retries: codes::ORDER_NOT_EXIST_RETRIES,
+                },
+            ),
             ("F", "ORDER_STATUS_INVALID", failed("ORDER_STATUS_INVALID")),
             ("F", "REFUND_WINDOW_EXCEED", failed("REFUND_WINDOW_EXCEED")),
             ("F", "REFUND_AMOUNT_EXCEED", failed("REFUND_AMOUNT_EXCEED")),
@@ -101,24 +116,28 @@ fn seed_rows(api: Api) -> Vec<(&'static str, &'static str, Ack)> {
             ("F", "REQUEST_TRAFFIC_EXCEED_LIMIT", THROTTLED),
             ("F", "PROCESS_FAIL", failed("PROCESS_FAIL")),
             ("F", "PARAM_ILLEGAL", failed("PARAM_ILLEGAL")),
-            ("F", "INVALID_API", failed("INVALID_API")),
-            ("F", "ACCESS_DENIED", failed("ACCESS_DENIED")),
+            ("F", "INVALID_API", our_side("INVALID_API")),
+            ("F", "ACCESS_DENIED", our_side("ACCESS_DENIED")),
         ],
         Api::AlipayPlusNotifyPayment => vec![
             ("S", "SUCCESS", delivered("SUCCESS")),
             ("U", "UNKNOWN_EXCEPTION", unknown("U", "UNKNOWN_EXCEPTION")),
             ("U", "REQUEST_TRAFFIC_EXCEED_LIMIT", THROTTLED),
-            ("F", "ACCESS_DENIED", failed("ACCESS_DENIED")),
-            ("F", "INVALID_CLIENT", failed("INVALID_CLIENT")),
-            ("F", "INVALID_SIGNATURE", failed("INVALID_SIGNATURE")),
-            ("F", "KEY_NOT_FOUND", failed("KEY_NOT_FOUND")),
+            ("F", "ACCESS_DENIED", our_side("ACCESS_DENIED")),
+            ("F", "INVALID_CLIENT", our_side("INVALID_CLIENT")),
+            ("F", "INVALID_SIGNATURE", our_side("INVALID_SIGNATURE")),
+            ("F", "KEY_NOT_FOUND", our_side("KEY_NOT_FOUND")),
             (
                 "F",
                 "MEDIA_TYPE_NOT_ACCEPTABLE",
-                failed("MEDIA_TYPE_NOT_ACCEPTABLE"),
+                our_side("MEDIA_TYPE_NOT_ACCEPTABLE"),
             ),
-            ("F", "METHOD_NOT_SUPPORTED", failed("METHOD_NOT_SUPPORTED")),
-            ("F", "NO_INTERFACE_DEF", failed("NO_INTERFACE_DEF")),
+            (
+                "F",
+                "METHOD_NOT_SUPPORTED",
+                our_side("METHOD_NOT_SUPPORTED"),
+            ),
+            ("F", "NO_INTERFACE_DEF", our_side("NO_INTERFACE_DEF")),
             ("F", "PARAM_ILLEGAL", failed("PARAM_ILLEGAL")),
             ("F", "PROCESS_FAIL", failed("PROCESS_FAIL")),
             (
@@ -144,7 +163,11 @@ fn seed_codes_from_other_apis_classify_by_letter_too() {
     // A receiver answering with another API's code still gets a sound answer.
     for api in Api::ALL {
         for other in Api::ALL {
-            for (status, code, want) in seed_rows(other) {
+            for (status, code, mut want) in seed_rows(other) {
+                // Only a merchant's notifyPayment answer can race the order it is about.
+                if code == "ORDER_NOT_EXIST" && api != Api::NotifyPayment {
+                    want = failed(code);
+                }
                 assert_eq!(
                     ack_of(api, status, code),
                     want,
@@ -301,6 +324,46 @@ fn other_statuses_retry_even_with_a_success_body() {
         assert_eq!(ack, retry(RetryReason::HttpStatus(status)), "{status}");
         assert_eq!(ack.metric_outcome(), "retry");
     }
+}
+
+#[test]
+fn a_503_with_retry_after_throttles_like_a_429() {
+    let after = Some(Duration::from_secs(7));
+    for (status, retry_after, want) in [
+        (503, after, Ack::Throttled { retry_after: after }),
+        (503, None, retry(RetryReason::HttpStatus(503))),
+        (502, after, retry(RetryReason::HttpStatus(502))),
+    ] {
+        let outcome = Outcome::Http {
+            status,
+            retry_after,
+            body: b"",
+            signature: SignatureCheck::NotChecked,
+        };
+        assert_eq!(
+            classify(Api::NotifyPayment, &outcome, SignatureMode::Off),
+            want,
+            "{status} {retry_after:?}"
+        );
+    }
+}
+
+#[test]
+fn our_side_codes_hold_under_f_only_and_order_races_only_on_notify_payment() {
+    for code in codes::OUR_SIDE {
+        for api in Api::ALL {
+            assert_eq!(ack_of(api, "F", code), our_side(code), "{api} {code}");
+            assert_eq!(ack_of(api, "U", code), unknown("U", code), "{api} {code}");
+        }
+    }
+    assert!(matches!(
+        ack_of(Api::NotifyPayment, "F", "ORDER_NOT_EXIST"),
+        Ack::Doubtful { retries: 2, .. }
+    ));
+    assert_eq!(
+        ack_of(Api::NotifyVoid, "F", "ORDER_NOT_EXIST"),
+        failed("ORDER_NOT_EXIST")
+    );
 }
 
 #[test]
@@ -500,6 +563,8 @@ fn actions_and_finality() {
     assert!(failed("PROCESS_FAIL").is_final());
     assert!(!THROTTLED.is_final());
     assert!(!unknown("U", "UNKNOWN_EXCEPTION").is_final());
+    assert!(!our_side("INVALID_SIGNATURE").is_final());
+    assert_eq!(our_side("INVALID_SIGNATURE").action(), Action::Hold);
 }
 
 proptest! {
@@ -508,7 +573,9 @@ proptest! {
         for api in Api::ALL {
             match classify(api, &http(&body), SignatureMode::Optional) {
                 Ack::Delivered { code, .. } => prop_assert!(code.chars().count() <= 64),
-                Ack::Failed { code, message } => {
+                Ack::Failed { code, message }
+                | Ack::OurSide { code, message }
+                | Ack::Doubtful { code, message, .. } => {
                     prop_assert!(code.chars().count() <= 64);
                     prop_assert!(message.is_none_or(|m| m.chars().count() <= 256));
                 }
@@ -530,6 +597,10 @@ proptest! {
             Action::BackoffHard
         } else if status == "S" {
             Action::Done
+        } else if status == "F" && codes::OUR_SIDE.contains(&code.as_str()) {
+            Action::Hold
+        } else if status == "F" && code == "ORDER_NOT_EXIST" {
+            Action::Retry
         } else if status == "F" && code != "SYSTEM_ERROR" && code != "UNKNOWN_EXCEPTION" {
             Action::PermFail
         } else {

@@ -93,10 +93,12 @@ impl App {
     }
 
     /// Replaces all profiles (SIGHUP), for new notifications and for the next attempts of queued
-    /// ones alike.
+    /// ones alike, and releases endpoints held because a receiver refused our credentials or
+    /// configuration: the reload may be the fix.
     pub fn replace_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
         self.dispatcher.set_profiles(profiles.clone());
         *self.profiles.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(profiles);
+        self.dispatcher.reloaded();
     }
 
     /// What a body field the envelope's API does not define gets under profile `name`; an

@@ -1,8 +1,8 @@
 //! Wall-clock time for the daemon, derived from tokio's clock.
 //!
-//! Stored times are wall-clock milliseconds ([`UnixMillis`]); timers are tokio instants. Deriving
-//! one from the other (wall time at start + tokio time elapsed since) keeps them in step, and lets
-//! tests with a paused tokio clock move both together.
+//! Stored times and the scheduler's are wall-clock milliseconds ([`UnixMillis`]); timers are
+//! tokio instants. Deriving one from the other (wall time at start + tokio time elapsed since)
+//! keeps them in step, so a test that pauses tokio's clock moves both together (see the tests).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,5 +44,31 @@ impl Clock {
 impl Default for Clock {
     fn default() -> Self {
         Clock::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn paused_tokio_time_moves_the_wall_clock_and_timers_together() {
+        let clock = Clock::new();
+        let start = clock.now();
+        tokio::time::advance(Duration::from_secs(90)).await;
+        assert_eq!(clock.now(), start.plus(Duration::from_secs(90)));
+        let due = start.plus(Duration::from_secs(100));
+        assert_eq!(
+            clock.instant_at(due),
+            Instant::now() + Duration::from_secs(10)
+        );
+        // A shard sleeping until a scheduler time wakes when paused time reaches it.
+        tokio::time::sleep_until(clock.instant_at(due)).await;
+        assert_eq!(clock.now(), due);
+        assert_eq!(
+            clock.instant_at(start),
+            Instant::now(),
+            "a past time is now"
+        );
     }
 }

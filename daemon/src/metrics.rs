@@ -28,6 +28,7 @@ pub const IN_FLIGHT: &str = "notifyd_in_flight_attempts";
 pub const STORE_COMMIT: &str = "notifyd_store_commit_seconds";
 /// Notifications per store commit.
 pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
+pub const ENDPOINTS: &str = "notifyd_endpoints";
 
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
 pub const BUILD_INFO: &str = "notifyd_build_info";
@@ -57,7 +58,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 10] = [
+pub const FAMILIES: [Family; 11] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -111,6 +112,12 @@ pub const FAMILIES: [Family; 10] = [
         kind: Kind::Histogram,
         unit: None,
         help: "Operations carried by one store commit.",
+    },
+    Family {
+        name: ENDPOINTS,
+        kind: Kind::Gauge,
+        unit: None,
+        help: "Endpoints by state: ok, degraded (below its concurrency), paused (throttled), held.",
     },
     Family {
         name: BUILD_INFO,
@@ -167,6 +174,9 @@ pub fn register() {
     }
     gauge!(PENDING).increment(0.0);
     gauge!(IN_FLIGHT).increment(0.0);
+    for state in notifyd_core::scheduler::EndpointState::ALL {
+        gauge!(ENDPOINTS, "state" => state.as_str()).increment(0.0);
+    }
     let _ = histogram!(STORE_COMMIT);
     let _ = histogram!(STORE_BATCH);
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -266,6 +276,11 @@ pub fn pending(n: usize) {
 }
 
 /// Moves the in-flight gauge.
+/// Moves the count of endpoints in `state` (one of `EndpointState::as_str`) by `delta`.
+pub fn endpoints(state: &'static str, delta: f64) {
+    gauge!(ENDPOINTS, "state" => state).increment(delta);
+}
+
 pub fn in_flight(delta: f64) {
     gauge!(IN_FLIGHT).increment(delta);
 }

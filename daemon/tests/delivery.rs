@@ -139,27 +139,41 @@ async fn transport_errors_and_timeouts_are_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throttling_pauses_the_whole_endpoint() {
+async fn throttling_pauses_the_endpoint_briefly_and_the_notification_keeps_its_backoff() {
     let h = Harness::start("THROTTLE").await;
     let first = h.submit(&payment(&h.merchant_url("/n"), "PAY-TH1")).await;
     let s = h.wait_for(&first, |s| s["attempts"] == 1).await;
     assert_eq!(s["state"], "pending");
     assert_eq!(s["lastResult"], "throttled by the receiver");
-    // BACKOFF_HARD: at least 60 s before the next attempt (PROTOCOL.md §8).
+    // BACKOFF_HARD for the notification: at least 60 s before its next attempt (PROTOCOL.md §8).
     let accepted = s["acceptedAt"].as_str().unwrap().to_owned();
     let next = s["nextAttemptAt"].as_str().unwrap().to_owned();
     let secs = |t: &str| notifyd_core::model::datetime::to_unix_millis(t).unwrap().0 / 1000;
     assert!(secs(&next) >= secs(&accepted) + 59, "{accepted} → {next}");
-    // Another payment to the same endpoint is due now, but the endpoint is paused.
+    // Metrics are per process, and tests in this file run in parallel: at least this one.
+    let metrics = h.scrape().await;
+    let paused = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("notifyd_endpoints{state=\"paused\"} "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(paused >= Some(1.0), "{metrics}");
+    // Another payment to the same endpoint is due now, but the endpoint pauses for 1 s first.
     h.merchant.set_mode("S".parse::<Respond>().unwrap());
     let second = h.submit(&payment(&h.merchant_url("/n"), "PAY-TH2")).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         h.merchant.count(),
         1,
-        "nothing is sent to a throttling endpoint during the pause"
+        "nothing is sent to a throttling endpoint during its pause"
     );
-    assert_eq!(h.status(&second).await["attempts"], 0);
+    // The pause ends long before the throttled notification's own 60 s.
+    h.wait_state(&second, "delivered").await;
+    let s = h.status(&first).await;
+    assert_eq!(
+        (s["state"].as_str(), s["attempts"].as_u64()),
+        (Some("pending"), Some(1)),
+        "{s}"
+    );
     // A different endpoint is not affected.
     let other = format!("http://localhost:{}/n", h.merchant.addr().port());
     let third = h.submit(&payment(&other, "PAY-TH3")).await;
@@ -231,4 +245,55 @@ async fn the_first_schedule_entry_delays_the_first_attempt() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.merchant.count(), 0, "not before its first delay");
     h.wait_state(&id, "delivered").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_hold_stops_an_endpoint_without_spending_attempts_until_resume() {
+    let h = Harness::start("S").await;
+    let endpoint = h.merchant.addr().to_string();
+    let (status, body) = h
+        .post(
+            &format!("/v1/endpoints/{endpoint}/hold"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["changed"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let id = h.submit(&payment(&h.merchant_url("/n"), "PAY-HOLD")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.merchant.count(), 0, "nothing is sent to a held endpoint");
+    let s = h.status(&id).await;
+    assert_eq!(
+        (s["state"].as_str(), s["attempts"].as_u64()),
+        (Some("pending"), Some(0))
+    );
+    let (status, list) = h.get("/v1/endpoints").await;
+    assert_eq!(status, 200, "{list}");
+    let e = &list["endpoints"][0];
+    assert_eq!(e["endpoint"], endpoint.as_str(), "{list}");
+    assert_eq!(e["state"], "held", "{list}");
+    assert_eq!(
+        (e["pending"].as_u64(), e["heldByOperator"].as_bool()),
+        (Some(1), Some(true))
+    );
+
+    let (status, body) = h
+        .post(
+            &format!("/v1/endpoints/{endpoint}/resume"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["changed"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let s = h.wait_state(&id, "delivered").await;
+    assert_eq!(s["attempts"], 1, "the hold spent no attempt");
+    let (_, list) = h.get("/v1/endpoints").await;
+    assert_eq!(list["endpoints"][0]["state"], "ok", "{list}");
+    assert!(list["endpoints"][0]["lastSuccessAt"].is_string(), "{list}");
 }

@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use notifyd_core::Api;
+use notifyd_core::scheduler::EndpointState;
 use notifyd_daemon::metrics::{
     self as m, ATTEMPT_OUTCOMES, FAMILIES, FINISHED_STATES, IngestOutcome,
 };
@@ -189,6 +190,9 @@ async fn metrics_count_what_happened() {
 
     assert_eq!(value(&s, m::PENDING, &[]), 0.0);
     assert_eq!(value(&s, m::IN_FLIGHT, &[]), 0.0);
+    // One endpoint, healthy again after its answers.
+    assert_eq!(value(&s, m::ENDPOINTS, &[("state", "ok")]), 1.0);
+    assert_eq!(value(&s, m::ENDPOINTS, &[("state", "held")]), 0.0);
     assert_eq!(
         value(&s, m::BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))]),
         1.0
@@ -217,6 +221,9 @@ async fn metrics_count_what_happened() {
             let bounded = match k.as_str() {
                 "api" => apis.contains(v.as_str()),
                 "outcome" => outcomes.contains(v.as_str()),
+                "state" if sample.name == m::ENDPOINTS => EndpointState::ALL
+                    .map(EndpointState::as_str)
+                    .contains(&v.as_str()),
                 "state" => FINISHED_STATES.contains(&v.as_str()),
                 "le" => v == "+Inf" || v.parse::<f64>().is_ok(),
                 "version" => v == env!("CARGO_PKG_VERSION"),

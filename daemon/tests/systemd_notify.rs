@@ -178,7 +178,11 @@ fn ready_watchdog_reload_stopping_and_journal_lines() {
             "timestamp in {line}"
         );
     }
-    for said in ["Ready.", "Reloaded profiles and keys.", "Stopped."] {
+    for said in [
+        "Ready.",
+        "Reloaded profiles, merchants and keys.",
+        "Stopped.",
+    ] {
         assert!(
             lines
                 .iter()

@@ -74,7 +74,9 @@ pub const ND_ACK_CODE_CAP: usize = 257;
 pub const ND_ACK_MESSAGE_CAP: usize = 1025;
 
 /// The classification. `reason` (static, never NULL) is empty unless `action` is
-/// `ND_ACTION_RETRY`, then a short name (`"timeout"`, `"http_status"`, `"unknown_result"`, ...).
+/// `ND_ACTION_RETRY`, then a short name (`"timeout"`, `"http_status"`, `"unknown_result"`, ...;
+/// `"our_side"` for an F about the sender's credentials or configuration, which holds the
+/// endpoint without spending an attempt, and `"doubtful"` for an F retried a few times first).
 /// `metric_outcome` (static) is the `outcome` label notifyd uses for the attempt. `code` and
 /// `message` are the receiver's `resultCode` and `resultMessage` where the answer had them
 /// (NUL-terminated, possibly empty). `retry_after_ms` is the receiver's `Retry-After` for
@@ -110,6 +112,8 @@ fn static_c(s: &'static str) -> *const c_char {
         "signature_invalid" => c"signature_invalid".as_ptr(),
         "signature_not_checked" => c"signature_not_checked".as_ptr(),
         "unknown_result" => c"unknown_result".as_ptr(),
+        "our_side" => c"our_side".as_ptr(),
+        "doubtful" => c"doubtful".as_ptr(),
         _ => c"other".as_ptr(),
     }
 }
@@ -125,6 +129,8 @@ fn to_c(a: &Ack) -> nd_ack {
             Action::PermFail => nd_action::PermFail,
             Action::Retry => nd_action::Retry,
             Action::BackoffHard => nd_action::BackoffHard,
+            // For the notification a hold is a retry that spends nothing; `reason` says which.
+            Action::Hold => nd_action::Retry,
         },
         is_final: a.is_final(),
         unexpected_code: false,
@@ -143,6 +149,16 @@ fn to_c(a: &Ack) -> nd_ack {
             fill_c_array(&mut out.code, code);
         }
         Ack::Failed { code, message } => {
+            fill_c_array(&mut out.code, code);
+            fill_c_array(&mut out.message, message.as_deref().unwrap_or(""));
+        }
+        Ack::OurSide { code, message } => {
+            out.reason = static_c("our_side");
+            fill_c_array(&mut out.code, code);
+            fill_c_array(&mut out.message, message.as_deref().unwrap_or(""));
+        }
+        Ack::Doubtful { code, message, .. } => {
+            out.reason = static_c("doubtful");
             fill_c_array(&mut out.code, code);
             fill_c_array(&mut out.message, message.as_deref().unwrap_or(""));
         }

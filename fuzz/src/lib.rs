@@ -100,7 +100,9 @@ pub fn ack_classify(data: &[u8]) {
             assert_eq!(status, 200, "delivered without a 200");
             assert!(code.chars().count() <= MAX_CODE_CHARS);
         }
-        Ack::Failed { code, message } => {
+        Ack::Failed { code, message }
+        | Ack::OurSide { code, message }
+        | Ack::Doubtful { code, message, .. } => {
             assert_eq!(status, 200, "failed without a 200");
             assert!(code.chars().count() <= MAX_CODE_CHARS);
             assert!(
@@ -120,7 +122,13 @@ pub fn ack_classify(data: &[u8]) {
     // A signature that failed verification never counts as delivered or failed.
     if signature == SignatureCheck::Invalid && mode != SignatureMode::Off {
         assert!(
-            !matches!(a, Ack::Delivered { .. } | Ack::Failed { .. }),
+            !matches!(
+                a,
+                Ack::Delivered { .. }
+                    | Ack::Failed { .. }
+                    | Ack::OurSide { .. }
+                    | Ack::Doubtful { .. }
+            ),
             "{a:?} from an answer with a bad signature"
         );
     }

@@ -1,10 +1,10 @@
 //! Every result code of the seed tables, and what each one means for each API
 //! (PROTOCOL.md §3.3, §4.3, §5.3, §5.4, §6.3).
 //!
-//! [`super::classify`] decides by status letter, not by this table, so a code nobody listed
-//! still gets a sound answer. The table is for the operator: [`known_code`] tells the daemon
-//! whether a code was expected from this API, so it can log "unexpected code" (a refund code on
-//! notifyPayment points at a receiver built from the wrong page).
+//! [`super::classify`] decides by status letter and a few named codes, not by this table, so a
+//! code nobody listed still gets a sound answer. The table is for the operator: [`known_code`]
+//! tells the daemon whether a code was expected from this API, so it can log "unexpected code"
+//! (a refund code on notifyPayment points at a receiver built from the wrong page).
 
 use crate::Api;
 
@@ -33,6 +33,29 @@ pub const KEY_NOT_FOUND: &str = "KEY_NOT_FOUND";
 pub const MEDIA_TYPE_NOT_ACCEPTABLE: &str = "MEDIA_TYPE_NOT_ACCEPTABLE";
 pub const METHOD_NOT_SUPPORTED: &str = "METHOD_NOT_SUPPORTED";
 pub const NO_INTERFACE_DEF: &str = "NO_INTERFACE_DEF";
+
+/// F codes that describe our side of the exchange (who we are, how we sign, which API we call),
+/// never the payment: every notification to that receiver would get the same answer, so they
+/// hold the endpoint rather than fail notifications one by one (PROTOCOL.md §5.3, CONTRACT.md §3).
+pub const OUR_SIDE: [&str; 8] = [
+    INVALID_SIGNATURE,
+    KEY_NOT_FOUND,
+    INVALID_CLIENT,
+    ACCESS_DENIED,
+    NO_INTERFACE_DEF,
+    INVALID_API,
+    MEDIA_TYPE_NOT_ACCEPTABLE,
+    METHOD_NOT_SUPPORTED,
+];
+
+/// Whether an F with `code` is about our side ([`OUR_SIDE`]). Case-sensitive, as on the wire.
+pub fn is_our_side(code: &str) -> bool {
+    OUR_SIDE.contains(&code)
+}
+
+/// Further attempts a merchant's `ORDER_NOT_EXIST` on notifyPayment gets before it is final: the
+/// merchant may answer before it has committed the order the payment is for (PROTOCOL.md §3.3).
+pub const ORDER_NOT_EXIST_RETRIES: u8 = 2;
 
 // Payment result codes the dispatcher *sends* in Alipay+ `paymentResult` (§5.4).
 pub const BUSINESS_NOT_SUPPORT: &str = "BUSINESS_NOT_SUPPORT";
@@ -85,6 +108,9 @@ pub enum Action {
     Retry,
     /// The receiver is throttling: retry much later and slow the endpoint down.
     BackoffHard,
+    /// The answer is about our side, not the payment: hold the endpoint, keep the notification
+    /// pending without spending an attempt.
+    Hold,
 }
 
 /// One row of a result-code table.
@@ -119,7 +145,7 @@ const fn stray(code: &'static str, status: Status, action: Action) -> CodeInfo {
     }
 }
 
-use Action::{BackoffHard, Done, PermFail, Retry};
+use Action::{BackoffHard, Done, Hold, PermFail, Retry};
 use Status::{F, S, U};
 
 /// Mini-program v1 notifyPayment, seed 000 as read by PROTOCOL.md §3.3 (refund codes are
@@ -132,10 +158,10 @@ const NOTIFY_PAYMENT: &[CodeInfo] = &[
     row(REPEAT_REQ_INCONSISTENT, F, PermFail),
     row(PROCESS_FAIL, F, PermFail),
     row(PARAM_ILLEGAL, F, PermFail),
-    row(INVALID_API, F, PermFail),
-    row(ACCESS_DENIED, F, PermFail),
+    row(INVALID_API, F, Hold),
+    row(ACCESS_DENIED, F, Hold),
     row(PARTNER_STATUS_ABNORMAL, F, PermFail),
-    row(ORDER_NOT_EXIST, F, PermFail),
+    row(ORDER_NOT_EXIST, F, Retry),
     row(ORDER_STATUS_INVALID, F, PermFail),
     stray(REFUND_WINDOW_EXCEED, F, PermFail),
     stray(REFUND_AMOUNT_EXCEED, F, PermFail),
@@ -154,8 +180,8 @@ const NOTIFY_VOID: &[CodeInfo] = &[
     row(REQUEST_TRAFFIC_EXCEED_LIMIT, F, BackoffHard),
     row(PROCESS_FAIL, F, PermFail),
     row(PARAM_ILLEGAL, F, PermFail),
-    row(INVALID_API, F, PermFail),
-    row(ACCESS_DENIED, F, PermFail),
+    row(INVALID_API, F, Hold),
+    row(ACCESS_DENIED, F, Hold),
 ];
 
 /// Alipay+ notifyPayment response codes, seed 003 and PROTOCOL.md §5.3.
@@ -163,13 +189,13 @@ const ALIPAY_PLUS_NOTIFY_PAYMENT: &[CodeInfo] = &[
     row(SUCCESS, S, Done),
     row(UNKNOWN_EXCEPTION, U, Retry),
     row(REQUEST_TRAFFIC_EXCEED_LIMIT, U, BackoffHard),
-    row(ACCESS_DENIED, F, PermFail),
-    row(INVALID_CLIENT, F, PermFail),
-    row(INVALID_SIGNATURE, F, PermFail),
-    row(KEY_NOT_FOUND, F, PermFail),
-    row(MEDIA_TYPE_NOT_ACCEPTABLE, F, PermFail),
-    row(METHOD_NOT_SUPPORTED, F, PermFail),
-    row(NO_INTERFACE_DEF, F, PermFail),
+    row(ACCESS_DENIED, F, Hold),
+    row(INVALID_CLIENT, F, Hold),
+    row(INVALID_SIGNATURE, F, Hold),
+    row(KEY_NOT_FOUND, F, Hold),
+    row(MEDIA_TYPE_NOT_ACCEPTABLE, F, Hold),
+    row(METHOD_NOT_SUPPORTED, F, Hold),
+    row(NO_INTERFACE_DEF, F, Hold),
     row(PARAM_ILLEGAL, F, PermFail),
     row(PROCESS_FAIL, F, PermFail),
     row(REPEAT_REQ_INCONSISTENT, F, PermFail),
@@ -234,7 +260,7 @@ mod tests {
         let info = known_code(Api::NotifyPayment, ORDER_NOT_EXIST).unwrap();
         assert_eq!(
             (info.status, info.action, info.unexpected),
-            (F, PermFail, false)
+            (F, Retry, false)
         );
         let info = known_code(Api::NotifyPayment, REFUND_WINDOW_EXCEED).unwrap();
         assert_eq!((info.action, info.unexpected), (PermFail, true));
@@ -253,7 +279,7 @@ mod tests {
             (U, Retry, true)
         );
         let info = known_code(Api::NotifyVoid, INVALID_SIGNATURE).unwrap();
-        assert_eq!((info.action, info.unexpected), (PermFail, true));
+        assert_eq!((info.action, info.unexpected), (Hold, true));
         let info = known_code(Api::AlipayPlusNotifyPayment, EXPIRED_AGENT_TOKEN).unwrap();
         assert!(info.unexpected);
         assert_eq!(known_code(Api::NotifyVoid, "NO_SUCH_CODE"), None);

@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use classify::classify;
-pub use codes::{Action, CodeInfo, Status, known_code};
+pub use codes::{Action, CodeInfo, ORDER_NOT_EXIST_RETRIES, Status, is_our_side, known_code};
 
 /// Longest `resultCode` kept from an answer (the data dictionary's limit, PROTOCOL.md §2.1).
 pub const MAX_CODE_CHARS: usize = 64;
@@ -43,18 +43,6 @@ pub enum SignatureMode {
     Optional,
     /// Signatures are ignored.
     Off,
-}
-
-impl SignatureMode {
-    /// Parses the config value: `required`, `optional` or `off`.
-    pub fn from_name(name: &str) -> Option<SignatureMode> {
-        match name {
-            "required" => Some(SignatureMode::Required),
-            "optional" => Some(SignatureMode::Optional),
-            "off" => Some(SignatureMode::Off),
-            _ => None,
-        }
-    }
 }
 
 /// How an attempt ended, as the transport saw it.
@@ -94,13 +82,34 @@ pub enum Ack {
         /// The `resultMessage`, if it was a string (bounded).
         message: Option<String>,
     },
+    /// `F` with a code about our side of the exchange (credentials, key, API or endpoint
+    /// configuration: [`is_our_side`]), not about this payment. Failing the notification would
+    /// fail every other one queued for the receiver too, so the endpoint is held instead (the
+    /// scheduler's `held` state) and the notification waits without spending an attempt.
+    OurSide {
+        /// The `resultCode` (bounded).
+        code: String,
+        /// The `resultMessage`, if it was a string (bounded).
+        message: Option<String>,
+    },
+    /// `F` that may not be the receiver's last word: a merchant that has not committed the order
+    /// yet (`ORDER_NOT_EXIST` on notifyPayment), or an address refused on one DNS answer that may
+    /// be transient. Retried on the normal schedule at most `retries` more times, then failed.
+    Doubtful {
+        /// The `resultCode` (bounded).
+        code: String,
+        /// The `resultMessage`, if it was a string (bounded).
+        message: Option<String>,
+        /// Further attempts this refusal is worth before it counts as final.
+        retries: u8,
+    },
     /// Try again on the normal schedule.
     Retry {
         /// Why.
         reason: RetryReason,
     },
-    /// The receiver is throttling: retry after [`crate::backoff::RetryPolicy::throttled_delay`]
-    /// and slow the whole endpoint down.
+    /// The receiver is throttling (or is unavailable and said for how long): retry after
+    /// [`crate::backoff::RetryPolicy::throttled_delay`] and slow the whole endpoint down.
     Throttled {
         /// The server's `Retry-After`, if it sent one.
         retry_after: Option<Duration>,
@@ -114,8 +123,8 @@ pub enum RetryReason {
     Timeout,
     /// The connection failed.
     Transport,
-    /// An HTTP status other than 200 (and 429, which throttles). Every non-200 retries, 4xx
-    /// included: PROTOCOL.md §7 treats "other responses" like U.
+    /// An HTTP status other than 200 (and 429, or 503 with `Retry-After`, which throttle). Every
+    /// other non-200 retries, 4xx included: PROTOCOL.md §7 treats "other responses" like U.
     HttpStatus(u16),
     /// The body is not a JSON object.
     Unparseable,
@@ -174,7 +183,7 @@ impl Ack {
     pub const fn metric_outcome(&self) -> &'static str {
         match self {
             Ack::Delivered { .. } => "ack",
-            Ack::Failed { .. } => "rejected",
+            Ack::Failed { .. } | Ack::OurSide { .. } | Ack::Doubtful { .. } => "rejected",
             Ack::Throttled { .. } => "throttled",
             Ack::Retry {
                 reason: RetryReason::Timeout,
@@ -196,7 +205,8 @@ impl Ack {
         match self {
             Ack::Delivered { .. } => Action::Done,
             Ack::Failed { .. } => Action::PermFail,
-            Ack::Retry { .. } => Action::Retry,
+            Ack::OurSide { .. } => Action::Hold,
+            Ack::Retry { .. } | Ack::Doubtful { .. } => Action::Retry,
             Ack::Throttled { .. } => Action::BackoffHard,
         }
     }
@@ -252,19 +262,5 @@ mod tests {
             Ack::Throttled { retry_after: None }.metric_outcome(),
             "throttled"
         );
-    }
-
-    #[test]
-    fn signature_mode_names() {
-        assert_eq!(
-            SignatureMode::from_name("required"),
-            Some(SignatureMode::Required)
-        );
-        assert_eq!(
-            SignatureMode::from_name("optional"),
-            Some(SignatureMode::Optional)
-        );
-        assert_eq!(SignatureMode::from_name("off"), Some(SignatureMode::Off));
-        assert_eq!(SignatureMode::from_name("Required"), None);
     }
 }

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use notifyd_core::scheduler::Limits;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::attempt::AttemptCtx;
 use super::job::Job;
+use super::report::EndpointView;
 use super::shard::{Shard, ShardMsg, ShardParts};
 use crate::clock::Clock;
 use crate::metrics;
@@ -22,9 +24,11 @@ use crate::store::Store;
 pub struct DispatcherOptions {
     /// Number of shards (0: one per core).
     pub shards: usize,
-    /// Concurrent attempts per endpoint (`host:port`).
+    /// Concurrent attempts per endpoint (`host:port`) while it is healthy.
     pub endpoint_concurrency: usize,
-    /// Concurrent attempts in total.
+    /// Concurrent attempts in total, shared out evenly: each shard may run
+    /// `ceil(max_in_flight / shards)` (an attempt counts until its outcome is written). A shard
+    /// owns whole endpoints, so a cap shared across shards would make shards wait on each other.
     pub max_in_flight: usize,
 }
 
@@ -71,8 +75,10 @@ impl Dispatcher {
                     tracker: tracker.clone(),
                     stop: stop.clone(),
                     pending: pending.clone(),
-                    endpoint_concurrency: opts.endpoint_concurrency.max(1),
-                    max_in_flight: per_shard,
+                    limits: Limits {
+                        endpoint_concurrency: opts.endpoint_concurrency.max(1),
+                        max_in_flight: per_shard,
+                    },
                 })
             })
             .collect();
@@ -123,13 +129,67 @@ impl Dispatcher {
 
     /// Endpoints are hashed to shards, so an endpoint's queue and throttle live in one place.
     fn shard_of(&self, job: &Job) -> usize {
-        let h = xxhash_rust::xxh3::xxh3_64(job.endpoint.as_bytes());
+        self.shard_of_endpoint(&job.endpoint)
+    }
+
+    fn shard_of_endpoint(&self, endpoint: &str) -> usize {
+        let h = xxhash_rust::xxh3::xxh3_64(endpoint.as_bytes());
         (h % self.shards.len() as u64) as usize
     }
 
     /// Puts `profiles` in force for every later attempt, queued notifications included.
     pub fn set_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
         self.ctx.profiles.replace(profiles);
+    }
+
+    /// A configuration reload: endpoints held because a receiver refused our credentials or
+    /// configuration are released (the reload may have fixed it); operators' holds stay.
+    pub fn reloaded(&self) {
+        for shard in self.shards.iter() {
+            let _ = shard.send(ShardMsg::Reloaded);
+        }
+    }
+
+    /// Holds `endpoint` (`host:port`) for an operator: no attempts, none of its notifications'
+    /// attempts or deadline spent, until [`Dispatcher::resume`]. True when it was not already
+    /// held by an operator; false too once the dispatcher has shut down.
+    pub async fn hold(&self, endpoint: &str) -> bool {
+        self.hold_or_resume(endpoint, true).await
+    }
+
+    /// Ends a hold of `endpoint`, of either kind; its due notifications go at once. True when it
+    /// was held.
+    pub async fn resume(&self, endpoint: &str) -> bool {
+        self.hold_or_resume(endpoint, false).await
+    }
+
+    async fn hold_or_resume(&self, endpoint: &str, hold: bool) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let shard = &self.shards[self.shard_of_endpoint(endpoint)];
+        if shard
+            .send(ShardMsg::Hold(endpoint.into(), hold, tx))
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Every endpoint the shards know, worst state first, then by name.
+    pub async fn endpoints(&self) -> Vec<EndpointView> {
+        let mut replies = Vec::with_capacity(self.shards.len());
+        for shard in self.shards.iter() {
+            let (tx, rx) = oneshot::channel();
+            if shard.send(ShardMsg::Endpoints(tx)).is_ok() {
+                replies.push(rx);
+            }
+        }
+        let mut all = Vec::new();
+        for rx in replies {
+            all.extend(rx.await.unwrap_or_default());
+        }
+        all.sort_by(|a, b| (a.rank(), a.endpoint.as_str()).cmp(&(b.rank(), b.endpoint.as_str())));
+        all
     }
 
     /// Notifications accepted and not yet final.

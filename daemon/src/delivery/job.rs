@@ -1,7 +1,6 @@
-//! A notification as a delivery shard holds it.
+//! A notification as delivery takes it, and the part of it an attempt needs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use notifyd_core::{Api, NotificationId, UnixMillis};
@@ -9,36 +8,42 @@ use notifyd_core::{Api, NotificationId, UnixMillis};
 use crate::profile::Profile;
 use crate::store::NotificationRecord;
 
-/// Everything an attempt needs, cheap to clone (shared buffers).
+/// A pending notification handed to the dispatcher (ingest, redeliver and recovery).
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The notification's id.
     pub id: NotificationId,
-    /// Its API (metric label, signing path).
-    pub api: Api,
-    /// The profile it was accepted under: retry policy, timeout, signing.
-    pub profile: Arc<Profile>,
-    /// Target URL.
-    pub url: Arc<str>,
-    /// The canonical bytes, identical on every attempt.
-    pub body: Bytes,
-    /// `host:port`: the shard and endpoint queue key.
+    /// `host:port`: the shard and the scheduler's endpoint.
     pub endpoint: Arc<str>,
     /// Hash of the per-payment order key (`endpoint|payment`). A hash instead of the string
     /// saves an allocation per pending notification; two payments whose keys collide (about
     /// one chance in 10^13 among a million pending) are merely delivered one after the other.
     pub order: u64,
-    /// Attempts already made.
+    /// Attempts already spent in the current delivery.
     pub attempts: u32,
-    /// When it was accepted (latency metric, deadline).
-    pub accepted_at: UnixMillis,
-    /// When the first attempt started; the retry deadline runs from here.
-    pub first_attempt_at: Option<UnixMillis>,
+    /// When the current delivery started, if it has; the retry deadline counts from here.
+    pub delivery_started: Option<UnixMillis>,
     /// When the next attempt is due.
     pub due: UnixMillis,
-    /// The deadline extension granted by a first throttled answer (kept in memory only: after a
-    /// restart a throttled notification may be granted it once more).
-    pub throttle_extension: Option<Duration>,
+    /// What each attempt sends.
+    pub payload: Payload,
+}
+
+/// What an attempt needs, cheap to clone (shared buffers).
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// Its API (metric label, signing path).
+    pub api: Api,
+    /// The profile of its latest attempt: an attempt looks the profile up by name first, so a
+    /// reload applies to the next attempt, and a profile a reload removed keeps this version for
+    /// what it already accepted.
+    pub profile: Arc<Profile>,
+    /// Target URL.
+    pub url: Arc<str>,
+    /// The canonical bytes, identical on every attempt.
+    pub body: Bytes,
+    /// When it was accepted (latency metric).
+    pub accepted_at: UnixMillis,
 }
 
 impl Job {
@@ -47,19 +52,22 @@ impl Job {
         let endpoint = rec.order_key.split('|').next().unwrap_or_default();
         Job {
             id: rec.id,
-            api: rec.api,
-            profile,
-            url: Arc::from(rec.url.as_str()),
-            body: rec.body.clone(),
             endpoint: Arc::from(endpoint),
             order: xxhash_rust::xxh3::xxh3_64(rec.order_key.as_bytes()),
             attempts: rec.attempts,
-            accepted_at: rec.accepted_at,
-            // The store keeps no first-attempt time; the accept time is the conservative stand-in
-            // (the deadline can only come sooner, never later).
-            first_attempt_at: (rec.attempts > 0).then_some(rec.accepted_at),
+            // A fresh or redelivered record (no attempts yet) starts its delivery at its first
+            // attempt. The store keeps no start time, so one with attempts already made (recovered
+            // after a restart) counts from its accept time: the deadline can then only come
+            // sooner, never later. For a record redelivered before the restart that is too soon.
+            delivery_started: (rec.attempts > 0).then_some(rec.accepted_at),
             due: rec.next_attempt_at.unwrap_or(now),
-            throttle_extension: None,
+            payload: Payload {
+                api: rec.api,
+                profile,
+                url: Arc::from(rec.url.as_str()),
+                body: rec.body.clone(),
+                accepted_at: rec.accepted_at,
+            },
         }
     }
 }

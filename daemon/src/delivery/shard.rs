@@ -1,41 +1,43 @@
-//! One shard: the single owner of its endpoints' queues, per-payment order and timers.
+//! One shard: a task that drives its endpoints' [`Scheduler`] and does the I/O it asks for.
 //!
-//! Life of a notification in a shard: it joins the back of its payment's order queue; when it is
-//! the head it gets a timer for its due time; when the timer fires it joins its endpoint's ready
-//! queue; when the endpoint has a free slot (and is not paused) an attempt task starts; the
-//! attempt reports back with the next due time (timer again) or a final state (the next
-//! notification of the same payment becomes the head).
+//! The scheduler (core) decides everything: per-payment order, due times, endpoint limits,
+//! pauses and holds, and what follows each answer. The shard feeds it events with the time,
+//! spawns the attempts it hands out, writes each decision to the store, and sleeps until the
+//! next message or the scheduler's next timer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use notifyd_core::{NotificationId, UnixMillis};
-use tokio::sync::mpsc;
+use notifyd_core::NotificationId;
+use notifyd_core::ack::{Ack, known_code};
+use notifyd_core::scheduler::{
+    Decision, EndpointState, Enqueue, Learned, Limits, Scheduler, Verdict,
+};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::attempt::{self, AttemptCtx, Done};
-use super::endpoint::{Endpoint, Signal};
+use super::attempt::{self, Answered, AttemptCtx};
 use super::interner::Interner;
-use super::job::Job;
-use super::order::PaymentOrder;
+use super::job::{Job, Payload};
+use super::report::{EndpointView, Report};
 use crate::metrics;
+use crate::store::{AttemptUpdate, State};
 
 pub(super) enum ShardMsg {
     Enqueue(Job),
     /// Many at once (recovery), in order.
     EnqueueMany(Vec<Job>),
-    /// The receiver answered (the endpoint's slot is free), and what that says of its health.
-    Answered(Arc<str>, Signal),
-    /// The outcome is durable.
-    Done(Box<Done>),
-}
-
-#[derive(Debug, Clone)]
-enum Timer {
-    Due(NotificationId),
-    Wake(Arc<str>),
+    /// An attempt's answer (its endpoint slot is free).
+    Answered(Box<Answered>),
+    /// The decision on this notification's answer is durable.
+    Recorded(NotificationId),
+    /// An operator's hold (true) or resume (false) of an endpoint; answers whether it changed.
+    Hold(Box<str>, bool, oneshot::Sender<bool>),
+    /// A configuration reload: holds caused by answers about our side end.
+    Reloaded,
+    /// Every endpoint of this shard, for `GET /v1/endpoints`.
+    Endpoints(oneshot::Sender<Vec<EndpointView>>),
 }
 
 pub(super) struct Shard {
@@ -45,32 +47,19 @@ pub(super) struct Shard {
     tracker: TaskTracker,
     stop: CancellationToken,
     pending: Arc<AtomicUsize>,
-    endpoint_concurrency: usize,
-    max_in_flight: usize,
-    in_flight: usize,
-    /// Boxed: the map's slots stay small, and up to half of them are empty after it grows.
-    jobs: HashMap<NotificationId, Box<Job>, Fast>,
-    order: PaymentOrder,
+    sched: Scheduler<Payload>,
     strings: Interner,
-    endpoints: HashMap<Arc<str>, Endpoint, Fast>,
-    timers: BTreeMap<(UnixMillis, u64), Timer>,
-    timer_seq: u64,
-    /// Endpoints with ready work that could not start because the shard was at its cap.
-    starved: HashSet<Arc<str>, Fast>,
+    /// Endpoints per state as last added to the `notifyd_endpoints` gauge.
+    reported: [usize; 4],
     stopping: bool,
 }
-
-/// The shard's maps are keyed by ids and endpoints it picked itself, not by anything an attacker
-/// chooses freely enough to flood one bucket, so a fast hasher is enough.
-type Fast = foldhash::fast::RandomState;
 
 pub(super) struct ShardParts {
     pub ctx: Arc<AttemptCtx>,
     pub tracker: TaskTracker,
     pub stop: CancellationToken,
     pub pending: Arc<AtomicUsize>,
-    pub endpoint_concurrency: usize,
-    pub max_in_flight: usize,
+    pub limits: Limits,
 }
 
 impl Shard {
@@ -83,16 +72,9 @@ impl Shard {
             tracker: parts.tracker,
             stop: parts.stop,
             pending: parts.pending,
-            endpoint_concurrency: parts.endpoint_concurrency,
-            max_in_flight: parts.max_in_flight.max(1),
-            in_flight: 0,
-            jobs: HashMap::default(),
-            order: PaymentOrder::default(),
+            sched: Scheduler::new(parts.limits),
             strings: Interner::default(),
-            endpoints: HashMap::default(),
-            timers: BTreeMap::new(),
-            timer_seq: 0,
-            starved: HashSet::default(),
+            reported: [0; 4],
             stopping: false,
         };
         tokio::spawn(shard.run());
@@ -101,25 +83,21 @@ impl Shard {
 
     async fn run(mut self) {
         loop {
-            if self.stopping && (self.in_flight == 0 || self.ctx.abort.is_cancelled()) {
+            if self.stopping && (self.sched.in_flight() == 0 || self.ctx.abort.is_cancelled()) {
                 // Everything left is pending in the store; the next start picks it up.
                 return;
             }
             let next_timer = self
-                .timers
-                .keys()
-                .next()
-                .map(|(due, _)| self.ctx.clock.instant_at(*due));
+                .sched
+                .poll_timeout()
+                .map(|t| self.ctx.clock.instant_at(t));
             tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(ShardMsg::Enqueue(job)) => self.enqueue(job),
-                    Some(ShardMsg::EnqueueMany(jobs)) => jobs.into_iter().for_each(|j| self.enqueue(j)),
-                    Some(ShardMsg::Answered(ep, signal)) => self.answered(&ep, signal),
-                    Some(ShardMsg::Done(done)) => self.done(*done),
+                    Some(msg) => self.handle(msg),
                     None => return,
                 },
                 () = async { tokio::time::sleep_until(next_timer.unwrap_or_else(tokio::time::Instant::now)).await },
-                    if next_timer.is_some() => self.fire_timers(),
+                    if next_timer.is_some() => self.sched.handle_timeout(self.ctx.clock.now()),
                 () = self.stop.cancelled(), if !self.stopping => {
                     // Stop starting attempts; the ones running finish and report here.
                     self.stopping = true;
@@ -127,156 +105,243 @@ impl Shard {
                 // The grace period ran out: the attempts still running were abandoned.
                 () = self.ctx.abort.cancelled(), if self.stopping => return,
             }
+            self.start_attempts();
+            self.report_states();
         }
     }
 
-    fn enqueue(&mut self, mut job: Job) {
-        job.url = self.strings.intern(&job.url);
-        job.endpoint = self.strings.intern(&job.endpoint);
-        let is_head = self.order.push(job.order, job.id);
-        let (id, due) = (job.id, job.due);
-        let endpoint = job.endpoint.clone();
-        self.jobs.insert(id, Box::new(job));
-        if !is_head {
-            return;
-        }
-        if due > self.ctx.clock.now() {
-            self.add_timer(due, Timer::Due(id));
-            return;
-        }
-        // Already due (most of a backlog after a restart): straight to the endpoint's queue,
-        // without a timer round trip.
-        self.make_ready(endpoint.clone(), id);
-        self.dispatch(&endpoint);
-    }
-
-    fn make_ready(&mut self, endpoint: Arc<str>, id: NotificationId) {
-        let cap = self.endpoint_concurrency;
-        self.endpoints
-            .entry(endpoint)
-            .or_insert_with(|| Endpoint::new(cap))
-            .ready
-            .push_back(id);
-    }
-
-    fn add_timer(&mut self, due: UnixMillis, t: Timer) {
-        self.timer_seq += 1;
-        self.timers.insert((due, self.timer_seq), t);
-    }
-
-    fn fire_timers(&mut self) {
-        let now = self.ctx.clock.now();
-        let mut touched = Vec::new();
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            match entry.remove() {
-                Timer::Due(id) => {
-                    if let Some(ep) = self.jobs.get(&id).map(|j| j.endpoint.clone()) {
-                        self.make_ready(ep.clone(), id);
-                        touched.push(ep);
-                    }
+    fn handle(&mut self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Enqueue(job) => self.enqueue(job),
+            ShardMsg::EnqueueMany(jobs) => jobs.into_iter().for_each(|j| self.enqueue(j)),
+            ShardMsg::Answered(answered) => self.answered(*answered),
+            ShardMsg::Recorded(id) => self.recorded(id),
+            ShardMsg::Hold(endpoint, hold, reply) => {
+                let now = self.ctx.clock.now();
+                let changed = if hold {
+                    self.sched.hold(now, &endpoint)
+                } else {
+                    self.sched.resume(now, &endpoint)
+                };
+                if changed {
+                    let verb = if hold { "held" } else { "resumed" };
+                    tracing::warn!(endpoint = %endpoint, "Endpoint {verb} by an operator.");
                 }
-                Timer::Wake(ep) => touched.push(ep),
+                let _ = reply.send(changed);
             }
-        }
-        for ep in touched {
-            self.dispatch(&ep);
+            ShardMsg::Reloaded => {
+                let released = self.sched.release_our_side_holds(self.ctx.clock.now());
+                if released > 0 {
+                    tracing::info!(
+                        endpoints = released,
+                        "Configuration reloaded; held endpoints released."
+                    );
+                }
+            }
+            ShardMsg::Endpoints(reply) => {
+                let now = self.ctx.clock.now();
+                let _ = reply.send(self.sched.endpoints(now).map(EndpointView::from).collect());
+            }
         }
     }
 
-    fn dispatch(&mut self, key: &Arc<str>) {
+    fn enqueue(&mut self, job: Job) {
+        let Job {
+            id,
+            endpoint,
+            order,
+            attempts,
+            delivery_started,
+            due,
+            mut payload,
+        } = job;
+        payload.url = self.strings.intern(&payload.url);
+        let fresh = self.sched.enqueue(
+            self.ctx.clock.now(),
+            Enqueue {
+                id,
+                endpoint: &endpoint,
+                chain: order,
+                due,
+                attempts,
+                delivery_started,
+                payload,
+            },
+        );
+        if !fresh {
+            // Already here (an enqueue racing recovery): it was counted once already.
+            let remaining = self
+                .pending
+                .fetch_sub(1, Ordering::Relaxed)
+                .saturating_sub(1);
+            metrics::pending(remaining);
+        }
+    }
+
+    fn start_attempts(&mut self) {
         if self.stopping {
             return;
         }
-        let now = tokio::time::Instant::now();
-        let Some(ep) = self.endpoints.get_mut(key) else {
-            return;
-        };
-        while ep.can_start(now) {
-            if self.in_flight >= self.max_in_flight {
-                self.starved.insert(key.clone());
-                return;
-            }
-            let Some(id) = ep.ready.pop_front() else {
-                break;
-            };
-            let Some(job) = self.jobs.get(&id).map(|j| Job::clone(j)) else {
-                continue;
-            };
-            ep.in_flight += 1;
-            self.in_flight += 1;
+        let now = self.ctx.clock.now();
+        while let Some(start) = self.sched.poll_start(now) {
+            let (id, payload) = (start.id, start.payload.clone());
             metrics::in_flight(1.0);
             let ctx = self.ctx.clone();
-            let tx = self.tx.clone();
-            let endpoint = key.clone();
+            let report = Report::new(self.tx.clone(), id);
             self.tracker.spawn(async move {
-                let answered_tx = tx.clone();
-                let answered = move |signal| {
-                    let _ = answered_tx.send(ShardMsg::Answered(endpoint, signal));
-                };
-                if let Some(done) = attempt::run(job, ctx, answered).await {
-                    // The shard is gone only when the daemon is exiting; the outcome is in the store.
-                    let _ = tx.send(ShardMsg::Done(Box::new(done)));
+                match attempt::run(id, payload, &ctx).await {
+                    Some(answered) => report.answered(answered),
+                    None => report.abandoned(),
                 }
             });
         }
     }
 
-    /// An answer came: free the endpoint's slot, adjust its limit, start what is ready.
-    fn answered(&mut self, key: &Arc<str>, signal: Signal) {
+    /// An answer came: let the scheduler decide, then make the decision durable.
+    fn answered(&mut self, a: Answered) {
         metrics::in_flight(-1.0);
-        if let Some(ep) = self.endpoints.get_mut(key) {
-            ep.in_flight -= 1;
-            match signal {
-                Signal::Throttle(delay) => {
-                    let until = self.ctx.clock.now().plus(delay);
-                    ep.throttle(self.ctx.clock.instant_at(until));
-                    self.add_timer(until, Timer::Wake(key.clone()));
+        let now = self.ctx.clock.now();
+        let Answered {
+            id,
+            ack,
+            mut text,
+            profile,
+        } = a;
+        let Some(p) = self.sched.payload_mut(id) else {
+            return;
+        };
+        if let Some(profile) = profile {
+            p.profile = profile;
+        }
+        let (api, accepted_at, profile) = (p.api, p.accepted_at, p.profile.clone());
+        let note = Note::of(&ack);
+        let Some(d) = self
+            .sched
+            .answered(now, id, ack, &profile.retry, rand::random())
+        else {
+            return;
+        };
+        let endpoint = self.sched.endpoint_of(id).unwrap_or_default();
+        note.log(id, api, endpoint, &d, &mut text);
+        let state = match d.verdict {
+            Verdict::Pending => State::Pending,
+            Verdict::Delivered => State::Delivered,
+            Verdict::Failed => State::Failed,
+            Verdict::Dead => State::Dead,
+        };
+        let finished = d.verdict.is_final();
+        let update = AttemptUpdate {
+            id,
+            state,
+            attempts: d.attempts,
+            last_result: Some(text),
+            next_attempt_at: d.next_attempt_at,
+            finished_at: finished.then_some(now),
+        };
+        let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
+        self.tracker.spawn(async move {
+            attempt::record(&ctx, update).await;
+            if finished {
+                metrics::finished(api, state.as_str(), now.since(accepted_at));
+            }
+            // The shard is gone only when the daemon is exiting; the outcome is in the store.
+            let _ = tx.send(ShardMsg::Recorded(id));
+        });
+    }
+
+    fn recorded(&mut self, id: NotificationId) {
+        if self.sched.recorded(self.ctx.clock.now(), id).is_some() {
+            let remaining = self
+                .pending
+                .fetch_sub(1, Ordering::Relaxed)
+                .saturating_sub(1);
+            metrics::pending(remaining);
+        }
+    }
+
+    /// Moves the `notifyd_endpoints` gauge by what changed since the last report.
+    fn report_states(&mut self) {
+        let now = self.sched.endpoint_states();
+        if now == self.reported {
+            return;
+        }
+        for state in EndpointState::ALL {
+            let i = state.index();
+            let delta = now[i] as f64 - self.reported[i] as f64;
+            if delta != 0.0 {
+                metrics::endpoints(state.as_str(), delta);
+            }
+        }
+        self.reported = now;
+    }
+}
+
+/// What of an answer is worth a log line once the scheduler has decided, kept before the
+/// answer moves into the scheduler.
+enum Note {
+    Unexpected(String),
+    Refused { code: String, our_side: bool },
+    Other,
+}
+
+impl Note {
+    fn of(ack: &Ack) -> Note {
+        match ack {
+            Ack::Delivered {
+                code,
+                unexpected_code: true,
+            } => Note::Unexpected(code.clone()),
+            Ack::Failed { code, .. } | Ack::Doubtful { code, .. } => Note::Refused {
+                code: code.clone(),
+                our_side: false,
+            },
+            Ack::OurSide { code, .. } => Note::Refused {
+                code: code.clone(),
+                our_side: true,
+            },
+            _ => Note::Other,
+        }
+    }
+
+    /// Logs what the decision made of the answer, and completes its `lastResult` text.
+    fn log(
+        &self,
+        id: NotificationId,
+        api: notifyd_core::Api,
+        endpoint: &str,
+        d: &Decision,
+        text: &mut String,
+    ) {
+        match d.learned {
+            Learned::Held => {
+                if let Note::Refused { code, .. } = self {
+                    tracing::warn!(%endpoint, %code, "Endpoint held: the receiver refused our credentials or configuration. Its notifications wait without spending attempts; one is sent now and then as a probe, and SIGHUP or POST /v1/endpoints/{{endpoint}}/resume releases it.");
                 }
-                Signal::Unhealthy => ep.unhealthy(),
-                Signal::Healthy => ep.answered(),
             }
-        }
-        self.dispatch(key);
-        if self.endpoints.get(key).is_some_and(Endpoint::is_idle) {
-            self.endpoints.remove(key);
-        }
-    }
-
-    /// The outcome is durable: finish the notification or schedule its retry.
-    fn done(&mut self, done: Done) {
-        self.in_flight -= 1;
-        let Done { job, finished } = done;
-        match finished {
-            Some(_) => {
-                self.jobs.remove(&job.id);
-                let remaining = self
-                    .pending
-                    .fetch_sub(1, Ordering::Relaxed)
-                    .saturating_sub(1);
-                metrics::pending(remaining);
-                self.release_order(&job);
+            Learned::Released => {
+                tracing::info!(%endpoint, "Endpoint released: the receiver accepts our requests again.");
             }
-            None => {
-                self.add_timer(job.due, Timer::Due(job.id));
-                self.jobs.insert(job.id, Box::new(job));
-            }
+            Learned::Paused(_) | Learned::Nothing => {}
         }
-        if self.in_flight < self.max_in_flight && !self.starved.is_empty() {
-            for ep in std::mem::take(&mut self.starved) {
-                self.dispatch(&ep);
+        match (self, d.verdict) {
+            (Note::Refused { our_side: true, .. }, _) => {
+                text.push_str(" (endpoint held; attempt not counted)");
             }
-        }
-    }
-
-    /// A notification is final: the next one of the same payment becomes the head.
-    fn release_order(&mut self, job: &Job) {
-        if let Some(next) = self.order.finish(job.order, job.id)
-            && let Some(due) = self.jobs.get(&next).map(|j| j.due)
-        {
-            self.add_timer(due, Timer::Due(next));
+            (Note::Refused { .. }, Verdict::Pending) => {
+                text.push_str(" (may be transient; retrying)")
+            }
+            (Note::Refused { code, .. }, Verdict::Failed) => {
+                // A code the API's tables do not list points at a receiver built from the wrong page.
+                let listed = known_code(api, code).is_some_and(|c| !c.unexpected);
+                tracing::warn!(%id, %api, %code, listed, "Receiver refused the notification for good.");
+            }
+            (Note::Unexpected(code), Verdict::Delivered) => {
+                tracing::warn!(%id, %code, "Delivered with an unexpected result code.");
+            }
+            (_, Verdict::Dead) => {
+                tracing::warn!(%id, %api, attempts = d.attempts, "Retries exhausted; notification is dead.");
+            }
+            _ => {}
         }
     }
 }

@@ -5,9 +5,11 @@
 //! - `accept.rs`: validate → dedupe → durable → S.
 //! - `inflight.rs`: accept commits under way, which repeats wait for.
 //! - `query.rs`: status, dead letters, redelivery, inquiryPayment.
+//! - `endpoints.rs`: the operator's endpoint list, hold and resume.
 //! - `respond.rs`: the `result` answers.
 
 pub mod accept;
+pub mod endpoints;
 pub mod inflight;
 pub mod query;
 pub mod respond;

@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::respond::{Body, Reply};
-use super::{accept, query};
+use super::{accept, endpoints, query};
 use crate::app::App;
 use crate::metrics::{self, IngestOutcome};
 
@@ -52,6 +52,13 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Reply {
             query::redeliver(app, id).await
         }
         (&Method::GET, ["v1", "dead-letters"]) => query::dead_letters(app, req.uri().query()).await,
+        (&Method::GET, ["v1", "endpoints"]) => endpoints::list(app).await,
+        (&Method::POST, ["v1", "endpoints", endpoint, "hold"]) => {
+            endpoints::hold(app, endpoint, true).await
+        }
+        (&Method::POST, ["v1", "endpoints", endpoint, "resume"]) => {
+            endpoints::hold(app, endpoint, false).await
+        }
         (&Method::POST, ["v1", "payments", "inquiryPayment"]) => match body(app, req).await {
             Ok(b) => query::inquiry(app, b).await,
             Err(r) => r,

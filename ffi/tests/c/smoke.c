@@ -305,6 +305,14 @@ static void test_ack(void) {
   CHECK(strcmp(ack.code, "PROCESS_FAIL") == 0 && strcmp(ack.message, "no") == 0);
   CHECK(strcmp(ack.metric_outcome, "rejected") == 0);
 
+  /* An F about our side holds the endpoint: for the notification, a retry that spends nothing. */
+  o = http_outcome(200,
+                   "{\"result\":{\"resultStatus\":\"F\",\"resultCode\":\"INVALID_SIGNATURE\"}}",
+                   -1);
+  CHECK_RC(nd_ack_classify(S("notifyPayment"), &o, ND_SIGNATURE_MODE_OFF, &ack), ND_RESULT_OK);
+  CHECK(ack.action == ND_ACTION_RETRY && !ack.is_final && strcmp(ack.reason, "our_side") == 0);
+  CHECK(strcmp(ack.code, "INVALID_SIGNATURE") == 0 && strcmp(ack.metric_outcome, "rejected") == 0);
+
   o = http_outcome(200, "{\"result\":{\"resultStatus\":\"U\",\"resultCode\":\"UNKNOWN_EXCEPTION\"}}", -1);
   CHECK_RC(nd_ack_classify(S("notifyVoid"), &o, ND_SIGNATURE_MODE_OFF, &ack), ND_RESULT_OK);
   CHECK(ack.action == ND_ACTION_RETRY && !ack.is_final && strcmp(ack.reason, "unknown_result") == 0);

@@ -1,0 +1,61 @@
+//! The operator's view of endpoints (CONTRACT.md §2.1): list them, hold one, resume one.
+
+use notifyd_core::UnixMillis;
+use serde_json::{Value, json};
+
+use super::respond::Reply;
+use crate::app::App;
+use crate::delivery::EndpointView;
+
+fn time(t: Option<UnixMillis>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.rfc3339_millis().to_string()))
+}
+
+fn view(e: &EndpointView) -> Value {
+    json!({
+        "endpoint": e.endpoint,
+        "state": e.state,
+        "heldByOperator": e.held_by_operator,
+        "pausedUntil": time(e.paused_until),
+        "concurrencyLimit": e.concurrency_limit,
+        "pending": e.pending,
+        "inFlight": e.in_flight,
+        "lastSuccessAt": time(e.last_success_at),
+        "lastError": e.last_error.as_ref().map(|(_, what)| what.as_str()),
+        "lastErrorAt": time(e.last_error.as_ref().map(|(at, _)| *at)),
+    })
+}
+
+/// `GET /v1/endpoints`: every endpoint notifyd knows, worst state first.
+pub async fn list(app: &App) -> Reply {
+    let all = app.dispatcher.endpoints().await;
+    Reply::ok("endpoints").with("endpoints", Value::Array(all.iter().map(view).collect()))
+}
+
+/// `POST /v1/endpoints/{endpoint}/hold` (`hold`) or `/resume`.
+pub async fn hold(app: &App, endpoint: &str, hold: bool) -> Reply {
+    let endpoint = percent_decode(endpoint);
+    if endpoint.is_empty() || endpoint.contains(['/', ' ']) {
+        return Reply::invalid("endpoint: must be host:port");
+    }
+    let changed = if hold {
+        app.dispatcher.hold(&endpoint).await
+    } else {
+        app.dispatcher.resume(&endpoint).await
+    };
+    let message = match (hold, changed) {
+        (true, true) => "endpoint held",
+        (true, false) => "endpoint was already held",
+        (false, true) => "endpoint resumed",
+        (false, false) => "endpoint was not held",
+    };
+    Reply::ok(message)
+        .with("endpoint", json!(endpoint))
+        .with("changed", json!(changed))
+}
+
+/// `%3A` for the colon, as some clients write it in a path segment; endpoints hold no other
+/// character a client would escape.
+fn percent_decode(s: &str) -> String {
+    s.replace("%3A", ":").replace("%3a", ":")
+}
