@@ -402,3 +402,30 @@ fn table_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<IdempotencyTable>();
 }
+
+#[test]
+fn evictions_for_room_before_expiry_are_counted_and_expired_ones_are_not() {
+    // One shard of 2 entries, so eviction order is exact.
+    let table = IdempotencyTable::with_shards(2, HOUR, 1);
+    for n in 0..2 {
+        table.check_and_reserve(key(n), fp(n), id(n), t(0));
+        table.confirm(key(n), id(n));
+    }
+    assert_eq!(table.evicted_unexpired(), 0);
+    // Full, within retention: the oldest goes before its time.
+    table.check_and_reserve(key(2), fp(2), id(2), t(10));
+    table.confirm(key(2), id(2));
+    assert_eq!(table.evicted_unexpired(), 1);
+    assert_eq!(table.check(key(0), fp(0), t(10)), None, "evicted");
+    // Past retention the old entries are expired: making room for them is not a loss.
+    let later = t(HOUR.as_millis() as u64 + 20);
+    table.check_and_reserve(key(3), fp(3), id(3), later);
+    table.check_and_reserve(key(4), fp(4), id(4), later);
+    assert_eq!(table.evicted_unexpired(), 1);
+    // Restoring more than fits counts too: the store holds what the table lost.
+    let restored = IdempotencyTable::with_shards(2, HOUR, 1);
+    for n in 0..5 {
+        restored.restore(key(n), fp(n), id(n), t(n as u64));
+    }
+    assert_eq!(restored.evicted_unexpired(), 3);
+}

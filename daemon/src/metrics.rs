@@ -29,6 +29,8 @@ pub const STORE_COMMIT: &str = "notifyd_store_commit_seconds";
 /// Notifications per store commit.
 pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
 pub const ENDPOINTS: &str = "notifyd_endpoints";
+/// Idempotency keys dropped from memory before their retention ran out.
+pub const IDEMPOTENCY_EVICTED: &str = "notifyd_idempotency_evicted_total";
 
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
 pub const BUILD_INFO: &str = "notifyd_build_info";
@@ -58,7 +60,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 11] = [
+pub const FAMILIES: [Family; 12] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -120,6 +122,12 @@ pub const FAMILIES: [Family; 11] = [
         help: "Endpoints by state: ok, degraded (below its concurrency), paused (throttled), held.",
     },
     Family {
+        name: IDEMPOTENCY_EVICTED,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Idempotency keys evicted from memory before their retention ran out; repeats of them are judged from the store.",
+    },
+    Family {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -173,6 +181,7 @@ pub fn register() {
         let _ = histogram!(DELIVERY_LATENCY, "api" => api);
     }
     gauge!(PENDING).increment(0.0);
+    counter!(IDEMPOTENCY_EVICTED).increment(0);
     gauge!(IN_FLIGHT).increment(0.0);
     for state in notifyd_core::scheduler::EndpointState::ALL {
         gauge!(ENDPOINTS, "state" => state.as_str()).increment(0.0);
@@ -268,6 +277,11 @@ pub fn attempt(api: Api, outcome: &'static str, took: Duration) {
 pub fn finished(api: Api, state: &'static str, latency: Duration) {
     counter!(FINISHED, "api" => api.as_str(), "state" => state).increment(1);
     histogram!(DELIVERY_LATENCY, "api" => api.as_str()).record(latency.as_secs_f64());
+}
+
+/// The idempotency table's count of keys evicted before their time (a running total).
+pub fn idempotency_evicted(total: u64) {
+    counter!(IDEMPOTENCY_EVICTED).absolute(total);
 }
 
 /// Sets the pending gauge.

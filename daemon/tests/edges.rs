@@ -414,3 +414,54 @@ async fn redeliver_under_a_removed_profile_changes_nothing() {
         "the store is unchanged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_within_retention_is_recognised_after_the_table_evicted_its_key() {
+    // 64 keys in memory (one per shard), far fewer than the notifications accepted.
+    let mut h = Harness::start_with("S", |c| {
+        c.store.idempotency_capacity = std::num::NonZeroU64::new(64).unwrap();
+    })
+    .await;
+    let url = h.merchant_url("/n");
+    let first = payment(&url, "PAY-EVICTED-0");
+    let first_id = h.submit(&first).await;
+    let batch = json!({"notifications": (1..300).map(|i| payment(&url, &format!("PAY-EVICTED-{i}"))).collect::<Vec<_>>()});
+    let (status, answer) = h.post("/v1/notifications/batch", &batch).await;
+    assert_eq!(status, 200, "{answer}");
+    let metrics = h.scrape().await;
+    let evicted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("notifyd_idempotency_evicted_total "))
+        .expect("the eviction counter is exported")
+        .parse()
+        .unwrap();
+    assert!(evicted > 0.0, "{metrics}");
+
+    let mut changed = first.clone();
+    changed["body"]["paymentAmount"]["value"] = json!("99999");
+    for round in ["live", "after a restart"] {
+        let (status, answer) = h.post("/v1/notifications", &changed).await;
+        assert_eq!(status, 409, "{round}: {answer}");
+        assert_eq!(answer["notificationId"], json!(first_id), "{round}");
+        let (status, answer) = h.post("/v1/notifications", &first).await;
+        assert_eq!(
+            (status, &answer["duplicate"]),
+            (200, &json!(true)),
+            "{round}: {answer}"
+        );
+        assert_eq!(answer["notificationId"], json!(first_id), "{round}");
+        // A batch goes the same way.
+        let (_, answer) = h
+            .post(
+                "/v1/notifications/batch",
+                &json!({"notifications": [changed.clone()]}),
+            )
+            .await;
+        assert_eq!(answer["results"][0]["status"], 409, "{round}: {answer}");
+        h.restart().await;
+    }
+    // Nothing was stored twice: 300 notifications, 300 deliveries.
+    h.wait_received(300).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.merchant.count(), 300);
+}

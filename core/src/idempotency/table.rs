@@ -37,6 +37,7 @@ use std::time::Duration;
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry as MapEntry;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::hash::{Fingerprint, IdempotencyKey};
 use crate::id::NotificationId;
@@ -117,6 +118,14 @@ struct Shard {
     next_seq: u32,
 }
 
+/// What [`Shard::put`] needs of the table around it.
+#[derive(Clone, Copy)]
+struct Limits<'a> {
+    per_shard: usize,
+    retention_ms: u64,
+    evicted: &'a AtomicU64,
+}
+
 /// A shard on its own cache line, so threads working on neighbouring shards do not contend for it.
 #[derive(Debug, Default)]
 #[repr(align(64))]
@@ -144,10 +153,15 @@ impl Shard {
     }
 
     /// Inserts or replaces `key`, making room first if the shard is full. The caller has checked
-    /// that any existing entry under `key` may be replaced.
-    fn put(&mut self, key: u128, mut entry: Entry, per_shard: usize) {
-        if !self.map.contains_key(&key) && self.map.len() >= per_shard {
-            self.evict_oldest_settled();
+    /// that any existing entry under `key` may be replaced. An entry evicted for room before its
+    /// retention ran out is counted in `evicted`.
+    fn put(&mut self, key: u128, mut entry: Entry, limits: Limits<'_>) {
+        if !self.map.contains_key(&key)
+            && self.map.len() >= limits.per_shard
+            && let Some(at) = self.evict_oldest_settled()
+            && !expired(at, limits.retention_ms, entry.inserted_at)
+        {
+            limits.evicted.fetch_add(1, Ordering::Relaxed);
         }
         entry.seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -165,12 +179,12 @@ impl Shard {
     }
 
     /// Removes the oldest entry that is not pending. Pending items met on the way keep their place.
-    /// Returns whether one was removed.
-    fn evict_oldest_settled(&mut self) -> bool {
+    /// Returns when the removed entry was inserted, if one was removed.
+    fn evict_oldest_settled(&mut self) -> Option<UnixMillis> {
         // Allocates only when pending entries sit at the front, which is rare: reservations are
         // the youngest entries.
         let mut parked = Vec::new();
-        let mut evicted = false;
+        let mut evicted = None;
         while let Some(slot) = self.fifo.pop_front() {
             if let MapEntry::Occupied(o) = self.map.entry(slot.key())
                 && o.get().seq == slot.seq
@@ -179,8 +193,7 @@ impl Shard {
                     parked.push(slot);
                     continue;
                 }
-                o.remove();
-                evicted = true;
+                evicted = Some(o.remove().inserted_at);
                 break;
             }
         }
@@ -222,6 +235,8 @@ pub struct IdempotencyTable {
     shard_bits: u32,
     per_shard: usize,
     retention_ms: u64,
+    /// Entries evicted for room before their retention ran out, over the table's life.
+    evicted_unexpired: AtomicU64,
 }
 
 impl IdempotencyTable {
@@ -258,7 +273,23 @@ impl IdempotencyTable {
             shard_bits: shards.trailing_zeros(),
             per_shard,
             retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
+            evicted_unexpired: AtomicU64::new(0),
         }
+    }
+
+    fn limits(&self) -> Limits<'_> {
+        Limits {
+            per_shard: self.per_shard,
+            retention_ms: self.retention_ms,
+            evicted: &self.evicted_unexpired,
+        }
+    }
+
+    /// Entries evicted for room while their retention still ran: from the first such eviction
+    /// on, a miss no longer proves a key unknown within the retention window, and a caller that
+    /// must be sure asks its store (the daemon does). Counted over the table's life.
+    pub fn evicted_unexpired(&self) -> u64 {
+        self.evicted_unexpired.load(Ordering::Relaxed)
     }
 
     fn shard(&self, key: IdempotencyKey) -> &Mutex<Shard> {
@@ -295,7 +326,7 @@ impl IdempotencyTable {
             seq: 0,
             pending: true,
         };
-        shard.put(key.0, entry, self.per_shard);
+        shard.put(key.0, entry, self.limits());
         Check::New
     }
 
@@ -362,7 +393,7 @@ impl IdempotencyTable {
             seq: 0,
             pending: false,
         };
-        shard.put(key.0, entry, self.per_shard);
+        shard.put(key.0, entry, self.limits());
     }
 
     /// Read-only lookup: `None` when `key` is unknown or expired, otherwise

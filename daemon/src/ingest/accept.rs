@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use notifyd_core::idempotency::{Check, Fingerprint, IdempotencyKey};
-use notifyd_core::{Api, Envelope, NotificationId, ValidationError};
+use notifyd_core::{Api, Envelope, NotificationId, UnixMillis, ValidationError};
 use serde_json::{Value, json};
 
 use super::inflight::Waited;
@@ -32,7 +32,7 @@ use crate::app::App;
 use crate::delivery::Job;
 use crate::metrics::{self, IngestOutcome};
 use crate::profile::Profile;
-use crate::store::{NotificationRecord, State};
+use crate::store::{KeyLookup, NotificationRecord, State};
 
 /// The most a repeat waits for its first copy's commit before answering 503: a bound for a
 /// store that has stopped answering, far above a healthy commit (milliseconds).
@@ -88,13 +88,22 @@ pub async fn single(app: &Arc<App>, mut body: Vec<u8>) -> Reply {
     match claim(app, prepared) {
         Claim::Answer(r) => r,
         Claim::Pending(p) => wait_for_first(app, p).await,
-        Claim::New(p) => {
-            let mut replies = commit(app, vec![p]).await;
-            replies
-                .pop()
-                .unwrap_or_else(|| Reply::unavailable("nothing was committed"))
-        }
+        Claim::New(p) => commit_one(app, p).await,
     }
+}
+
+/// A lone new notification: checked against the store if the table may have forgotten its key,
+/// then committed.
+async fn commit_one(app: &Arc<App>, p: Prepared) -> Reply {
+    let p = match settle_misses(app, vec![p]).await.pop() {
+        Some(Ok(p)) => p,
+        Some(Err(reply)) => return reply,
+        None => return Reply::unavailable("nothing was committed"),
+    };
+    commit(app, vec![p])
+        .await
+        .pop()
+        .unwrap_or_else(|| Reply::unavailable("nothing was committed"))
 }
 
 /// `POST /v1/notifications/batch`: each item judged on its own; the new ones share one commit.
@@ -130,8 +139,18 @@ pub async fn batch(app: &Arc<App>, mut body: Vec<u8>) -> Reply {
             Ok(Claim::Pending(p)) => waiting.push((i, p)),
         }
     }
-    if !fresh.is_empty() {
-        for (i, r) in fresh_at.into_iter().zip(commit(app, fresh).await) {
+    let (mut new, mut new_at) = (Vec::new(), Vec::new());
+    for (i, settled) in fresh_at.into_iter().zip(settle_misses(app, fresh).await) {
+        match settled {
+            Ok(p) => {
+                new.push(p);
+                new_at.push(i);
+            }
+            Err(r) => replies[i] = Some(r),
+        }
+    }
+    if !new.is_empty() {
+        for (i, r) in new_at.into_iter().zip(commit(app, new).await) {
             replies[i] = Some(r);
         }
     }
@@ -236,6 +255,79 @@ fn claim(app: &App, p: Prepared) -> Claim {
     }
 }
 
+/// Keys the table reserved as new, judged again by the store once the table has evicted keys
+/// before their retention ran out: from then on a miss proves nothing, and a repeat of an old
+/// key (possibly with a changed amount) must still be found. Costs nothing until the first such
+/// eviction; after it, one indexed store read per new notification (benches/README.md).
+///
+/// A key found in the store gives up its reservation, goes back into the table (so its next
+/// repeat is answered from memory) and is answered duplicate or inconsistent.
+async fn settle_misses(app: &Arc<App>, items: Vec<Prepared>) -> Vec<Result<Prepared, Reply>> {
+    let evicted = app.idempotency.evicted_unexpired();
+    if evicted == 0 || items.is_empty() {
+        return items.into_iter().map(Ok).collect();
+    }
+    metrics::idempotency_evicted(evicted);
+    let since = UnixMillis(
+        app.clock
+            .now()
+            .0
+            .saturating_sub(app.idempotency.retention().as_millis() as u64),
+    );
+    let store = app.store.clone();
+    let lookups: Vec<_> = items.iter().map(|p| (p.key.0, p.record.clone())).collect();
+    let found = tokio::task::spawn_blocking(move || {
+        lookups
+            .iter()
+            .map(|(key, rec)| match KeyLookup::for_record(rec) {
+                Some(by) => store.find_idempotency(*key, by, since),
+                None => Ok(None),
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let Ok(found) = found else {
+        return items
+            .into_iter()
+            .map(|p| Err(release_unjudged(app, &p)))
+            .collect();
+    };
+    items
+        .into_iter()
+        .zip(found)
+        .map(|(p, f)| match f {
+            Ok(None) => Ok(p),
+            Ok(Some(first)) => {
+                app.idempotency.release(p.key, p.record.id);
+                app.idempotency.restore(
+                    p.key,
+                    Fingerprint(first.fingerprint),
+                    first.id,
+                    first.accepted_at,
+                );
+                let same = first.fingerprint == p.fp.0
+                    || p.legacy_fp.is_some_and(|fp| fp.0 == first.fingerprint);
+                Err(if same {
+                    duplicate(p.record.api, first.id)
+                } else {
+                    inconsistent(p.record.api, first.id)
+                })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Store read failed while judging a repeat; ingest answered 503.");
+                Err(release_unjudged(app, &p))
+            }
+        })
+        .collect()
+}
+
+/// A reservation given up because the store could not say whether the key is new.
+fn release_unjudged(app: &App, p: &Prepared) -> Reply {
+    app.idempotency.release(p.key, p.record.id);
+    metrics::ingest(Some(p.record.api), IngestOutcome::Error);
+    Reply::unavailable("the store could not be read to judge this notification; retry")
+}
+
 /// A store written by an earlier version holds fingerprints that counted `resultMessage`; a
 /// repeat of such a notification matches the fingerprint it had then.
 fn inconsistent_unless_legacy(app: &App, p: &Prepared, id: NotificationId) -> Reply {
@@ -288,12 +380,7 @@ async fn wait_for_first(app: &Arc<App>, p: Prepared) -> Reply {
             Some(Check::Inconsistent { id }) => return inconsistent_unless_legacy(app, &p, id),
             // The first copy's commit failed and released the key: this copy may take it.
             Some(Check::New) | None => match claim(app, p) {
-                Claim::New(fresh) => {
-                    let mut r = commit(app, vec![fresh]).await;
-                    return r
-                        .pop()
-                        .unwrap_or_else(|| Reply::unavailable("nothing was committed"));
-                }
+                Claim::New(fresh) => return commit_one(app, fresh).await,
                 Claim::Pending(again) => p = again,
                 Claim::Answer(r) => return r,
             },

@@ -57,6 +57,29 @@ pub enum RedeliverOutcome {
     NotRedeliverable(State),
 }
 
+/// Which lookup index leads to the notifications that may share an idempotency key: every key
+/// includes `paymentRequestId` where the API has one, and `paymentId` otherwise (notifyVoid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLookup<'a> {
+    /// By `paymentRequestId`.
+    PaymentRequestId(&'a str),
+    /// By `paymentId`.
+    PaymentId(&'a str),
+}
+
+impl<'a> KeyLookup<'a> {
+    /// The index for this record's key, `None` when it carries neither id.
+    pub fn for_record(r: &'a NotificationRecord) -> Option<Self> {
+        match r.api {
+            notifyd_core::Api::NotifyVoid => r.payment_id.as_deref().map(KeyLookup::PaymentId),
+            _ => r
+                .payment_request_id
+                .as_deref()
+                .map(KeyLookup::PaymentRequestId),
+        }
+    }
+}
+
 /// What one [`Store::prune`] call removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneStats {
@@ -105,6 +128,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         partner_id: Option<&str>,
         payment_request_id: &str,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// The first notification accepted under idempotency key `key` at or after `since`, found
+    /// through the lookup index `by` names, with its fingerprint: the answer to a repeat whose
+    /// key the in-memory table has evicted before its retention ran out.
+    fn find_idempotency(
+        &self,
+        key: u128,
+        by: KeyLookup<'_>,
+        since: UnixMillis,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     /// Recovery: every `pending` notification, in id (accept) order, with its attempt count and
     /// next attempt time as last committed. An attempt in flight at a crash was never recorded,

@@ -23,7 +23,7 @@ use super::tables::{
     BODIES, BY_PAYMENT_ID, BY_PAYMENT_REQUEST_ID, DEAD_LETTERS, IDEMPOTENCY_LOG, NOTIFICATIONS,
     PENDING, WriteTables,
 };
-use super::{PruneStats, RedeliverOutcome, Store, StoreFuture};
+use super::{KeyLookup, PruneStats, RedeliverOutcome, Store, StoreFuture};
 
 /// The database file's name inside the store directory.
 pub const FILE_NAME: &str = "notifyd.redb";
@@ -399,6 +399,40 @@ impl Store for RedbStore {
                 records.retain(|r| r.partner_id.as_deref() == Some(partner));
             }
             Ok(in_accept_order(records))
+        })
+    }
+
+    fn find_idempotency(
+        &self,
+        key: u128,
+        by: KeyLookup<'_>,
+        since: UnixMillis,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.read(|t| {
+            let ids = match by {
+                KeyLookup::PaymentRequestId(v) => t.ids_for(BY_PAYMENT_REQUEST_ID, v)?,
+                KeyLookup::PaymentId(v) => t.ids_for(BY_PAYMENT_ID, v)?,
+            };
+            let mut first: Option<IdempotencyRecord> = None;
+            // Metadata only: bodies are not needed to judge a repeat.
+            for id in ids {
+                let Some(meta) = t.notifications.get(id).map_err(db)? else {
+                    continue;
+                };
+                let r = decode_meta(NotificationId::from_u128(id), meta.value(), Bytes::new())?;
+                if r.idem_key == key
+                    && r.accepted_at >= since
+                    && first.as_ref().is_none_or(|f| r.id < f.id)
+                {
+                    first = Some(IdempotencyRecord {
+                        key,
+                        fingerprint: r.fingerprint,
+                        id: r.id,
+                        accepted_at: r.accepted_at,
+                    });
+                }
+            }
+            Ok(first)
         })
     }
 
