@@ -25,4 +25,5 @@ fn every_seed_and_regression_holds() {
     assert!(replay("signature_header", notifyd_fuzz::signature_header) >= 1);
     assert!(replay("ack_classify", notifyd_fuzz::ack_classify) >= 1);
     assert!(replay("inquiry", notifyd_fuzz::inquiry) >= 1);
+    assert!(replay("http_response", notifyd_fuzz::http_response) >= 6);
 }
