@@ -11,7 +11,7 @@ use notifyd_core::{Api, Envelope, Notification};
 use std::io::{self, Read};
 use std::time::Duration;
 
-use notifyd_ffi::client::fuzzing::{MAX_RESPONSE_BYTES, read_response};
+use notifyd_ffi::client::fuzzing::{max_response_bytes, read_response};
 
 /// An accepted envelope's canonical bytes are a valid body of the same API that encodes to
 /// the same bytes (retries resend stored bytes, so the encoding must be a fixed point).
@@ -178,6 +178,6 @@ pub fn http_response(data: &[u8]) {
     );
     if let Ok((status, _, body)) = &whole {
         assert!((100..=999).contains(status), "status {status}");
-        assert!(body.len() <= MAX_RESPONSE_BYTES && body.len() <= raw.len());
+        assert!(body.len() <= max_response_bytes() && body.len() <= raw.len());
     }
 }
