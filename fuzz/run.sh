@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envelope batch signature_header ack_classify inquiry)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope batch signature_header ack_classify inquiry http_response)
 rustc --version | grep -q nightly || export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 2; }
 

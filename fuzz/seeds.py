@@ -64,3 +64,34 @@ body = remainder[len(t) + 1:]
 put("merchant_request", "vector", "\n".join([client, t, vec["request"]["Signature_header"], body]))
 put("merchant_request", "bad_signature",
     "\n".join([client, t, "algorithm=RSA256, keyVersion=1, signature=AAAA", body]))
+# http_response: 1 byte (read size - 1), then what notifyd's ingest listener answers.
+def response(status, reason, body, extra=b"", chunked=False):
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n" % (status, reason) + extra
+    if chunked:
+        mid = len(body) // 2
+        parts = [c for c in (body[:mid], body[mid:]) if c]
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in parts) + b"0\r\n\r\n"
+        return head + b"transfer-encoding: chunked\r\n\r\n" + chunks
+    date = b"date: Tue, 22 Nov 2026 10:00:00 GMT\r\n"
+    return head + b"content-length: %d\r\n" % len(body) + date + b"\r\n" + body
+
+accepted = (b'{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"},'
+            b'"notificationId":"01JD5Z8Q1V7Y3M9K2H4T6R8W0X"}')
+for name, step, raw in [
+    ("accepted", 255, response(200, b"OK", accepted)),
+    ("duplicate", 0, response(200, b"OK", accepted[:-1] + b',"duplicate":true}')),
+    ("invalid", 6, response(400, b"Bad Request",
+        b'{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL",'
+        b'"resultMessage":"body.paymentAmount.value: must be 1 to 16 digits"}}')),
+    ("throttled", 15, response(429, b"Too Many Requests",
+        b'{"result":{"resultStatus":"U","resultCode":"REQUEST_TRAFFIC_EXCEED_LIMIT",'
+        b'"resultMessage":"pending queue is full"}}', extra=b"retry-after: 2\r\n")),
+    ("batch_chunked", 3, response(200, b"OK", b'{"results":[' + accepted + b"," + accepted + b"]}",
+        chunked=True)),
+    ("to_eof", 1, b"HTTP/1.0 503 Service Unavailable\r\n\r\n"
+        b'{"result":{"resultStatus":"U","resultCode":"UNKNOWN_EXCEPTION","resultMessage":"shutting down"}}'),
+    ("chunk_extension", 2,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\n\r\n"),
+    ("bad_status", 4, b"HTTP/1.1 +20 OK\r\nContent-Length: 0\r\n\r\n"),
+]:
+    put("http_response", name, bytes([step]) + raw)

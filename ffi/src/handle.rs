@@ -143,8 +143,11 @@ impl OutBuf {
     }
 }
 
-/// Writes `msg` into an optional message buffer as `snprintf` would: truncated to `cap - 1`
-/// bytes and always NUL-terminated. Does nothing when `buf` is NULL or `cap` is 0.
+/// Writes `msg` into an optional message buffer as `snprintf` would: truncated to at most
+/// `cap - 1` bytes and always NUL-terminated. Does nothing when `buf` is NULL or `cap` is 0.
+///
+/// The cut falls on a character boundary: messages echo the sender's keys, and a torn UTF-8
+/// sequence would reach the gateway's logs, or Java, as invalid text.
 ///
 /// # Safety
 /// A non-NULL `buf` is valid for writing `cap` bytes.
@@ -152,7 +155,7 @@ pub(crate) unsafe fn write_message(msg: &str, buf: *mut c_char, cap: usize) {
     if buf.is_null() || cap == 0 {
         return;
     }
-    let n = msg.len().min(cap - 1);
+    let n = char_floor(msg, cap - 1);
     // SAFETY: `buf` is valid for `cap > n` bytes per the contract.
     unsafe {
         std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
@@ -181,12 +184,18 @@ impl MessageBuf {
     }
 }
 
-/// Copies `s` into a fixed C string field, cut on a char boundary to leave room for the NUL.
-pub(crate) fn fill_c_array<const N: usize>(dst: &mut [c_char; N], s: &str) {
-    let mut end = s.len().min(N - 1);
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn char_floor(s: &str, max: usize) -> usize {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
+    end
+}
+
+/// Copies `s` into a fixed C string field, cut on a char boundary to leave room for the NUL.
+pub(crate) fn fill_c_array<const N: usize>(dst: &mut [c_char; N], s: &str) {
+    let end = char_floor(s, N - 1);
     for (d, b) in dst.iter_mut().zip(&s.as_bytes()[..end]) {
         *d = *b as c_char;
     }
@@ -238,6 +247,21 @@ mod tests {
         // SAFETY: `buf` is a live array of 5 bytes.
         unsafe { write_message("abcdefgh", buf.as_mut_ptr(), 5) };
         assert_eq!(buf.map(|c| c as u8), *b"abcd\0");
+        // "a😀b": the emoji's 4 bytes do not fit in 4 - 1 - 1, so it is dropped whole.
+        let mut cut = [1 as c_char; 4];
+        // SAFETY: `cut` is a live array of 4 bytes.
+        unsafe { write_message("a\u{1F600}b", cut.as_mut_ptr(), 4) };
+        assert_eq!(cut.map(|c| c as u8), [b'a', 0, 1, 1]);
+        for cap in 1..=7 {
+            let mut any = [0 as c_char; 8];
+            // SAFETY: `any` is a live array of 8 >= cap bytes.
+            unsafe { write_message("é😀x", any.as_mut_ptr(), cap) };
+            let text = std::ffi::CStr::from_bytes_until_nul(&any.map(|c| c as u8))
+                .unwrap()
+                .to_bytes()
+                .to_vec();
+            assert!(std::str::from_utf8(&text).is_ok(), "cap {cap}: {text:?}");
+        }
         let mut small = [7 as c_char; 4];
         fill_c_array(&mut small, "é€"); // 2 + 3 bytes: only "é" fits before the NUL
         assert_eq!(small.map(|c| c as u8), [0xc3, 0xa9, 0, 7]);

@@ -11,6 +11,41 @@ use notifyd_core::signing::{HeaderError, KeyError, VerifyError};
 
 use crate::panic::ffi_boundary_or_default;
 
+/// `"<key>: <rule>\0"` of a core policy error, built at compile time, so that `nd_result_str`
+/// words a refused policy exactly as `check-config` does and the two cannot drift apart.
+macro_rules! policy_message {
+    ($e:expr) => {{
+        const KEY: &str = $e.key();
+        const RULE: &str = $e.rule();
+        const BYTES: [u8; KEY.len() + 2 + RULE.len() + 1] = key_rule_nul(KEY, RULE);
+        const TEXT: &str = match std::str::from_utf8(&BYTES) {
+            Ok(s) => s,
+            Err(_) => panic!("joining two strs with ASCII gives UTF-8"),
+        };
+        TEXT
+    }};
+}
+
+/// `key`, `": "`, `rule` and a NUL, into an array of exactly that length.
+const fn key_rule_nul<const N: usize>(key: &str, rule: &str) -> [u8; N] {
+    let (key, rule) = (key.as_bytes(), rule.as_bytes());
+    assert!(N == key.len() + 2 + rule.len() + 1);
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < key.len() {
+        out[i] = key[i];
+        i += 1;
+    }
+    out[i] = b':';
+    out[i + 1] = b' ';
+    let mut j = 0;
+    while j < rule.len() {
+        out[i + 2 + j] = rule[j];
+        j += 1;
+    }
+    out
+}
+
 /// The outcome of a fallible call. `ND_RESULT_OK` (0) is success; every other value is an error
 /// and means no out-parameter was written (see each function for the documented exceptions).
 #[repr(u32)]
@@ -145,14 +180,14 @@ impl nd_result {
             }
             nd_result::InvalidNotification => "the notification breaks its API's rules\0",
             nd_result::NotReserved => "the key does not hold that reservation\0",
-            nd_result::PolicyEmptySchedule => "schedule: must have at least one entry\0",
-            nd_result::PolicyScheduleTooLong => "schedule: must have at most 100 entries\0",
-            nd_result::PolicyJitter => "jitter: must be at least 0 and less than 1\0",
-            nd_result::PolicyInitial => "initial: must be greater than 0\0",
-            nd_result::PolicyMultiplier => "multiplier: must be a finite number of at least 1\0",
-            nd_result::PolicyMaxDelay => "max_delay: must be at least the initial delay\0",
-            nd_result::PolicyMaxAttempts => "max_attempts: must be 1 to 1000\0",
-            nd_result::PolicyDeadline => "deadline: must be greater than 0\0",
+            nd_result::PolicyEmptySchedule => policy_message!(InvalidPolicy::EmptySchedule),
+            nd_result::PolicyScheduleTooLong => policy_message!(InvalidPolicy::ScheduleTooLong),
+            nd_result::PolicyJitter => policy_message!(InvalidPolicy::Jitter),
+            nd_result::PolicyInitial => policy_message!(InvalidPolicy::Initial),
+            nd_result::PolicyMultiplier => policy_message!(InvalidPolicy::Multiplier),
+            nd_result::PolicyMaxDelay => policy_message!(InvalidPolicy::MaxDelay),
+            nd_result::PolicyMaxAttempts => policy_message!(InvalidPolicy::MaxAttempts),
+            nd_result::PolicyDeadline => policy_message!(InvalidPolicy::Deadline),
             nd_result::RetriesExhausted => "no further attempt: attempts or deadline exhausted\0",
             nd_result::KeyPemNoBlock => "key: no PEM block found\0",
             nd_result::KeyPemLabel => {
@@ -284,6 +319,35 @@ mod tests {
         assert_eq!(numbers.len(), nd_result::ALL.len());
         for r in nd_result::ALL {
             assert_eq!(nd_result::from_u32(*r as u32), Some(*r));
+        }
+    }
+
+    /// `ALL` is written by hand beside the enum (cbindgen reads the enum as written and does not
+    /// expand macros, so one macro cannot make both); the committed header, which
+    /// `header_up_to_date` keeps equal to the enum, is the check that `ALL` lists every code.
+    #[test]
+    fn all_lists_every_code_of_the_header() {
+        let header = include_str!("../../include/notifyd.h");
+        let in_header: Vec<u32> = header
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ND_RESULT_"))
+            .filter_map(|l| l.split_once(" = "))
+            .map(|(_, n)| n.trim_end_matches(',').parse().expect("a number"))
+            .collect();
+        let in_all: Vec<u32> = nd_result::ALL.iter().map(|r| *r as u32).collect();
+        assert!(in_header.len() > 30, "header parse found {in_header:?}");
+        assert_eq!(in_all, in_header, "nd_result::ALL and the enum differ");
+    }
+
+    #[test]
+    fn policy_messages_are_cores_words() {
+        for (code, e) in [
+            (nd_result::PolicyEmptySchedule, InvalidPolicy::EmptySchedule),
+            (nd_result::PolicyJitter, InvalidPolicy::Jitter),
+            (nd_result::PolicyDeadline, InvalidPolicy::Deadline),
+        ] {
+            assert_eq!(code.message(), format!("{e}\0"));
+            assert_eq!(map_policy_error(e), code);
         }
     }
 

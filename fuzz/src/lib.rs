@@ -11,7 +11,10 @@ use notifyd_core::signing::VerifyingKey;
 use notifyd_core::signing::incoming::{SignedHeaders, check_signed_request};
 use notifyd_core::signing::{format_signature_header, parse_signature_header};
 use notifyd_core::{Api, Envelope, Notification};
+use std::io::{self, Read};
 use std::time::Duration;
+
+use notifyd_ffi::client::fuzzing::{max_response_bytes, read_response};
 
 /// An accepted envelope's canonical bytes are a valid body of the same API that encodes to
 /// the same bytes (retries resend stored bytes, so the encoding must be a fixed point).
@@ -234,5 +237,50 @@ pub fn merchant_request(data: &[u8]) {
                 );
             }
         }
+    }
+}
+
+/// A server's bytes handed out `step` at a time, with an `Interrupted` error before every
+/// other read, as a slow network and signals would.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+    interrupt: bool,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// libnotifyd's HTTP/1.1 response parser (`nd_client_submit` reads notifyd's answer with it):
+/// any bytes parse or are refused without panicking, the outcome does not depend on how the
+/// reads split them, and a parsed answer has a status of three digits and a bounded body.
+/// Input: 1 byte, the read size minus one (1 to 256 bytes per read), then the server's bytes.
+pub fn http_response(data: &[u8]) {
+    let [step, raw @ ..] = data else {
+        return;
+    };
+    let whole = read_response(&mut &raw[..]);
+    let trickled = read_response(&mut Trickle {
+        data: raw,
+        step: usize::from(*step) + 1,
+        interrupt: false,
+    });
+    assert_eq!(
+        whole, trickled,
+        "the outcome depends on how reads split the answer"
+    );
+    if let Ok((status, _, body)) = &whole {
+        assert!((100..=999).contains(status), "status {status}");
+        assert!(body.len() <= max_response_bytes() && body.len() <= raw.len());
     }
 }

@@ -27,4 +27,5 @@ fn every_seed_and_regression_holds() {
     assert!(replay("inquiry", notifyd_fuzz::inquiry) >= 1);
     assert!(replay("extra_fields", notifyd_fuzz::extra_fields) >= 2);
     assert!(replay("merchant_request", notifyd_fuzz::merchant_request) >= 2);
+    assert!(replay("http_response", notifyd_fuzz::http_response) >= 6);
 }

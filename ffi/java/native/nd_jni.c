@@ -51,10 +51,32 @@ static jobject new_object(JNIEnv *env, const char *cls, const char *sig, ...) {
   return o;
 }
 
+/* A Java String from NUL-terminated UTF-8 that libnotifyd wrote. NewStringUTF takes *modified*
+ * UTF-8, in which a 4-byte sequence (an emoji in an echoed key or in a merchant's resultMessage)
+ * is invalid even when intact: HotSpot decodes it into the wrong characters, and -Xcheck:jni
+ * flags it. ASCII reads the same in both, so only text with a byte >= 0x80 goes through
+ * new String(bytes, UTF_8), which decodes 4-byte sequences as surrogate pairs and replaces any
+ * malformed one instead of misreading it. NULL with a Java exception pending on failure. */
+static jstring jstr(JNIEnv *env, const char *s) {
+  if ((*env)->ExceptionCheck(env)) return NULL;
+  size_t n = strlen(s);
+  size_t i = 0;
+  while (i < n && (unsigned char)s[i] < 0x80) i++;
+  if (i == n) return (*env)->NewStringUTF(env, s);
+  jbyteArray bytes = to_java(env, (const uint8_t *)s, n);
+  if (bytes == NULL) return NULL;
+  jclass charsets = (*env)->FindClass(env, "java/nio/charset/StandardCharsets");
+  if (charsets == NULL) return NULL;
+  jfieldID utf8 = (*env)->GetStaticFieldID(env, charsets, "UTF_8", "Ljava/nio/charset/Charset;");
+  if (utf8 == NULL) return NULL;
+  jobject charset = (*env)->GetStaticObjectField(env, charsets, utf8);
+  return (jstring)new_object(env, "java/lang/String", "([BLjava/nio/charset/Charset;)V", bytes, charset);
+}
+
 /* Throws NdException(code, detail or the code's description); returns true when it threw. */
 static int fail(JNIEnv *env, nd_result rc, const char *detail) {
   if (rc == ND_RESULT_OK) return 0;
-  jstring msg = (*env)->NewStringUTF(env, detail != NULL && detail[0] ? detail : nd_result_str(rc));
+  jstring msg = jstr(env, detail != NULL && detail[0] ? detail : nd_result_str(rc));
   jobject ex = new_object(env, "dev/notifyd/NdException", "(ILjava/lang/String;)V", (jint)rc, msg);
   if (ex != NULL) (*env)->Throw(env, (jthrowable)ex);
   return 1;
@@ -85,12 +107,12 @@ static jlong handle(JNIEnv *env, nd_result rc, const char *detail, const void *h
 
 JNIEXPORT jstring JNICALL Java_dev_notifyd_NdNative_version(JNIEnv *env, jclass c) {
   (void)c;
-  return (*env)->NewStringUTF(env, nd_version());
+  return jstr(env, nd_version());
 }
 
 JNIEXPORT jstring JNICALL Java_dev_notifyd_NdNative_resultStr(JNIEnv *env, jclass c, jint code) {
   (void)c;
-  return (*env)->NewStringUTF(env, nd_result_str((uint32_t)code));
+  return jstr(env, nd_result_str((uint32_t)code));
 }
 
 JNIEXPORT jboolean JNICALL Java_dev_notifyd_NdNative_resultIsRetryable(JNIEnv *env, jclass c, jint code) {
@@ -186,7 +208,7 @@ static jobject idem_lookup(JNIEnv *env, jlong h, jbyteArray key, jlong now,
   if (!get_key(env, key, &k)) return NULL;
   if (fail(env, lookup((const nd_idem_table *)(intptr_t)h, &k, (uint64_t)now, &r), NULL)) return NULL;
   return new_object(env, "dev/notifyd/IdemCheck", "(IZJJLjava/lang/String;)V", (jint)r.verdict,
-                    (jboolean)r.pending, (jlong)r.id_hi, (jlong)r.id_lo, (*env)->NewStringUTF(env, r.id_str));
+                    (jboolean)r.pending, (jlong)r.id_hi, (jlong)r.id_lo, jstr(env, r.id_str));
 }
 
 JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_idemTableReserve(JNIEnv *env, jclass c, jlong h,
@@ -244,8 +266,8 @@ JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_ackClassify(JNIEnv *env, jcl
   put(a), put(b);
   if (fail(env, rc, NULL)) return NULL;
   return new_object(env, "dev/notifyd/Ack", "(IZLjava/lang/String;Ljava/lang/String;Ljava/lang/String;J)V",
-                    (jint)ack.action, (jboolean)ack.is_final, (*env)->NewStringUTF(env, ack.reason),
-                    (*env)->NewStringUTF(env, ack.code), (*env)->NewStringUTF(env, ack.message),
+                    (jint)ack.action, (jboolean)ack.is_final, jstr(env, ack.reason),
+                    jstr(env, ack.code), jstr(env, ack.message),
                     (jlong)ack.retry_after_ms);
 }
 
@@ -403,9 +425,9 @@ JNIEXPORT jobject JNICALL Java_dev_notifyd_NdNative_clientSubmit(JNIEnv *env, jc
   if (!fail(env, rc, NULL)) {
     out = new_object(env, "dev/notifyd/SubmitResult",
                      "(ILjava/lang/String;Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;ZII[B)V",
-                     (jint)r.http_status, (*env)->NewStringUTF(env, r.result_status),
-                     (*env)->NewStringUTF(env, r.result_code), (*env)->NewStringUTF(env, r.result_message),
-                     (*env)->NewStringUTF(env, r.notification_id), (jboolean)r.duplicate, (jint)r.batch_items,
+                     (jint)r.http_status, jstr(env, r.result_status),
+                     jstr(env, r.result_code), jstr(env, r.result_message),
+                     jstr(env, r.notification_id), (jboolean)r.duplicate, (jint)r.batch_items,
                      (jint)r.batch_accepted, to_java(env, body, body_len < cap ? body_len : cap));
   }
   free(body);

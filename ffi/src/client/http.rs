@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 /// Largest response accepted; a batch of 1000 results is about 150 KiB.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 16 << 20;
 const MAX_HEAD_BYTES: usize = 64 << 10;
+/// Longest chunk-size line (size, extensions) accepted in a chunked body.
+const MAX_CHUNK_LINE_BYTES: usize = 1024;
 
 #[derive(Debug)]
 pub(crate) enum Target {
@@ -166,13 +168,22 @@ fn exchange<C: Conn>(
 
 fn read_response(r: &mut impl Read) -> Result<Response, Error> {
     let mut buf = Vec::with_capacity(4096);
+    // Where the search for the blank line resumes: a server that trickles its head a byte at
+    // a time must not make each read rescan everything before it.
+    let mut scanned = 0;
     let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
+        if let Some(i) = find(&buf[scanned..], b"\r\n\r\n").map(|i| scanned + i) {
+            // Judged on where the head ends, not on how much one read brought in, so the answer
+            // does not depend on how the server's bytes were split into packets.
+            if i + 4 > MAX_HEAD_BYTES {
+                return Err(Error::BadResponse);
+            }
             break i + 4;
         }
         if buf.len() > MAX_HEAD_BYTES {
             return Err(Error::BadResponse);
         }
+        scanned = buf.len().saturating_sub(3);
         if fill(r, &mut buf)? == 0 {
             return Err(Error::BadResponse);
         }
@@ -187,6 +198,9 @@ fn read_response(r: &mut impl Read) -> Result<Response, Error> {
         let (name, value) = line.split_once(':').ok_or(Error::BadResponse)?;
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
+            if !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::BadResponse);
+            }
             let n: usize = value.parse().map_err(|_| Error::BadResponse)?;
             if n > MAX_RESPONSE_BYTES {
                 return Err(Error::TooLarge);
@@ -228,7 +242,12 @@ fn parse_status_line(line: &str) -> Result<u16, Error> {
     let mut parts = line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     let code = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") || code.len() != 3 {
+    // `u16::from_str` also takes "+12"; a status is exactly three digits, 100 to 999.
+    if !version.starts_with("HTTP/1.")
+        || code.len() != 3
+        || !code.bytes().all(|b| b.is_ascii_digit())
+        || code.starts_with('0')
+    {
         return Err(Error::BadResponse);
     }
     code.parse().map_err(|_| Error::BadResponse)
@@ -238,17 +257,27 @@ fn parse_status_line(line: &str) -> Result<u16, Error> {
 fn read_chunked(r: &mut impl Read, mut pending: Vec<u8>) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     loop {
+        let mut scanned = 0;
         let line_end = loop {
-            if let Some(i) = find(&pending, b"\r\n") {
+            // As for the head: the line's length decides, not the size of the last read.
+            if let Some(i) = find(&pending[scanned..], b"\r\n").map(|i| scanned + i) {
+                if i > MAX_CHUNK_LINE_BYTES {
+                    return Err(Error::BadResponse);
+                }
                 break i;
             }
-            if pending.len() > 1024 || fill(r, &mut pending)? == 0 {
+            scanned = pending.len().saturating_sub(1);
+            if pending.len() > MAX_CHUNK_LINE_BYTES || fill(r, &mut pending)? == 0 {
                 return Err(Error::BadResponse);
             }
         };
         let size_text =
             std::str::from_utf8(&pending[..line_end]).map_err(|_| Error::BadResponse)?;
         let size_text = size_text.split(';').next().unwrap_or("").trim();
+        // `from_str_radix` also takes a leading '+', which is no hex digit.
+        if !size_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::BadResponse);
+        }
         let size = usize::from_str_radix(size_text, 16).map_err(|_| Error::BadResponse)?;
         if body.len().saturating_add(size) > MAX_RESPONSE_BYTES {
             return Err(Error::TooLarge);
@@ -289,9 +318,86 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The response parser as `nd_client_submit` runs it, for the fuzz target in `fuzz/` (feature
+/// `fuzzing`); not part of the C ABI, and no stable Rust API.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use crate::result::nd_result;
+
+    /// The largest body a successful parse may return. (A function: cbindgen would put a
+    /// `pub const` into the C header, even behind this feature.)
+    pub fn max_response_bytes() -> usize {
+        super::MAX_RESPONSE_BYTES
+    }
+
+    /// One response read from `r`: `(status, retry_after, body)`, or the code the submit
+    /// would return.
+    pub fn read_response(
+        r: &mut impl std::io::Read,
+    ) -> Result<(u16, Option<u64>, Vec<u8>), nd_result> {
+        super::read_response(r)
+            .map(|resp| (resp.status, resp.retry_after, resp.body))
+            .map_err(super::super::map_client_error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out at most `step` bytes per read, as a slow network would.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn limits_do_not_depend_on_how_reads_split_the_answer() {
+        let long_head = format!(
+            "HTTP/1.1 200 OK\r\nX-Pad: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+            "p".repeat(MAX_HEAD_BYTES)
+        );
+        let long_chunk_line = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;{}\r\n{{}}\r\n0\r\n\r\n",
+            "x".repeat(2 * MAX_CHUNK_LINE_BYTES)
+        );
+        for raw in [long_head, long_chunk_line] {
+            let whole = parse(raw.as_bytes()).map(|r| r.body);
+            let trickled = read_response(&mut Trickle {
+                data: raw.as_bytes(),
+                step: 7,
+            })
+            .map(|r| r.body);
+            assert_eq!(whole, trickled);
+            assert_eq!(whole, Err(Error::BadResponse));
+        }
+    }
+
+    #[test]
+    fn numbers_are_digits_only() {
+        for bad in [
+            &b"HTTP/1.1 +20 OK\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\n{}",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\n{}\r\n0\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(bad).unwrap_err(),
+                Error::BadResponse,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     fn parse(raw: &[u8]) -> Result<Response, Error> {
         read_response(&mut &raw[..])

@@ -3,6 +3,10 @@
 
 mod http;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use http::fuzzing;
+
 use std::ffi::c_char;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;

@@ -55,6 +55,19 @@ static void test_version_and_results(void) {
   CHECK(!nd_result_is_retryable(12345));
 }
 
+/* Whether s is well-formed UTF-8: every lead byte has all its continuation bytes. */
+static int utf8_ok(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+    if (n < 0) return 0;
+    p++;
+    for (int i = 0; i < n; i++, p++)
+      if ((*p & 0xc0) != 0x80) return 0;
+  }
+  return 1;
+}
+
 static void test_validate(void) {
   char err[256];
   CHECK_RC(nd_notification_validate(S("notifyPayment"), S(PAYMENT), err, sizeof err), ND_RESULT_OK);
@@ -80,6 +93,21 @@ static void test_validate(void) {
   CHECK_RC(nd_notification_validate(S("notifyPayment"), S(bad_amount), tiny, sizeof tiny),
            ND_RESULT_INVALID_NOTIFICATION);
   CHECK(strcmp(tiny, "payment") == 0);
+
+  /* Messages echo unknown keys; a short buffer must not end inside one of their characters.
+   * "\xc3\xa9\xf0\x9f\x98\x80" is "é😀" (2 + 4 bytes). */
+  static const char odd_key[] = "{\"\xc3\xa9\xf0\x9f\x98\x80\":\"1\"}";
+  int torn = 0;
+  for (size_t cap = 1; cap <= 12; cap++) {
+    char cut[12];
+    CHECK_RC(nd_notification_validate(S("notifyPayment"), S(odd_key), cut, cap), ND_RESULT_INVALID_NOTIFICATION);
+    if (!utf8_ok(cut)) torn++, fprintf(stderr, "err_cap %zu: torn character\n", cap);
+  }
+  CHECK(torn == 0);
+  CHECK_RC(nd_notification_validate(S("notifyPayment"), S(odd_key), tiny, 4), ND_RESULT_INVALID_NOTIFICATION);
+  CHECK(strcmp(tiny, "\xc3\xa9") == 0);
+  CHECK_RC(nd_notification_validate(S("notifyPayment"), S(odd_key), err, sizeof err), ND_RESULT_INVALID_NOTIFICATION);
+  CHECK(strncmp(err, "\xc3\xa9\xf0\x9f\x98\x80: ", 8) == 0);
 
   CHECK_RC(nd_notification_validate(S("inquiryPayment"), S(PAYMENT), err, sizeof err), ND_RESULT_UNKNOWN_API);
   CHECK(strncmp(err, "api: must be one of", 19) == 0);

@@ -116,26 +116,48 @@ pub fn ensure_libraries_built() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let dir = target_profile_dir();
-            let mut cmd = Command::new(env!("CARGO"));
-            // The variables cargo sets for this test process would otherwise reach build
-            // scripts (ring's) and force rebuilds on every run.
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy().into_owned();
-                if name.starts_with("CARGO_") && name != "CARGO_HOME" || name == "OUT_DIR" {
-                    cmd.env_remove(name);
-                }
-            }
-            cmd.args(["build", "-p", "notifyd-ffi", "--lib"])
-                .env("CARGO_TARGET_DIR", dir.parent().expect("target dir"))
-                .current_dir(repo_root());
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("running cargo build");
-            assert!(status.success(), "cargo build -p notifyd-ffi failed");
-            dir
+            let release = dir.file_name().is_some_and(|n| n == "release");
+            cargo_build_libraries(dir, release)
         })
         .clone()
+}
+
+/// Builds the release libnotifyd.a and .so (in `target/release`), once per test binary: the
+/// build gateways ship. Optimised code takes paths a debug build does not (sonic-rs reads past
+/// the end of a string only with debug assertions off), so memory checks must see this one too.
+pub fn ensure_release_libraries_built() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = target_profile_dir()
+                .parent()
+                .expect("target dir")
+                .to_path_buf();
+            cargo_build_libraries(target.join("release"), true)
+        })
+        .clone()
+}
+
+/// `cargo build -p notifyd-ffi --lib` into `dir` (`<target>/<profile>`); returns `dir`.
+fn cargo_build_libraries(dir: PathBuf, release: bool) -> PathBuf {
+    let mut cmd = Command::new(env!("CARGO"));
+    // The variables cargo sets for this test process would otherwise reach build
+    // scripts (ring's) and force rebuilds on every run.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" || name == "OUT_DIR" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["build", "-p", "notifyd-ffi", "--lib"])
+        .env("CARGO_TARGET_DIR", dir.parent().expect("target dir"))
+        .current_dir(repo_root());
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("running cargo build");
+    assert!(status.success(), "cargo build -p notifyd-ffi failed");
+    dir
 }
 
 pub fn repo_root() -> PathBuf {

@@ -50,6 +50,15 @@ public final class NdTest {
       check(!e.isRetryable(), "validation errors are not retryable");
     }
     check(code(() -> Notifyd.validate("refund", b(BODY))) == 200, "unknown api");
+    // Messages echo the sender's keys. U+1F600 is a 4-byte UTF-8 sequence, which JNI's
+    // NewStringUTF (modified UTF-8) does not accept; the message must still come through intact.
+    String odd = "\u00e9\uD83D\uDE00";
+    try {
+      Notifyd.validate("notifyPayment", b("{\"" + odd + "\":\"1\"}"));
+      check(false, "unknown key throws");
+    } catch (NdException e) {
+      check(e.getMessage().startsWith(odd + ": is not a field"), "non-BMP key in message: " + e.getMessage());
+    }
     check(new String(Notifyd.encode("notifyPayment", b(BODY)), StandardCharsets.UTF_8).equals(BODY), "encode");
     String big = BODY.replace("\"P1\"", "\"" + "P".repeat(32) + "\"");
     check(Notifyd.encode("notifyPayment", b(big)).length == big.length(), "encode grows its buffer");
@@ -109,6 +118,10 @@ public final class NdTest {
         -1, b("{\"result\":{\"resultStatus\":\"S\",\"resultCode\":\"SUCCESS\"}}"),
         Ack.SIGNATURE_NOT_CHECKED, Ack.MODE_OPTIONAL);
     check(done.action() == Ack.DONE && done.isFinal() && done.code().equals("SUCCESS"), "classify S");
+    Ack rejected = Notifyd.classify("notifyPayment", 200, -1,
+        b("{\"result\":{\"resultStatus\":\"F\",\"resultCode\":\"PROCESS_FAIL\",\"resultMessage\":\"no " + odd + "\"}}"),
+        Ack.SIGNATURE_NOT_CHECKED, Ack.MODE_OPTIONAL);
+    check(rejected.action() == Ack.PERM_FAIL && rejected.message().equals("no " + odd), "non-BMP ack message: " + rejected.message());
     Ack throttled = Notifyd.classify("notifyPayment", 429, 5000, null, Ack.SIGNATURE_NOT_CHECKED, Ack.MODE_OFF);
     check(throttled.action() == Ack.BACKOFF_HARD && throttled.retryAfterMs() == 5000, "classify 429");
     check(Notifyd.classifyFailure("notifyVoid", Ack.OUTCOME_TIMEOUT).reason().equals("timeout"), "timeout");
@@ -149,6 +162,9 @@ public final class NdTest {
       check(d.duplicate() && d.notificationId().equals(r.notificationId()), "duplicate over the Unix socket");
       SubmitResult bad = tcp.submit(b("{\"api\":\"notifyPayment\"}"));
       check(bad.httpStatus() == 400 && bad.resultCode().equals("PARAM_ILLEGAL"), "invalid submit");
+      SubmitResult oddKey = tcp.submit(b(envelope.replace("{\"partnerId\"", "{\"" + odd + "\":\"1\",\"partnerId\"")));
+      check(oddKey.httpStatus() == 400 && oddKey.resultMessage().contains(odd + ": is not a field"),
+          "non-BMP submit message: " + oddKey.resultMessage());
       SubmitResult batch = unix.submitBatch(b("{\"notifications\":[" + envelope + "]}"));
       check(batch.httpStatus() == 200 && batch.batchItems() == 1 && batch.batchAccepted() == 1, "batch");
       check(new String(batch.body(), StandardCharsets.UTF_8).contains("\"results\""), "batch body");
