@@ -72,7 +72,7 @@ fn main() {
     };
     let miss = time(false);
     let hit = time(true);
-    println!(
+    eprintln!(
         "store of {n}: lookup of a new key {:.2} us, of a stored key {:.2} us",
         miss.as_secs_f64() * 1e6,
         hit.as_secs_f64() * 1e6

@@ -29,6 +29,8 @@ pub const STORE_COMMIT: &str = "notifyd_store_commit_seconds";
 /// Notifications per store commit.
 pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
 pub const ENDPOINTS: &str = "notifyd_endpoints";
+/// Outcome writes refused because another host's lease took the notification over.
+pub const LEASE_LOST: &str = "notifyd_lease_lost_total";
 /// Idempotency keys dropped from memory before their retention ran out.
 pub const IDEMPOTENCY_EVICTED: &str = "notifyd_idempotency_evicted_total";
 
@@ -60,7 +62,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 12] = [
+pub const FAMILIES: [Family; 13] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -128,6 +130,12 @@ pub const FAMILIES: [Family; 12] = [
         help: "Idempotency keys evicted from memory before their retention ran out; repeats of them are judged from the store.",
     },
     Family {
+        name: LEASE_LOST,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Attempts whose outcome the store refused because another host's lease took the notification over (shared store).",
+    },
+    Family {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -182,6 +190,7 @@ pub fn register() {
     }
     gauge!(PENDING).increment(0.0);
     counter!(IDEMPOTENCY_EVICTED).increment(0);
+    counter!(LEASE_LOST).increment(0);
     gauge!(IN_FLIGHT).increment(0.0);
     for state in notifyd_core::scheduler::EndpointState::ALL {
         gauge!(ENDPOINTS, "state" => state.as_str()).increment(0.0);
@@ -282,6 +291,11 @@ pub fn finished(api: Api, state: &'static str, latency: Duration) {
 /// The idempotency table's count of keys evicted before their time (a running total).
 pub fn idempotency_evicted(total: u64) {
     counter!(IDEMPOTENCY_EVICTED).absolute(total);
+}
+
+/// An attempt's outcome write was refused: another host holds the notification now.
+pub fn lease_lost() {
+    counter!(LEASE_LOST).increment(1);
 }
 
 /// Sets the pending gauge.

@@ -324,6 +324,25 @@ impl<T> Scheduler<T> {
         Some(entry.payload)
     }
 
+    /// The decision [`Scheduler::answered`] returned for `id` could not be written: the store
+    /// says another owner (a host that took the notification over when this one's lease ran
+    /// out) holds it now. It leaves as a final one would, its payload is returned, and the next
+    /// notification of its chain may go: its owner's store keeps their order from here on.
+    pub fn lost(&mut self, now: UnixMillis, id: NotificationId) -> Option<T> {
+        let entry = self.entries.get(&id)?;
+        if !matches!(entry.phase, Phase::Recording(_)) {
+            return None;
+        }
+        self.in_flight -= 1;
+        let entry = self.entries.remove(&id)?;
+        let index = entry.endpoint;
+        self.endpoints[index as usize].pending -= 1;
+        if let Some(next) = self.chains.finish(entry.chain, id) {
+            self.schedule(now, next);
+        }
+        Some(entry.payload)
+    }
+
     /// Fires the timers due at `now`: notifications come due, paused endpoints wake up.
     pub fn handle_timeout(&mut self, now: UnixMillis) {
         while let Some(timer) = self.timers.pop_due(now) {

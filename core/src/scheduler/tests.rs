@@ -436,3 +436,26 @@ fn answers_for_attempts_not_in_flight_are_ignored() {
     sim.answer(1, s());
     assert!(sim.s.recorded(sim.now, id(1)).is_none(), "recorded once");
 }
+
+#[test]
+fn a_lost_lease_forgets_the_notification_and_frees_its_slot_and_chain() {
+    let mut sim = Sim::new(1, 100);
+    sim.add(1, EP, 7);
+    sim.add(2, EP, 7);
+    assert_eq!(sim.started(), vec![1]);
+    sim.s
+        .answered(sim.now, id(1), u(), &sim.policy, 0.5)
+        .unwrap();
+    assert_eq!(
+        sim.s.lost(sim.now, id(1)),
+        Some(1),
+        "its payload comes back"
+    );
+    assert_eq!(sim.s.in_flight(), 0);
+    assert_eq!(sim.s.len(), 1, "only 2 is left");
+    // Not retried here (another host owns it), and the endpoint's one slot is free for 2.
+    assert_eq!(sim.started(), vec![2]);
+    sim.advance(30 * MIN);
+    assert_eq!(sim.s.lost(sim.now, id(1)), None, "forgotten for good");
+    assert!(sim.started().is_empty());
+}

@@ -14,7 +14,7 @@ use super::job::Payload;
 use crate::clock::Clock;
 use crate::metrics;
 use crate::profile::{Profile, Profiles, RequestTimeFormat};
-use crate::store::{AttemptUpdate, Store};
+use crate::store::{Applied, AttemptUpdate, Store};
 use crate::text::truncate_chars;
 
 /// The `resultCode` notifyd gives an attempt its SSRF guard refused (no request was sent).
@@ -135,21 +135,23 @@ pub(super) fn summary(ack: &Ack) -> String {
 /// pending (and due) with nothing in memory to correct it short of a restart. At the shutdown
 /// abort it gives up: the store still says pending, so a restart repeats the attempt
 /// (at-least-once), never loses the notification.
-pub(super) async fn record(ctx: &AttemptCtx, mut update: AttemptUpdate) {
+///
+/// Answers what the store made of it; `None` when it gave up at the abort.
+pub(super) async fn record(ctx: &AttemptCtx, mut update: AttemptUpdate) -> Option<Applied> {
     if let Some(text) = update.last_result.as_mut() {
         truncate_chars(text, 300);
     }
     let mut wait = Duration::from_millis(50);
     loop {
         match ctx.store.update(vec![update.clone()]).await {
-            Ok(()) => return,
+            Ok(applied) => return applied.first().copied().or(Some(Applied::Done)),
             Err(e) => {
                 tracing::error!(id = %update.id, error = %e, retry_in_ms = wait.as_millis() as u64, "Could not record an attempt outcome; trying again.");
             }
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = ctx.abort.cancelled() => return,
+            () = ctx.abort.cancelled() => return None,
         }
         wait = (wait * 2).min(Duration::from_secs(5));
     }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use notifyd_core::{Api, NotificationId, UnixMillis};
 
 use crate::profile::Profile;
-use crate::store::NotificationRecord;
+use crate::store::{Lease, NotificationRecord};
 
 /// A pending notification handed to the dispatcher (ingest, redeliver and recovery).
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct Payload {
     pub body: Bytes,
     /// When it was accepted (latency metric).
     pub accepted_at: UnixMillis,
+    /// The claim its outcome writes complete ([`Lease::LOCAL`] on the embedded store).
+    pub lease: Lease,
 }
 
 impl Job {
@@ -67,7 +69,14 @@ impl Job {
                 url: Arc::from(rec.url.as_str()),
                 body: rec.body.clone(),
                 accepted_at: rec.accepted_at,
+                lease: Lease::LOCAL,
             },
         }
+    }
+
+    /// The same job under a claim a shared store granted.
+    pub fn with_lease(mut self, lease: Lease) -> Job {
+        self.payload.lease = lease;
+        self
     }
 }

@@ -22,7 +22,7 @@ use super::interner::Interner;
 use super::job::{Job, Payload};
 use super::report::{EndpointView, Report};
 use crate::metrics;
-use crate::store::{AttemptUpdate, State};
+use crate::store::{Applied, AttemptUpdate, State};
 
 pub(super) enum ShardMsg {
     Enqueue(Job),
@@ -32,6 +32,8 @@ pub(super) enum ShardMsg {
     Answered(Box<Answered>),
     /// The decision on this notification's answer is durable.
     Recorded(NotificationId),
+    /// The store refused the decision: another host's lease took this notification over.
+    Lost(NotificationId),
     /// An operator's hold (true) or resume (false) of an endpoint; answers whether it changed.
     Hold(Box<str>, bool, oneshot::Sender<bool>),
     /// A configuration reload: holds caused by answers about our side end.
@@ -116,6 +118,7 @@ impl Shard {
             ShardMsg::EnqueueMany(jobs) => jobs.into_iter().for_each(|j| self.enqueue(j)),
             ShardMsg::Answered(answered) => self.answered(*answered),
             ShardMsg::Recorded(id) => self.recorded(id),
+            ShardMsg::Lost(id) => self.lost(id),
             ShardMsg::Hold(endpoint, hold, reply) => {
                 let now = self.ctx.clock.now();
                 let changed = if hold {
@@ -213,7 +216,7 @@ impl Shard {
         if let Some(profile) = profile {
             p.profile = profile;
         }
-        let (api, accepted_at, profile) = (p.api, p.accepted_at, p.profile.clone());
+        let (api, accepted_at, profile, lease) = (p.api, p.accepted_at, p.profile.clone(), p.lease);
         let note = Note::of(&ack);
         let Some(d) = self
             .sched
@@ -232,6 +235,7 @@ impl Shard {
         let finished = d.verdict.is_final();
         let update = AttemptUpdate {
             id,
+            lease,
             state,
             attempts: d.attempts,
             last_result: Some(text),
@@ -240,13 +244,34 @@ impl Shard {
         };
         let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
         self.tracker.spawn(async move {
-            attempt::record(&ctx, update).await;
-            if finished {
-                metrics::finished(api, state.as_str(), now.since(accepted_at));
-            }
+            let msg = match attempt::record(&ctx, update).await {
+                Some(Applied::LeaseLost) => {
+                    // Another host holds it now and makes the attempt again; its outcome, and
+                    // the final-state metric, are that host's.
+                    tracing::warn!(id = %id, "Lost the lease of a notification mid-attempt; another host delivers it.");
+                    metrics::lease_lost();
+                    ShardMsg::Lost(id)
+                }
+                _ => {
+                    if finished {
+                        metrics::finished(api, state.as_str(), now.since(accepted_at));
+                    }
+                    ShardMsg::Recorded(id)
+                }
+            };
             // The shard is gone only when the daemon is exiting; the outcome is in the store.
-            let _ = tx.send(ShardMsg::Recorded(id));
+            let _ = tx.send(msg);
         });
+    }
+
+    fn lost(&mut self, id: NotificationId) {
+        if self.sched.lost(self.ctx.clock.now(), id).is_some() {
+            let remaining = self
+                .pending
+                .fetch_sub(1, Ordering::Relaxed)
+                .saturating_sub(1);
+            metrics::pending(remaining);
+        }
     }
 
     fn recorded(&mut self, id: NotificationId) {

@@ -32,7 +32,7 @@ use crate::app::App;
 use crate::delivery::Job;
 use crate::metrics::{self, IngestOutcome};
 use crate::profile::Profile;
-use crate::store::{KeyLookup, NotificationRecord, State};
+use crate::store::{Accepted, KeyLookup, NotificationRecord, State};
 
 /// The most a repeat waits for its first copy's commit before answering 503: a bound for a
 /// store that has stopped answering, far above a healthy commit (milliseconds).
@@ -255,6 +255,37 @@ fn claim(app: &App, p: Prepared) -> Claim {
     }
 }
 
+/// One record's fate after the commit: stored (confirmed and, when this host holds it, handed
+/// to delivery) or found to repeat a record the store already had (a shared store judges
+/// idempotency across hosts), which then answers for it.
+fn settle(app: &App, p: Prepared, answer: Accepted) -> Reply {
+    match answer {
+        Accepted::Stored(lease) => {
+            app.idempotency.confirm(p.key, p.record.id);
+            // Without a lease another host's claim delivers it.
+            if let Some(lease) = lease {
+                let now = app.clock.now();
+                app.dispatcher
+                    .enqueue(Job::from_record(&p.record, p.profile, now).with_lease(lease));
+            }
+            metrics::ingest(Some(p.record.api), IngestOutcome::Accepted);
+            Reply::ok("accepted").with("notificationId", json!(p.record.id.to_string()))
+        }
+        Accepted::Duplicate(first) => {
+            // The store knew the key (another host stored it): so does the table from now on.
+            app.idempotency.release(p.key, p.record.id);
+            app.idempotency
+                .restore(p.key, p.fp, first, first.accepted_at());
+            duplicate(p.record.api, first)
+        }
+        Accepted::Inconsistent(first) => {
+            // Left to the store to judge again: the table holds only fingerprints it was given.
+            app.idempotency.release(p.key, p.record.id);
+            inconsistent(p.record.api, first)
+        }
+    }
+}
+
 /// Keys the table reserved as new, judged again by the store once the table has evicted keys
 /// before their retention ran out: from then on a miss proves nothing, and a repeat of an old
 /// key (possibly with a changed amount) must still be found. Costs nothing until the first such
@@ -415,17 +446,28 @@ async fn commit(app: &Arc<App>, items: Vec<Prepared>) -> Vec<Reply> {
 async fn complete(app: &App, items: Vec<Prepared>) -> Vec<Reply> {
     let records: Vec<NotificationRecord> = items.iter().map(|p| p.record.clone()).collect();
     match app.store.accept(records).await {
-        Ok(()) => items
+        Ok(answers) if answers.len() == items.len() => items
             .into_iter()
-            .map(|p| {
-                app.idempotency.confirm(p.key, p.record.id);
-                let now = app.clock.now();
-                app.dispatcher
-                    .enqueue(Job::from_record(&p.record, p.profile, now));
-                metrics::ingest(Some(p.record.api), IngestOutcome::Accepted);
-                Reply::ok("accepted").with("notificationId", json!(p.record.id.to_string()))
-            })
+            .zip(answers)
+            .map(|(p, answer)| settle(app, p, answer))
             .collect(),
+        Ok(answers) => {
+            // A store that answers for fewer records than it was given is broken; what it did
+            // with them is unknown, so the keys stay reserved (a repeat waits, then gets 503)
+            // rather than letting a second copy in.
+            tracing::error!(
+                given = items.len(),
+                answered = answers.len(),
+                "The store answered an accept for the wrong number of records; ingest answered 503."
+            );
+            items
+                .iter()
+                .map(|p| {
+                    metrics::ingest(Some(p.record.api), IngestOutcome::Error);
+                    Reply::unavailable("the store gave no clear answer; retry")
+                })
+                .collect()
+        }
         Err(e) => {
             tracing::error!(error = %e, count = items.len(), "Store commit failed; ingest answered 503.");
             items

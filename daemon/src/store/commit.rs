@@ -25,14 +25,14 @@ use super::error::{StoreError, db};
 use super::record::{AttemptUpdate, NotificationRecord, State};
 use super::redb_store::{CommitObserver, DbSlot};
 use super::tables::WriteTables;
-use super::{PruneStats, RedeliverOutcome};
+use super::{Accepted, Applied, Lease, PruneStats, RedeliverOutcome};
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// One unit of work for the writer thread.
 pub(super) enum Op {
-    Accept(Vec<NotificationRecord>, Reply<()>),
-    Update(Vec<AttemptUpdate>, Reply<()>),
+    Accept(Vec<NotificationRecord>, Reply<Vec<Accepted>>),
+    Update(Vec<AttemptUpdate>, Reply<Vec<Applied>>),
     Redeliver(NotificationId, UnixMillis, Reply<RedeliverOutcome>),
     Prune(UnixMillis, usize, Reply<PruneStats>),
     /// Finish what is queued before it, then exit.
@@ -52,7 +52,9 @@ impl Op {
 
 /// What an op produced inside the transaction, sent once the commit is known.
 enum Outcome {
-    Unit(Result<(), StoreError>),
+    Unit,
+    Accept(Vec<Accepted>),
+    Update(Vec<Applied>),
     Redeliver(Result<RedeliverOutcome, StoreError>),
     Prune(Result<PruneStats, StoreError>),
 }
@@ -222,19 +224,21 @@ fn apply_all(txn: &WriteTransaction, batch: &[Op]) -> Result<Vec<Outcome>, Store
                 for r in records {
                     t.insert_new(r)?;
                 }
-                Outcome::Unit(Ok(()))
+                // This host's idempotency table judged every record before it came here.
+                Outcome::Accept(vec![Accepted::Stored(Some(Lease::LOCAL)); records.len()])
             }
             Op::Update(updates, _) => {
+                let mut applied = Vec::with_capacity(updates.len());
                 for u in updates {
-                    apply_update(&mut t, u)?;
+                    applied.push(apply_update(&mut t, u)?);
                 }
-                Outcome::Unit(Ok(()))
+                Outcome::Update(applied)
             }
             Op::Redeliver(id, now, _) => {
                 Outcome::Redeliver(op_level(redeliver(&mut t, *id, *now))?)
             }
             Op::Prune(before, limit, _) => Outcome::Prune(Ok(prune(&mut t, *before, *limit)?)),
-            Op::Shutdown => Outcome::Unit(Ok(())),
+            Op::Shutdown => Outcome::Unit,
         };
         outcomes.push(outcome);
     }
@@ -251,20 +255,25 @@ fn op_level<T>(r: Result<T, StoreError>) -> Result<Result<T, StoreError>, StoreE
     }
 }
 
-fn apply_update(t: &mut WriteTables<'_>, u: &AttemptUpdate) -> Result<(), StoreError> {
+fn apply_update(t: &mut WriteTables<'_>, u: &AttemptUpdate) -> Result<Applied, StoreError> {
+    // One host owns everything this store holds; a lease from anywhere else is not its.
+    if u.lease != Lease::LOCAL {
+        return Ok(Applied::LeaseLost);
+    }
     let old = match t.load_meta(u.id) {
         Ok(Some(old)) => old,
         // Pruned or never stored: the update has nothing left to describe.
-        Ok(None) => return Ok(()),
+        Ok(None) => return Ok(Applied::Done),
         Err(StoreError::Corrupt(msg)) => {
             tracing::warn!(id = %u.id, error = %msg, "skipping update of an unreadable record");
-            return Ok(());
+            return Ok(Applied::Done);
         }
         Err(e) => return Err(e),
     };
     let mut new = old.clone();
     new.apply(u);
-    t.replace_meta(&old, &new)
+    t.replace_meta(&old, &new)?;
+    Ok(Applied::Done)
 }
 
 fn redeliver(
@@ -314,8 +323,11 @@ fn prune(
 fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
     // A send fails only when the caller stopped waiting; the write stands regardless.
     match (op, outcome) {
-        (Op::Accept(_, tx) | Op::Update(_, tx), Ok(Outcome::Unit(r))) => {
-            let _ = tx.send(r);
+        (Op::Accept(_, tx), Ok(Outcome::Accept(r))) => {
+            let _ = tx.send(Ok(r));
+        }
+        (Op::Update(_, tx), Ok(Outcome::Update(r))) => {
+            let _ = tx.send(Ok(r));
         }
         (Op::Redeliver(_, _, tx), Ok(Outcome::Redeliver(r))) => {
             let _ = tx.send(r);
@@ -323,7 +335,10 @@ fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
         (Op::Prune(_, _, tx), Ok(Outcome::Prune(r))) => {
             let _ = tx.send(r);
         }
-        (Op::Accept(_, tx) | Op::Update(_, tx), Err(e)) => {
+        (Op::Accept(_, tx), Err(e)) => {
+            let _ = tx.send(Err(e));
+        }
+        (Op::Update(_, tx), Err(e)) => {
             let _ = tx.send(Err(e));
         }
         (Op::Redeliver(_, _, tx), Err(e)) => {

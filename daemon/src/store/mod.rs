@@ -19,6 +19,7 @@
 
 mod commit;
 mod error;
+mod lease;
 mod record;
 mod redb_store;
 mod tables;
@@ -36,6 +37,7 @@ use tokio::sync::oneshot;
 
 pub use commit::{CommitInfo, StoreStats};
 pub use error::StoreError;
+pub use lease::{Accepted, Applied, Lease, StoreMode};
 pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
 pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
 
@@ -95,13 +97,38 @@ pub struct PruneStats {
 ///
 /// Object-safe, so the daemon can hold an `Arc<dyn Store>` and pick the backend from config.
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// Makes these records and their idempotency records durable, all or none, in one commit
-    /// that may be shared with other callers. Resolves only after the commit (fsync).
-    fn accept(&self, records: Vec<NotificationRecord>) -> StoreFuture<()>;
+    /// How this store shares its notifications among hosts.
+    fn mode(&self) -> StoreMode;
 
-    /// Writes attempt outcomes back; group-committed like [`Store::accept`]. Updates for ids the
-    /// store no longer holds are ignored.
-    fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<()>;
+    /// Makes these records and their idempotency records durable, all or none, in one commit
+    /// that may be shared with other callers. Resolves only after the commit (fsync), with one
+    /// answer per record, in order: a shared store judges idempotency itself (another host may
+    /// have stored the key first) and says so per record.
+    fn accept(&self, records: Vec<NotificationRecord>) -> StoreFuture<Vec<Accepted>>;
+
+    /// Writes attempt outcomes back; group-committed like [`Store::accept`]. One answer per
+    /// update, in order: an update whose lease is no longer the notification's is refused
+    /// ([`Applied::LeaseLost`]). Updates for ids the store no longer holds are ignored.
+    fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<Vec<Applied>>;
+
+    /// Claims up to `max` due pending notifications for this host (shared stores). The embedded
+    /// store owns everything already (recovery loads it) and claims nothing.
+    fn claim(&self, max: usize) -> StoreFuture<Vec<(NotificationRecord, Lease)>> {
+        let _ = max;
+        StoreFuture::ready(Ok(Vec::new()))
+    }
+
+    /// Extends these leases; answers the ids whose lease was lost meanwhile (shared stores).
+    fn renew(&self, leases: Vec<(NotificationId, Lease)>) -> StoreFuture<Vec<NotificationId>> {
+        let _ = leases;
+        StoreFuture::ready(Ok(Vec::new()))
+    }
+
+    /// Gives these claims back unfinished (at shutdown), so another host may take them at once.
+    fn release(&self, leases: Vec<(NotificationId, Lease)>) -> StoreFuture<()> {
+        let _ = leases;
+        StoreFuture::ready(Ok(()))
+    }
 
     /// Starts a fresh delivery of a `dead` or `failed` notification: `pending`, attempts 0,
     /// next attempt at `now`, `finished_at` cleared. Idempotency is unaffected.

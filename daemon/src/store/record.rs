@@ -116,6 +116,9 @@ pub struct NotificationRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptUpdate {
     pub id: NotificationId,
+    /// The claim this outcome completes ([`Lease::LOCAL`](super::Lease::LOCAL) on the embedded
+    /// store); a store refuses the update when it is no longer the notification's.
+    pub lease: super::Lease,
     pub state: State,
     pub attempts: u32,
     pub last_result: Option<String>,
@@ -430,6 +433,7 @@ mod tests {
     fn update_sets_finished_at_only_for_finished_states() {
         let mut r = sample(false);
         let mut u = AttemptUpdate {
+            lease: crate::store::Lease::LOCAL,
             id: r.id,
             state: State::Dead,
             attempts: 8,

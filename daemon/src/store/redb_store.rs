@@ -23,7 +23,9 @@ use super::tables::{
     BODIES, BY_PAYMENT_ID, BY_PAYMENT_REQUEST_ID, DEAD_LETTERS, IDEMPOTENCY_LOG, NOTIFICATIONS,
     PENDING, WriteTables,
 };
-use super::{KeyLookup, PruneStats, RedeliverOutcome, Store, StoreFuture};
+use super::{
+    Accepted, Applied, KeyLookup, PruneStats, RedeliverOutcome, Store, StoreFuture, StoreMode,
+};
 
 /// The database file's name inside the store directory.
 pub const FILE_NAME: &str = "notifyd.redb";
@@ -340,16 +342,20 @@ fn in_accept_order(mut records: Vec<NotificationRecord>) -> Vec<NotificationReco
 }
 
 impl Store for RedbStore {
-    fn accept(&self, records: Vec<NotificationRecord>) -> StoreFuture<()> {
+    fn mode(&self) -> StoreMode {
+        StoreMode::Local
+    }
+
+    fn accept(&self, records: Vec<NotificationRecord>) -> StoreFuture<Vec<Accepted>> {
         if records.is_empty() {
-            return StoreFuture::ready(Ok(()));
+            return StoreFuture::ready(Ok(Vec::new()));
         }
         self.submit(|reply| Op::Accept(records, reply))
     }
 
-    fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<()> {
+    fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<Vec<Applied>> {
         if updates.is_empty() {
-            return StoreFuture::ready(Ok(()));
+            return StoreFuture::ready(Ok(Vec::new()));
         }
         self.submit(|reply| Op::Update(updates, reply))
     }

@@ -40,6 +40,7 @@ fn record(n: u64, payment_id: &str) -> NotificationRecord {
 
 fn finish(n: u64, state: State, at: u64) -> AttemptUpdate {
     AttemptUpdate {
+        lease: crate::store::Lease::LOCAL,
         id: id(n),
         state,
         attempts: 3,
@@ -71,6 +72,7 @@ async fn accepted_records_survive_reopen_with_progress_and_idempotency() {
         assert_eq!(store.get(a.id).unwrap().as_ref(), Some(&a));
         store
             .update(vec![AttemptUpdate {
+                lease: crate::store::Lease::LOCAL,
                 id: b.id,
                 state: State::Pending,
                 attempts: 2,
@@ -420,7 +422,7 @@ fn disk_full_fails_the_commit_and_the_store_recovers_when_space_returns() {
         let mut r = record(n, &format!("p{n}"));
         r.body = Bytes::from(vec![b'x'; 16 * 1024]);
         match store.accept(vec![r]).wait() {
-            Ok(()) => acked.push(id(n)),
+            Ok(_) => acked.push(id(n)),
             Err(e) => {
                 assert!(matches!(e, StoreError::Io(_)), "{e}");
                 failed = Some(n);
@@ -732,4 +734,34 @@ fn idempotency_records_of_the_old_layout_move_to_the_log_at_open() {
     );
     let store = open(dir.path());
     assert_eq!(store.load_idempotency(UnixMillis(0)).unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_embedded_store_owns_what_it_holds_and_refuses_a_foreign_lease() {
+    use crate::store::{Accepted, Applied, Lease, StoreMode};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.mode(), StoreMode::Local);
+    let answers = store
+        .accept(vec![record(1, "p1"), record(2, "p2")])
+        .await
+        .unwrap();
+    assert_eq!(answers, vec![Accepted::Stored(Some(Lease::LOCAL)); 2]);
+    assert!(
+        store.claim(10).await.unwrap().is_empty(),
+        "nothing to claim"
+    );
+    let mut stale = finish(1, State::Delivered, 5_000);
+    stale.lease = Lease { owner: 3, token: 9 };
+    let applied = store
+        .update(vec![stale, finish(2, State::Delivered, 5_000)])
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![Applied::LeaseLost, Applied::Done]);
+    assert_eq!(
+        store.get(id(1)).unwrap().unwrap().state,
+        State::Pending,
+        "a refused write changes nothing"
+    );
+    assert_eq!(store.get(id(2)).unwrap().unwrap().state, State::Delivered);
 }
