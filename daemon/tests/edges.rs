@@ -33,6 +33,19 @@ fn strict_loopback(_: &std::path::Path) -> String {
     "allow_http = true\nallow_private = [\"127.0.0.0/8\"]\n".to_owned()
 }
 
+/// Restarts the harness's notifyd on the same store with commits that each wait `slow`
+/// milliseconds before their fsync (changeable while it runs).
+async fn restart_with_slow_commits(h: &mut Harness, slow: &Arc<AtomicU64>) {
+    restart_with(
+        h,
+        StoreOptions {
+            slow_commits_ms: Some(slow.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
 /// Restarts the harness's notifyd on the same store with these store options.
 async fn restart_with(h: &mut Harness, opts: StoreOptions) {
     h.notifyd.take().unwrap().shutdown().await;
@@ -83,14 +96,7 @@ fn items(answer: &Value) -> Vec<(String, bool, String)> {
 async fn a_gateway_that_hangs_up_mid_commit_strands_nothing_and_its_resend_is_a_duplicate() {
     let slow = Arc::new(AtomicU64::new(400));
     let mut h = Harness::start("S").await;
-    restart_with(
-        &mut h,
-        StoreOptions {
-            slow_commits_ms: Some(slow.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
+    restart_with_slow_commits(&mut h, &slow).await;
     const BATCHES: usize = 5;
     const PER: usize = 20;
     // Raw sockets that close while their commit runs (the request is read and committing after
@@ -166,14 +172,7 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl Iterator
 async fn a_repeat_during_the_first_copys_commit_waits_for_it_and_gets_its_id() {
     let slow = Arc::new(AtomicU64::new(400));
     let mut h = Harness::start("S").await;
-    restart_with(
-        &mut h,
-        StoreOptions {
-            slow_commits_ms: Some(slow.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
+    restart_with_slow_commits(&mut h, &slow).await;
     let env = payment(&h.merchant_url("/n"), "PAY-TWICE");
     let (first, second) = tokio::join!(h.post("/v1/notifications", &env), async {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -195,14 +194,7 @@ async fn redeliver_completes_even_when_its_client_hangs_up() {
     h.wait_state(&id, "failed").await;
     h.merchant.set_mode("S".parse().unwrap());
     let slow = Arc::new(AtomicU64::new(300));
-    restart_with(
-        &mut h,
-        StoreOptions {
-            slow_commits_ms: Some(slow.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
+    restart_with_slow_commits(&mut h, &slow).await;
     post_and_hang_up(
         h.ingest(),
         &format!("/v1/notifications/{id}/redeliver"),

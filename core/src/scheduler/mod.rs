@@ -306,8 +306,7 @@ impl<T> Scheduler<T> {
     /// now waits for its due time; a final one leaves, its payload is returned, and the next
     /// notification of its chain may go.
     pub fn recorded(&mut self, now: UnixMillis, id: NotificationId) -> Option<T> {
-        let entry = self.entries.get(&id)?;
-        let Phase::Recording(verdict) = entry.phase else {
+        let Phase::Recording(verdict) = self.entries.get(&id)?.phase else {
             return None;
         };
         self.in_flight -= 1;
@@ -315,13 +314,7 @@ impl<T> Scheduler<T> {
             self.schedule(now, id);
             return None;
         }
-        let entry = self.entries.remove(&id)?;
-        let index = entry.endpoint;
-        self.endpoints[index as usize].pending -= 1;
-        if let Some(next) = self.chains.finish(entry.chain, id) {
-            self.schedule(now, next);
-        }
-        Some(entry.payload)
+        self.leave(now, id)
     }
 
     /// The decision [`Scheduler::answered`] returned for `id` could not be written: the store
@@ -329,14 +322,17 @@ impl<T> Scheduler<T> {
     /// out) holds it now. It leaves as a final one would, its payload is returned, and the next
     /// notification of its chain may go: its owner's store keeps their order from here on.
     pub fn lost(&mut self, now: UnixMillis, id: NotificationId) -> Option<T> {
-        let entry = self.entries.get(&id)?;
-        if !matches!(entry.phase, Phase::Recording(_)) {
+        if !matches!(self.entries.get(&id)?.phase, Phase::Recording(_)) {
             return None;
         }
         self.in_flight -= 1;
+        self.leave(now, id)
+    }
+
+    /// Removes `id` for good: its endpoint counts one less, and its chain's next may go.
+    fn leave(&mut self, now: UnixMillis, id: NotificationId) -> Option<T> {
         let entry = self.entries.remove(&id)?;
-        let index = entry.endpoint;
-        self.endpoints[index as usize].pending -= 1;
+        self.endpoints[entry.endpoint as usize].pending -= 1;
         if let Some(next) = self.chains.finish(entry.chain, id) {
             self.schedule(now, next);
         }
