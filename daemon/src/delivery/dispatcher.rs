@@ -188,8 +188,21 @@ impl Dispatcher {
         for rx in replies {
             all.extend(rx.await.unwrap_or_default());
         }
-        all.sort_by(|a, b| (a.rank(), a.endpoint.as_str()).cmp(&(b.rank(), b.endpoint.as_str())));
+        all.sort_by(|a, b| a.worse_first(b));
         all
+    }
+
+    /// The earlier notification of its payment that `id` (delivered to `endpoint`) waits
+    /// behind, if it waits.
+    pub async fn waiting_for(
+        &self,
+        endpoint: &str,
+        id: notifyd_core::NotificationId,
+    ) -> Option<notifyd_core::NotificationId> {
+        let (tx, rx) = oneshot::channel();
+        let shard = &self.shards[self.shard_of_endpoint(endpoint)];
+        shard.send(ShardMsg::WaitingFor(id, tx)).ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Notifications accepted and not yet final.

@@ -12,7 +12,7 @@ use super::respond::Reply;
 use crate::app::App;
 use crate::delivery::Job;
 use crate::inquiry::Scope;
-use crate::store::{NotificationRecord, RedeliverOutcome, Store, StoreError};
+use crate::store::{AttemptEntry, NotificationRecord, RedeliverOutcome, State, Store, StoreError};
 
 /// Default and largest `limit` of `GET /v1/dead-letters`.
 const DEAD_LETTERS_DEFAULT: usize = 100;
@@ -43,8 +43,23 @@ fn store_error(e: &StoreError) -> Reply {
     Reply::unavailable("the store could not be read")
 }
 
+/// One attempt log entry as `attemptLog` shows it (CONTRACT.md §2.1).
+fn attempt_view(e: &AttemptEntry) -> Value {
+    let mut v = json!({
+        "at": e.at.rfc3339_millis().to_string(),
+        "durationMs": e.duration_ms,
+        "result": e.result,
+        "signature": e.signature.as_str(),
+        "responseBody": String::from_utf8_lossy(&e.response_body),
+    });
+    if let Some(status) = e.http_status {
+        v["httpStatus"] = json!(status);
+    }
+    v
+}
+
 /// Runs a blocking store read off the async workers.
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     app: &App,
     f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Reply> {
@@ -67,11 +82,31 @@ pub async fn get(app: &App, id: &str) -> Reply {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match read(app, move |s| s.get(id)).await {
-        Ok(Some(r)) => merge(Reply::ok("found"), view(&r)),
-        Ok(None) => Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"),
-        Err(r) => r,
+    let found = read(app, move |s| {
+        let Some(r) = s.get(id)? else {
+            return Ok(None);
+        };
+        Ok(Some((r, s.attempt_log(id)?)))
+    })
+    .await;
+    let (r, log) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id");
+        }
+        Err(r) => return r,
+    };
+    let mut reply = merge(Reply::ok("found"), view(&r)).with(
+        "attemptLog",
+        Value::Array(log.iter().map(attempt_view).collect()),
+    );
+    if r.state == State::Pending {
+        let endpoint = r.order_key.split('|').next().unwrap_or_default();
+        if let Some(earlier) = app.dispatcher.waiting_for(endpoint, id).await {
+            reply = reply.with("waitingFor", json!(earlier.to_string()));
+        }
     }
+    reply
 }
 
 fn merge(reply: Reply, extra: Value) -> Reply {

@@ -21,6 +21,7 @@ use notifyd_core::{NotificationId, UnixMillis};
 use redb::{Durability, WriteTransaction};
 use tokio::sync::oneshot;
 
+use super::attempts::AttemptEntry;
 use super::error::{StoreError, db};
 use super::record::{AttemptUpdate, NotificationRecord, State};
 use super::redb_store::{CommitObserver, DbSlot};
@@ -33,6 +34,9 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) enum Op {
     Accept(Vec<NotificationRecord>, Reply<()>),
     Update(Vec<AttemptUpdate>, Reply<()>),
+    /// Updates with their attempt log entries: one transaction, so the log never shows an
+    /// attempt whose outcome was not recorded, nor misses one that was.
+    UpdateLogged(Vec<AttemptUpdate>, Vec<AttemptEntry>, Reply<()>),
     Redeliver(NotificationId, UnixMillis, Reply<RedeliverOutcome>),
     Prune(UnixMillis, usize, Reply<PruneStats>),
     /// Finish what is queued before it, then exit.
@@ -45,6 +49,13 @@ impl Op {
         match self {
             Op::Accept(rs, _) => rs.iter().map(|r| r.body.len() + 256).sum(),
             Op::Update(us, _) => us.len() * 128,
+            Op::UpdateLogged(us, log, _) => {
+                us.len() * 128
+                    + log
+                        .iter()
+                        .map(|e| e.response_body.len() + 64)
+                        .sum::<usize>()
+            }
             Op::Redeliver(..) | Op::Prune(..) | Op::Shutdown => 128,
         }
     }
@@ -230,6 +241,15 @@ fn apply_all(txn: &WriteTransaction, batch: &[Op]) -> Result<Vec<Outcome>, Store
                 }
                 Outcome::Unit(Ok(()))
             }
+            Op::UpdateLogged(updates, log, _) => {
+                for u in updates {
+                    apply_update(&mut t, u)?;
+                }
+                for e in log {
+                    t.append_attempt(e)?;
+                }
+                Outcome::Unit(Ok(()))
+            }
             Op::Redeliver(id, now, _) => {
                 Outcome::Redeliver(op_level(redeliver(&mut t, *id, *now))?)
             }
@@ -314,7 +334,10 @@ fn prune(
 fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
     // A send fails only when the caller stopped waiting; the write stands regardless.
     match (op, outcome) {
-        (Op::Accept(_, tx) | Op::Update(_, tx), Ok(Outcome::Unit(r))) => {
+        (
+            Op::Accept(_, tx) | Op::Update(_, tx) | Op::UpdateLogged(_, _, tx),
+            Ok(Outcome::Unit(r)),
+        ) => {
             let _ = tx.send(r);
         }
         (Op::Redeliver(_, _, tx), Ok(Outcome::Redeliver(r))) => {
@@ -323,7 +346,7 @@ fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
         (Op::Prune(_, _, tx), Ok(Outcome::Prune(r))) => {
             let _ = tx.send(r);
         }
-        (Op::Accept(_, tx) | Op::Update(_, tx), Err(e)) => {
+        (Op::Accept(_, tx) | Op::Update(_, tx) | Op::UpdateLogged(_, _, tx), Err(e)) => {
             let _ = tx.send(Err(e));
         }
         (Op::Redeliver(_, _, tx), Err(e)) => {
