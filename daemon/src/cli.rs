@@ -67,6 +67,8 @@ pub enum Command {
         #[arg(long, value_name = "MODE", default_value = "S")]
         respond: Respond,
     },
+    /// The operator's command line over the operator API (a running daemon).
+    Ctl(crate::ctl::CtlArgs),
 }
 
 /// What the process environment contributes, read once in `main`.
@@ -130,6 +132,7 @@ where
         Some(Command::MockMerchant { listen, respond }) => {
             Invocation::MockMerchant { listen, respond }
         }
+        Some(Command::Ctl(args)) => Invocation::Exit(crate::ctl::main(args)),
         None => match resolve(&cli.run, env) {
             Ok(config) => Invocation::Run(Box::new(config), cli.run),
             Err(problems) => {

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod ctl;
 pub mod delivery;
 pub mod ingest;
 pub mod inquiry;

@@ -29,6 +29,7 @@ async fn the_attempt_log_shows_each_answer_in_order() {
             .contains("UNKNOWN_EXCEPTION"),
         "{s}"
     );
+    assert_eq!(log[1]["responseBody"], "", "a plain S keeps no body: {s}");
     assert!(log[0]["at"].as_str() < log[1]["at"].as_str());
     assert!(
         s.get("waitingFor").is_none(),

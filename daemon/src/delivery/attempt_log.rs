@@ -37,8 +37,14 @@ pub(super) fn entry(
         http_status,
         result,
         signature: note(signature),
-        // The store cuts it to 2 KiB; a slice of the shared buffer costs no copy until then.
-        response_body: body,
+        // A plain `S SUCCESS` says all its body would (measured: 46 bytes per attempt without
+        // it, 126 with a seed's S body, and most notifications are one S attempt). Any other
+        // answer keeps its body, which the store cuts to 2 KiB.
+        response_body: if plain_success(ack) {
+            Bytes::new()
+        } else {
+            body
+        },
     }
 }
 
@@ -54,6 +60,16 @@ pub(super) fn lost(id: NotificationId, now: UnixMillis) -> AttemptEntry {
         signature: SignatureNote::NotChecked,
         response_body: Bytes::new(),
     }
+}
+
+fn plain_success(ack: &Ack) -> bool {
+    matches!(
+        ack,
+        Ack::Delivered {
+            unexpected_code: false,
+            ..
+        }
+    )
 }
 
 /// The answer's `resultStatus resultCode` where it had one, else why it was not an answer.

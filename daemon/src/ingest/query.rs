@@ -170,14 +170,7 @@ pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
     };
     let task = tokio::spawn({
         let app = app.clone();
-        async move {
-            let now = app.clock.now();
-            let outcome = app.store.redeliver(id, now).await;
-            if let Ok(RedeliverOutcome::Started(rec)) = &outcome {
-                app.dispatcher.enqueue(Job::from_record(rec, profile, now));
-            }
-            outcome
-        }
+        async move { start(&app, id, profile).await }
     });
     match task.await {
         Ok(Ok(RedeliverOutcome::Started(rec))) => {
@@ -203,6 +196,48 @@ pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
             tracing::error!(error = %e, "A redeliver task ended without an answer.");
             Reply::unavailable("the redelivery did not complete; retry")
         }
+    }
+}
+
+/// Flips a dead or failed notification back to pending and hands it to delivery once that is
+/// durable; the caller has checked that its profile exists. Shared by the single and the bulk
+/// redeliver, which run it in a task of their own.
+pub(super) async fn start(
+    app: &App,
+    id: NotificationId,
+    profile: Arc<crate::profile::Profile>,
+) -> Result<RedeliverOutcome, StoreError> {
+    Redelivery::submit(app, id).finish(app, profile).await
+}
+
+/// A redelivery handed to the store and not yet known durable. Submitting is separate from
+/// awaiting so a bulk redeliver can put many into one group commit.
+pub(super) struct Redelivery {
+    write: crate::store::StoreFuture<RedeliverOutcome>,
+    now: UnixMillis,
+}
+
+impl Redelivery {
+    pub(super) fn submit(app: &App, id: NotificationId) -> Redelivery {
+        let now = app.clock.now();
+        Redelivery {
+            write: app.store.redeliver(id, now),
+            now,
+        }
+    }
+
+    /// Waits for the store, then hands the notification to delivery.
+    pub(super) async fn finish(
+        self,
+        app: &App,
+        profile: Arc<crate::profile::Profile>,
+    ) -> Result<RedeliverOutcome, StoreError> {
+        let outcome = self.write.await;
+        if let Ok(RedeliverOutcome::Started(rec)) = &outcome {
+            app.dispatcher
+                .enqueue(Job::from_record(rec, profile, self.now));
+        }
+        outcome
     }
 }
 

@@ -233,3 +233,172 @@ async fn a_state_change_moves_the_state_index_and_pruning_clears_it() {
     store.prune(UnixMillis(10_000), 10).await.unwrap();
     assert_eq!(by(State::Delivered), Vec::<u64>::new());
 }
+
+/// Bytes and commit time one attempt log entry adds. Run on demand:
+/// `cargo test -p notifyd --lib attempt_log_cost -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run on demand"]
+#[allow(clippy::print_stdout)] // its figures are its output
+async fn attempt_log_cost() {
+    const N: u64 = 20_000;
+    let s_body = Bytes::from_static(
+        br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}"#,
+    );
+    for (label, body, logged) in [
+        ("outcome only", Bytes::new(), false),
+        ("outcome + entry, no body", Bytes::new(), true),
+        ("outcome + entry with S body", s_body.clone(), true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(open(dir.path()));
+        let records: Vec<_> = (0..N)
+            .map(|n| record(n, &format!("pay{n}"), "m.example", "P1"))
+            .collect();
+        for chunk in records.chunks(1000) {
+            store.accept(chunk.to_vec()).await.unwrap();
+        }
+        let before = stored(&store);
+        let started = std::time::Instant::now();
+        // 64 writers, as 64 attempts in flight would be: group commit shares the fsyncs.
+        let tasks: Vec<_> = (0..64u64)
+            .map(|t| {
+                let store = store.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut n = t;
+                    while n < N {
+                        let u = update(n, State::Pending, 1);
+                        if logged {
+                            let mut e = entry(n, 0);
+                            e.result = "S SUCCESS".into();
+                            e.response_body = body.clone();
+                            store.update_logged(vec![u], vec![e]).await.unwrap();
+                        } else {
+                            store.update(vec![u]).await.unwrap();
+                        }
+                        n += 64;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let grown = stored(&store).saturating_sub(before);
+        println!(
+            "attempt_log_cost: {label}: {:.0} updates/s, store grew {:.1} bytes per attempt",
+            N as f64 / secs,
+            grown as f64 / N as f64
+        );
+    }
+}
+
+fn stored(store: &RedbStore) -> u64 {
+    let database = store.slot_for_tests().unwrap();
+    let txn = database.begin_write().unwrap();
+    let stats = txn.stats().unwrap();
+    txn.abort().unwrap();
+    stats.stored_bytes()
+}
+
+/// Search latency over a store of 1 M notifications. Run on demand (release is far faster):
+/// `cargo test --release -p notifyd --lib search_at_1m -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run on demand; builds 1 M records"]
+#[allow(clippy::print_stdout)] // its figures are its output
+async fn search_at_1m() {
+    const N: u64 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let built = std::time::Instant::now();
+    let mut batch = Vec::with_capacity(5000);
+    for n in 0..N {
+        // 1 000 endpoints, 50 partners, 2 notifications per payment.
+        let mut r = record(
+            n,
+            &format!("pay{}", n / 2),
+            &format!("m{}.example", n % 1000),
+            &format!("P{}", n % 50),
+        );
+        if n % 97 == 0 {
+            r.state = State::Dead;
+            r.finished_at = Some(UnixMillis(9_000));
+            r.next_attempt_at = None;
+        } else if n % 3 != 0 {
+            r.state = State::Delivered;
+            r.finished_at = Some(UnixMillis(9_000));
+            r.next_attempt_at = None;
+        }
+        batch.push(r);
+        if batch.len() == 5000 {
+            store.accept(std::mem::take(&mut batch)).await.unwrap();
+        }
+    }
+    println!(
+        "search_at_1m: built in {:.1}s",
+        built.elapsed().as_secs_f64()
+    );
+    let cases: Vec<(&str, SearchFilter)> = vec![
+        ("newest 100, no filter", SearchFilter::default()),
+        (
+            "paymentId",
+            SearchFilter {
+                payment_id: Some("pay123456".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "endpoint",
+            SearchFilter {
+                endpoint: Some("m7.example:443".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "state=dead",
+            SearchFilter {
+                state: Some(State::Dead),
+                ..Default::default()
+            },
+        ),
+        (
+            "endpoint + state=dead (rare pair)",
+            SearchFilter {
+                endpoint: Some("m7.example:443".into()),
+                state: Some(State::Dead),
+                ..Default::default()
+            },
+        ),
+        (
+            "partner + endpoint + state=pending + since/until",
+            SearchFilter {
+                partner_id: Some("P7".into()),
+                endpoint: Some("m7.example:443".into()),
+                state: Some(State::Pending),
+                since: Some(UnixMillis(1_000 + 100_000)),
+                until: Some(UnixMillis(1_000 + 900_000)),
+                ..Default::default()
+            },
+        ),
+        (
+            "no match (partner P1 never at endpoint m2)",
+            SearchFilter {
+                partner_id: Some("P1".into()),
+                endpoint: Some("m2.example:443".into()),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (label, f) in cases {
+        let f = SearchFilter { limit: 100, ..f };
+        let mut best = f64::MAX;
+        let mut found = 0;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            found = store.search(&f).unwrap().records.len();
+            best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!("search_at_1m: {label}: {found} found in {best:.2} ms (best of 5)");
+    }
+}
