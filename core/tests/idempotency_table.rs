@@ -402,3 +402,26 @@ fn table_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<IdempotencyTable>();
 }
+
+#[test]
+fn evictions_for_room_before_retention_are_counted_and_expiries_are_not() {
+    let table = IdempotencyTable::with_shards(2, HOUR, 1);
+    for n in 1..=2 {
+        table.check_and_reserve(key(n), fp(n), id(n), t(0));
+        table.confirm(key(n), id(n));
+    }
+    assert_eq!(table.evicted_before_expiry(), 0);
+    // Full: the third key pushes out the first an hour too soon.
+    table.check_and_reserve(key(3), fp(3), id(3), t(10));
+    table.confirm(key(3), id(3));
+    assert_eq!(table.evicted_before_expiry(), 1);
+    // Two hours on, the old ones have expired: making room for new keys costs nothing.
+    let later = t(2 * 3_600_000);
+    table.check_and_reserve(key(4), fp(4), id(4), later);
+    table.check_and_reserve(key(5), fp(5), id(5), later);
+    assert_eq!(
+        table.evicted_before_expiry(),
+        1,
+        "expired entries are not counted"
+    );
+}

@@ -30,6 +30,10 @@ pub const STORE_COMMIT: &str = "notifyd_store_commit_seconds";
 pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
 pub const ENDPOINTS: &str = "notifyd_endpoints";
 
+/// How long the most overdue pending notification has been due (0 when none).
+pub const OLDEST_OVERDUE: &str = "notifyd_oldest_overdue_seconds";
+/// Idempotency keys dropped from memory for room before their retention ran out.
+pub const IDEMPOTENCY_EVICTED: &str = "notifyd_idempotency_evicted_total";
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
 pub const BUILD_INFO: &str = "notifyd_build_info";
 
@@ -58,7 +62,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 11] = [
+pub const FAMILIES: [Family; 13] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -120,6 +124,18 @@ pub const FAMILIES: [Family; 11] = [
         help: "Endpoints by state: ok, degraded (below its concurrency), paused (throttled), held.",
     },
     Family {
+        name: OLDEST_OVERDUE,
+        kind: Kind::Gauge,
+        unit: Some(Unit::Seconds),
+        help: "How long the most overdue pending notification has been due; 0 when none is.",
+    },
+    Family {
+        name: IDEMPOTENCY_EVICTED,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Idempotency keys dropped from memory before their retention ran out (the table is too small).",
+    },
+    Family {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -179,6 +195,8 @@ pub fn register() {
     }
     let _ = histogram!(STORE_COMMIT);
     let _ = histogram!(STORE_BATCH);
+    gauge!(OLDEST_OVERDUE).set(0.0);
+    counter!(IDEMPOTENCY_EVICTED).absolute(0);
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -283,6 +301,19 @@ pub fn endpoints(state: &'static str, delta: f64) {
 
 pub fn in_flight(delta: f64) {
     gauge!(IN_FLIGHT).increment(delta);
+}
+
+/// The figures read at scrape time rather than on every event: the most overdue notification
+/// (asked of the shards) and the idempotency table's early evictions.
+pub async fn refresh(app: &crate::app::App) {
+    let now = app.clock.now();
+    let overdue = app
+        .dispatcher
+        .oldest_overdue(now)
+        .await
+        .map_or(0.0, |due| now.since(due).as_secs_f64());
+    gauge!(OLDEST_OVERDUE).set(overdue);
+    counter!(IDEMPOTENCY_EVICTED).absolute(app.idempotency.evicted_before_expiry());
 }
 
 /// Records one store commit.

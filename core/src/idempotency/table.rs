@@ -115,6 +115,9 @@ struct Shard {
     map: Map,
     fifo: VecDeque<Slot>,
     next_seq: u32,
+    /// Entries evicted for room before their retention ran out: a repeat of one of those keys
+    /// would now be taken for a new notification, so an operator must see the count.
+    evicted_early: u64,
 }
 
 /// A shard on its own cache line, so threads working on neighbouring shards do not contend for it.
@@ -145,9 +148,13 @@ impl Shard {
 
     /// Inserts or replaces `key`, making room first if the shard is full. The caller has checked
     /// that any existing entry under `key` may be replaced.
-    fn put(&mut self, key: u128, mut entry: Entry, per_shard: usize) {
-        if !self.map.contains_key(&key) && self.map.len() >= per_shard {
-            self.evict_oldest_settled();
+    fn put(&mut self, key: u128, mut entry: Entry, per_shard: usize, retention_ms: u64) {
+        if !self.map.contains_key(&key)
+            && self.map.len() >= per_shard
+            && let Some(evicted_at) = self.evict_oldest_settled()
+            && !expired(evicted_at, retention_ms, entry.inserted_at)
+        {
+            self.evicted_early += 1;
         }
         entry.seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -165,12 +172,12 @@ impl Shard {
     }
 
     /// Removes the oldest entry that is not pending. Pending items met on the way keep their place.
-    /// Returns whether one was removed.
-    fn evict_oldest_settled(&mut self) -> bool {
+    /// Returns the removed entry's insert time.
+    fn evict_oldest_settled(&mut self) -> Option<UnixMillis> {
         // Allocates only when pending entries sit at the front, which is rare: reservations are
         // the youngest entries.
         let mut parked = Vec::new();
-        let mut evicted = false;
+        let mut evicted = None;
         while let Some(slot) = self.fifo.pop_front() {
             if let MapEntry::Occupied(o) = self.map.entry(slot.key())
                 && o.get().seq == slot.seq
@@ -179,8 +186,7 @@ impl Shard {
                     parked.push(slot);
                     continue;
                 }
-                o.remove();
-                evicted = true;
+                evicted = Some(o.remove().inserted_at);
                 break;
             }
         }
@@ -295,7 +301,7 @@ impl IdempotencyTable {
             seq: 0,
             pending: true,
         };
-        shard.put(key.0, entry, self.per_shard);
+        shard.put(key.0, entry, self.per_shard, self.retention_ms);
         Check::New
     }
 
@@ -362,7 +368,14 @@ impl IdempotencyTable {
             seq: 0,
             pending: false,
         };
-        shard.put(key.0, entry, self.per_shard);
+        shard.put(key.0, entry, self.per_shard, self.retention_ms);
+    }
+
+    /// Entries evicted for room before their retention ran out, since the table was made
+    /// (`notifyd_idempotency_evicted_total`). Each is a key whose repeat would no longer be
+    /// recognised: a sign the table is too small for the accept rate times the retention.
+    pub fn evicted_before_expiry(&self) -> u64 {
+        self.shards.iter().map(|s| s.0.lock().evicted_early).sum()
     }
 
     /// Read-only lookup: `None` when `key` is unknown or expired, otherwise

@@ -192,6 +192,27 @@ impl Dispatcher {
         all
     }
 
+    /// The due time of the most overdue notification not yet started, over every shard.
+    pub async fn oldest_overdue(
+        &self,
+        _now: notifyd_core::UnixMillis,
+    ) -> Option<notifyd_core::UnixMillis> {
+        let mut replies = Vec::with_capacity(self.shards.len());
+        for shard in self.shards.iter() {
+            let (tx, rx) = oneshot::channel();
+            if shard.send(ShardMsg::OldestOverdue(tx)).is_ok() {
+                replies.push(rx);
+            }
+        }
+        let mut oldest = None;
+        for rx in replies {
+            if let Ok(Some(due)) = rx.await {
+                oldest = Some(oldest.map_or(due, |o: notifyd_core::UnixMillis| o.min(due)));
+            }
+        }
+        oldest
+    }
+
     /// The earlier notification of its payment that `id` (delivered to `endpoint`) waits
     /// behind, if it waits.
     pub async fn waiting_for(

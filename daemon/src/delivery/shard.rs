@@ -39,6 +39,8 @@ pub(super) enum ShardMsg {
     Reloaded,
     /// Every endpoint of this shard, for `GET /v1/endpoints`.
     Endpoints(oneshot::Sender<Vec<EndpointView>>),
+    /// The due time of this shard's most overdue notification, for the metric.
+    OldestOverdue(oneshot::Sender<Option<notifyd_core::UnixMillis>>),
     /// The earlier notification this one waits behind, for `waitingFor`.
     WaitingFor(NotificationId, oneshot::Sender<Option<NotificationId>>),
 }
@@ -154,6 +156,9 @@ impl Shard {
                     }
                 });
                 let _ = reply.send(views.collect());
+            }
+            ShardMsg::OldestOverdue(reply) => {
+                let _ = reply.send(self.sched.oldest_overdue(self.ctx.clock.now()));
             }
             ShardMsg::WaitingFor(id, reply) => {
                 let _ = reply.send(self.sched.waiting_for(id));
