@@ -69,6 +69,8 @@ pub enum Command {
     },
     /// The operator's command line over the operator API (a running daemon).
     Ctl(crate::ctl::CtlArgs),
+    /// Read a stopped daemon's embedded store: counts by state, oldest pending, one notification.
+    Inspect(crate::inspect::InspectArgs),
 }
 
 /// What the process environment contributes, read once in `main`.
@@ -133,6 +135,7 @@ where
             Invocation::MockMerchant { listen, respond }
         }
         Some(Command::Ctl(args)) => Invocation::Exit(crate::ctl::main(args)),
+        Some(Command::Inspect(args)) => Invocation::Exit(crate::inspect::main(args)),
         None => match resolve(&cli.run, env) {
             Ok(config) => Invocation::Run(Box::new(config), cli.run),
             Err(problems) => {

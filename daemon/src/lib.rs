@@ -11,6 +11,7 @@ pub mod ctl;
 pub mod delivery;
 pub mod ingest;
 pub mod inquiry;
+pub mod inspect;
 pub mod metrics;
 pub mod mock_merchant;
 pub mod profile;

@@ -20,6 +20,7 @@
 mod attempts;
 mod commit;
 mod error;
+mod inspect;
 mod record;
 mod redb_store;
 mod search;
@@ -41,6 +42,7 @@ use tokio::sync::oneshot;
 pub use attempts::{AttemptEntry, SignatureNote};
 pub use commit::{CommitInfo, StoreStats};
 pub use error::StoreError;
+pub use inspect::{Inspection, inspect};
 pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
 pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
 pub use search::{SearchFilter, SearchPage};
