@@ -67,6 +67,10 @@ pub enum Command {
         #[arg(long, value_name = "MODE", default_value = "S")]
         respond: Respond,
     },
+    /// The operator's command line over the operator API (a running daemon).
+    Ctl(crate::ctl::CtlArgs),
+    /// Read a stopped daemon's embedded store: counts by state, oldest pending, one notification.
+    Inspect(crate::inspect::InspectArgs),
 }
 
 /// What the process environment contributes, read once in `main`.
@@ -130,6 +134,8 @@ where
         Some(Command::MockMerchant { listen, respond }) => {
             Invocation::MockMerchant { listen, respond }
         }
+        Some(Command::Ctl(args)) => Invocation::Exit(crate::ctl::main(args)),
+        Some(Command::Inspect(args)) => Invocation::Exit(crate::inspect::main(args)),
         None => match resolve(&cli.run, env) {
             Ok(config) => Invocation::Run(Box::new(config), cli.run),
             Err(problems) => {

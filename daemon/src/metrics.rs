@@ -34,6 +34,8 @@ pub const LEASE_LOST: &str = "notifyd_lease_lost_total";
 /// Idempotency keys dropped from memory before their retention ran out.
 pub const IDEMPOTENCY_EVICTED: &str = "notifyd_idempotency_evicted_total";
 
+/// How long the most overdue pending notification has been due (0 when none).
+pub const OLDEST_OVERDUE: &str = "notifyd_oldest_overdue_seconds";
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
 pub const BUILD_INFO: &str = "notifyd_build_info";
 
@@ -62,7 +64,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 13] = [
+pub const FAMILIES: [Family; 14] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -122,6 +124,12 @@ pub const FAMILIES: [Family; 13] = [
         kind: Kind::Gauge,
         unit: None,
         help: "Endpoints by state: ok, degraded (below its concurrency), paused (throttled), held.",
+    },
+    Family {
+        name: OLDEST_OVERDUE,
+        kind: Kind::Gauge,
+        unit: Some(Unit::Seconds),
+        help: "How long the most overdue pending notification has been due; 0 when none is.",
     },
     Family {
         name: IDEMPOTENCY_EVICTED,
@@ -189,7 +197,6 @@ pub fn register() {
         let _ = histogram!(DELIVERY_LATENCY, "api" => api);
     }
     gauge!(PENDING).increment(0.0);
-    counter!(IDEMPOTENCY_EVICTED).increment(0);
     counter!(LEASE_LOST).increment(0);
     gauge!(IN_FLIGHT).increment(0.0);
     for state in notifyd_core::scheduler::EndpointState::ALL {
@@ -197,6 +204,8 @@ pub fn register() {
     }
     let _ = histogram!(STORE_COMMIT);
     let _ = histogram!(STORE_BATCH);
+    gauge!(OLDEST_OVERDUE).set(0.0);
+    counter!(IDEMPOTENCY_EVICTED).absolute(0);
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -288,11 +297,6 @@ pub fn finished(api: Api, state: &'static str, latency: Duration) {
     histogram!(DELIVERY_LATENCY, "api" => api.as_str()).record(latency.as_secs_f64());
 }
 
-/// The idempotency table's count of keys evicted before their time (a running total).
-pub fn idempotency_evicted(total: u64) {
-    counter!(IDEMPOTENCY_EVICTED).absolute(total);
-}
-
 /// An attempt's outcome write was refused: another host holds the notification now.
 pub fn lease_lost() {
     counter!(LEASE_LOST).increment(1);
@@ -311,6 +315,19 @@ pub fn endpoints(state: &'static str, delta: f64) {
 
 pub fn in_flight(delta: f64) {
     gauge!(IN_FLIGHT).increment(delta);
+}
+
+/// The figures read at scrape time rather than on every event: the most overdue notification
+/// (asked of the shards) and the idempotency table's early evictions.
+pub async fn refresh(app: &crate::app::App) {
+    let now = app.clock.now();
+    let overdue = app
+        .dispatcher
+        .oldest_overdue(now)
+        .await
+        .map_or(0.0, |due| now.since(due).as_secs_f64());
+    gauge!(OLDEST_OVERDUE).set(overdue);
+    counter!(IDEMPOTENCY_EVICTED).absolute(app.idempotency.evicted_unexpired());
 }
 
 /// Records one store commit.

@@ -454,21 +454,27 @@ async fn serve_metrics(
         let (app, handle, stop) = (app.clone(), handle.clone(), stop.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let reply = match req.uri().path() {
-                    "/metrics" => bytes_response(
-                        StatusCode::OK,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        Bytes::from(handle.render()),
-                        None,
-                    ),
-                    "/healthz" => Reply::ok("alive").into_response(),
-                    "/readyz" if app.is_ready() && !app.is_stopping() => {
-                        Reply::ok("ready").into_response()
-                    }
-                    "/readyz" => Reply::unavailable("not ready").into_response(),
-                    _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
-                };
-                async move { Ok::<_, std::convert::Infallible>(reply) }
+                let (app, handle) = (app.clone(), handle.clone());
+                async move {
+                    let reply = match req.uri().path() {
+                        "/metrics" => {
+                            crate::metrics::refresh(&app).await;
+                            bytes_response(
+                                StatusCode::OK,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                                Bytes::from(handle.render()),
+                                None,
+                            )
+                        }
+                        "/healthz" => Reply::ok("alive").into_response(),
+                        "/readyz" if app.is_ready() && !app.is_stopping() => {
+                            Reply::ok("ready").into_response()
+                        }
+                        "/readyz" => Reply::unavailable("not ready").into_response(),
+                        _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
+                    };
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
             });
             server::serve_http1(stream, service, stop).await;
         });

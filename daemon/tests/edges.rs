@@ -284,6 +284,7 @@ async fn nothing_is_judged_before_recovery_is_done() {
             json!({}),
             "/v1/notifications/01ARZ3NDEKTSV4RRFFQ69G5FAV/redeliver",
         ),
+        (json!({"dryRun": true}), "/v1/redeliver"),
     ] {
         let (status, answer, retry_after) = post(body, path).await;
         assert!(

@@ -414,6 +414,20 @@ impl<T> Scheduler<T> {
         self.chains.waiting_for(entry.chain, id)
     }
 
+    /// The due time of the most overdue notification not yet started, if one is overdue at `now`
+    /// (`notifyd_oldest_overdue_seconds`). O(endpoints): each endpoint's ready queue is in the
+    /// order its notifications came due, so its front is its oldest; a due timer not yet
+    /// handled counts too. A paused or held endpoint's queue is exactly what this should show.
+    pub fn oldest_overdue(&self, now: UnixMillis) -> Option<UnixMillis> {
+        let ready = self.endpoints.iter().filter_map(|ep| {
+            let id = ep.ready.front()?;
+            let e = self.entries.get(id)?;
+            (e.phase == Phase::Ready).then_some(e.due)
+        });
+        let timer = self.timers.next().filter(|t| *t <= now);
+        ready.chain(timer).filter(|t| *t <= now).min()
+    }
+
     /// Notifications held (pending, in flight or being recorded).
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -459,3 +459,26 @@ fn a_lost_lease_forgets_the_notification_and_frees_its_slot_and_chain() {
     assert_eq!(sim.s.lost(sim.now, id(1)), None, "forgotten for good");
     assert!(sim.started().is_empty());
 }
+
+#[test]
+fn oldest_overdue_is_the_longest_waiting_due_notification_not_started() {
+    let mut sim = Sim::new(1, 10);
+    assert_eq!(sim.s.oldest_overdue(sim.now), None, "nothing held");
+    let t0 = sim.now;
+    sim.s.hold(sim.now, EP);
+    sim.add(1, EP, 1);
+    sim.add(2, EP, 2);
+    sim.advance(Duration::from_secs(30));
+    assert_eq!(
+        sim.s.oldest_overdue(sim.now),
+        Some(t0),
+        "held since it came due"
+    );
+    sim.s.resume(sim.now, EP);
+    assert_eq!(sim.started(), vec![1]);
+    // 1 is in flight (not overdue); 2 waits behind the endpoint's limit of one.
+    assert_eq!(sim.s.oldest_overdue(sim.now), Some(t0));
+    sim.answer(1, s());
+    assert_eq!(sim.started(), vec![2]);
+    assert_eq!(sim.s.oldest_overdue(sim.now), None, "nothing waits");
+}

@@ -9,12 +9,13 @@ use notifyd_core::backoff::parse_retry_after;
 use notifyd_core::signing;
 use notifyd_core::{NotificationId, UnixMillis};
 
+use super::attempt_log;
 use super::client::{Answer, SendError};
 use super::job::Payload;
 use crate::clock::Clock;
 use crate::metrics;
 use crate::profile::{Profile, Profiles, RequestTimeFormat};
-use crate::store::{Applied, AttemptUpdate, Store};
+use crate::store::{Applied, AttemptEntry, AttemptUpdate, Store};
 use crate::text::truncate_chars;
 
 /// The `resultCode` notifyd gives an attempt its SSRF guard refused (no request was sent).
@@ -42,6 +43,9 @@ pub(super) struct Answered {
     /// The profile the attempt ran under; its retry policy decides what follows. `None` when
     /// the attempt never got that far (the notification's last profile then applies).
     pub profile: Option<Arc<Profile>>,
+    /// Its attempt log entry; `None` when the task ended without an answer (the shard logs a
+    /// transport error then).
+    pub log: Option<AttemptEntry>,
 }
 
 /// Runs one attempt; `None` when it was abandoned at shutdown (nothing to report).
@@ -79,7 +83,7 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         () = ctx.abort.cancelled() => return None,
     };
     let now = ctx.clock.now();
-    let (ack, detail) = match &sent {
+    let (ack, detail, signature) = match &sent {
         // Not an answer of the receiver's, and final but for a DNS answer that may be transient
         // (split horizon, rebinding): one more try after the schedule's delay, then failed.
         Err(SendError::Forbidden(f)) => (
@@ -89,17 +93,24 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
                 retries: 1,
             },
             None,
+            SignatureCheck::NotChecked,
         ),
-        Ok(answer) => (classify_answer(p.api, &profile, &uri, answer, now), None),
+        Ok(answer) => {
+            let (ack, signature) = classify_answer(p.api, &profile, &uri, answer, now);
+            (ack, None, signature)
+        }
         Err(SendError::Timeout) => (
             ack::classify(p.api, &Outcome::Timeout, profile.response_signature),
             None,
+            SignatureCheck::NotChecked,
         ),
         Err(SendError::Transport(msg)) => (
             ack::classify(p.api, &Outcome::Transport, profile.response_signature),
             Some(msg.as_str()),
+            SignatureCheck::NotChecked,
         ),
     };
+    let log = attempt_log::entry(id, started, now, &sent, &ack, signature);
     metrics::attempt(p.api, ack.metric_outcome(), now.since(started));
     let mut text = summary(&ack);
     if let Some(detail) = detail {
@@ -111,6 +122,7 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         ack,
         text,
         profile: Some(profile),
+        log: Some(log),
     })
 }
 
@@ -137,13 +149,21 @@ pub(super) fn summary(ack: &Ack) -> String {
 /// (at-least-once), never loses the notification.
 ///
 /// Answers what the store made of it; `None` when it gave up at the abort.
-pub(super) async fn record(ctx: &AttemptCtx, mut update: AttemptUpdate) -> Option<Applied> {
+pub(super) async fn record(
+    ctx: &AttemptCtx,
+    mut update: AttemptUpdate,
+    log: AttemptEntry,
+) -> Option<Applied> {
     if let Some(text) = update.last_result.as_mut() {
         truncate_chars(text, 300);
     }
     let mut wait = Duration::from_millis(50);
     loop {
-        match ctx.store.update(vec![update.clone()]).await {
+        match ctx
+            .store
+            .update_logged(vec![update.clone()], vec![log.clone()])
+            .await
+        {
             Ok(applied) => return applied.first().copied().or(Some(Applied::Done)),
             Err(e) => {
                 tracing::error!(id = %update.id, error = %e, retry_in_ms = wait.as_millis() as u64, "Could not record an attempt outcome; trying again.");
@@ -163,7 +183,7 @@ fn classify_answer(
     uri: &str,
     answer: &Answer,
     now: UnixMillis,
-) -> Ack {
+) -> (Ack, SignatureCheck) {
     let retry_after = answer
         .headers
         .get(http::header::RETRY_AFTER)
@@ -171,7 +191,7 @@ fn classify_answer(
         .and_then(|v| parse_retry_after(v, now));
     let Some(body) = &answer.body else {
         // Too long or broken off: not an answer we can read, but its status and Retry-After are.
-        return ack::classify(
+        let ack = ack::classify(
             api,
             &Outcome::Http {
                 status: answer.status,
@@ -181,6 +201,7 @@ fn classify_answer(
             },
             SignatureMode::Off,
         );
+        return (ack, SignatureCheck::NotChecked);
     };
     let signature = match (profile.response_signature, &profile.peer_key) {
         (SignatureMode::Off, _) | (_, None) => SignatureCheck::NotChecked,
@@ -203,7 +224,7 @@ fn classify_answer(
             }
         },
     };
-    ack::classify(
+    let ack = ack::classify(
         api,
         &Outcome::Http {
             status: answer.status,
@@ -212,7 +233,8 @@ fn classify_answer(
             signature,
         },
         profile.response_signature,
-    )
+    );
+    (ack, signature)
 }
 
 #[cfg(test)]

@@ -188,8 +188,42 @@ impl Dispatcher {
         for rx in replies {
             all.extend(rx.await.unwrap_or_default());
         }
-        all.sort_by(|a, b| (a.rank(), a.endpoint.as_str()).cmp(&(b.rank(), b.endpoint.as_str())));
+        all.sort_by(|a, b| a.worse_first(b));
         all
+    }
+
+    /// The due time of the most overdue notification not yet started, over every shard.
+    pub async fn oldest_overdue(
+        &self,
+        _now: notifyd_core::UnixMillis,
+    ) -> Option<notifyd_core::UnixMillis> {
+        let mut replies = Vec::with_capacity(self.shards.len());
+        for shard in self.shards.iter() {
+            let (tx, rx) = oneshot::channel();
+            if shard.send(ShardMsg::OldestOverdue(tx)).is_ok() {
+                replies.push(rx);
+            }
+        }
+        let mut oldest = None;
+        for rx in replies {
+            if let Ok(Some(due)) = rx.await {
+                oldest = Some(oldest.map_or(due, |o: notifyd_core::UnixMillis| o.min(due)));
+            }
+        }
+        oldest
+    }
+
+    /// The earlier notification of its payment that `id` (delivered to `endpoint`) waits
+    /// behind, if it waits.
+    pub async fn waiting_for(
+        &self,
+        endpoint: &str,
+        id: notifyd_core::NotificationId,
+    ) -> Option<notifyd_core::NotificationId> {
+        let (tx, rx) = oneshot::channel();
+        let shard = &self.shards[self.shard_of_endpoint(endpoint)];
+        shard.send(ShardMsg::WaitingFor(id, tx)).ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Notifications accepted and not yet final.

@@ -18,7 +18,9 @@
 //! - `guard.rs`: the SSRF guard (which addresses a profile may reach).
 //! - `dispatcher.rs`: the handle the rest of the daemon uses.
 
+mod ack_ratio;
 mod attempt;
+mod attempt_log;
 mod client;
 mod dispatcher;
 pub mod guard;

@@ -56,12 +56,13 @@ impl Drop for Report {
             ack,
             text,
             profile: None,
+            log: None,
         })));
     }
 }
 
 /// One endpoint as `GET /v1/endpoints` shows it (CONTRACT.md §2.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EndpointView {
     /// `host:port`.
     pub endpoint: String,
@@ -76,10 +77,22 @@ pub struct EndpointView {
     pub last_success_at: Option<UnixMillis>,
     /// The latest answer that was not an S, in `lastResult` words.
     pub last_error: Option<(UnixMillis, String)>,
+    /// Share of the last 15 minutes' attempts answered `S`; `None` without attempts.
+    pub ack_ratio_15m: Option<f64>,
 }
 
 impl EndpointView {
-    /// Sort key: held, paused, degraded, ok.
+    /// Sort key: held, paused, degraded, ok; within a state, the lowest ack ratio first (an
+    /// endpoint without attempts last).
+    pub fn worse_first(&self, other: &EndpointView) -> std::cmp::Ordering {
+        let ratio = |v: &EndpointView| v.ack_ratio_15m.unwrap_or(2.0);
+        self.rank()
+            .cmp(&other.rank())
+            .then(ratio(self).total_cmp(&ratio(other)))
+            .then_with(|| self.endpoint.cmp(&other.endpoint))
+    }
+
+    /// Rank of the state: held, paused, degraded, ok.
     pub fn rank(&self) -> usize {
         ["held", "paused", "degraded", "ok"]
             .iter()
@@ -100,6 +113,7 @@ impl From<EndpointSnapshot<'_>> for EndpointView {
             in_flight: s.in_flight,
             last_success_at: s.last_success_at,
             last_error: s.last_error.map(|(at, ack)| (at, attempt::summary(ack))),
+            ack_ratio_15m: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::ack_ratio::AckRatios;
 use super::attempt::{self, Answered, AttemptCtx};
 use super::interner::Interner;
 use super::job::{Job, Payload};
@@ -40,6 +41,10 @@ pub(super) enum ShardMsg {
     Reloaded,
     /// Every endpoint of this shard, for `GET /v1/endpoints`.
     Endpoints(oneshot::Sender<Vec<EndpointView>>),
+    /// The due time of this shard's most overdue notification, for the metric.
+    OldestOverdue(oneshot::Sender<Option<notifyd_core::UnixMillis>>),
+    /// The earlier notification this one waits behind, for `waitingFor`.
+    WaitingFor(NotificationId, oneshot::Sender<Option<NotificationId>>),
 }
 
 pub(super) struct Shard {
@@ -51,6 +56,7 @@ pub(super) struct Shard {
     pending: Arc<AtomicUsize>,
     sched: Scheduler<Payload>,
     strings: Interner,
+    ack_ratios: AckRatios,
     /// Endpoints per state as last added to the `notifyd_endpoints` gauge.
     reported: [usize; 4],
     stopping: bool,
@@ -76,6 +82,7 @@ impl Shard {
             pending: parts.pending,
             sched: Scheduler::new(parts.limits),
             strings: Interner::default(),
+            ack_ratios: AckRatios::default(),
             reported: [0; 4],
             stopping: false,
         };
@@ -143,7 +150,21 @@ impl Shard {
             }
             ShardMsg::Endpoints(reply) => {
                 let now = self.ctx.clock.now();
-                let _ = reply.send(self.sched.endpoints(now).map(EndpointView::from).collect());
+                let ratios = &self.ack_ratios;
+                let views = self.sched.endpoints(now).map(|s| {
+                    let ratio = ratios.ratio(s.endpoint, now);
+                    EndpointView {
+                        ack_ratio_15m: ratio,
+                        ..EndpointView::from(s)
+                    }
+                });
+                let _ = reply.send(views.collect());
+            }
+            ShardMsg::OldestOverdue(reply) => {
+                let _ = reply.send(self.sched.oldest_overdue(self.ctx.clock.now()));
+            }
+            ShardMsg::WaitingFor(id, reply) => {
+                let _ = reply.send(self.sched.waiting_for(id));
             }
         }
     }
@@ -209,7 +230,9 @@ impl Shard {
             ack,
             mut text,
             profile,
+            log,
         } = a;
+        let log = log.unwrap_or_else(|| super::attempt_log::lost(id, now));
         let Some(p) = self.sched.payload_mut(id) else {
             return;
         };
@@ -218,6 +241,7 @@ impl Shard {
         }
         let (api, accepted_at, profile, lease) = (p.api, p.accepted_at, p.profile.clone(), p.lease);
         let note = Note::of(&ack);
+        let acked = matches!(ack, Ack::Delivered { .. });
         let Some(d) = self
             .sched
             .answered(now, id, ack, &profile.retry, rand::random())
@@ -225,6 +249,7 @@ impl Shard {
             return;
         };
         let endpoint = self.sched.endpoint_of(id).unwrap_or_default();
+        self.ack_ratios.record(endpoint, now, acked);
         note.log(id, api, endpoint, &d, &mut text);
         let state = match d.verdict {
             Verdict::Pending => State::Pending,
@@ -244,7 +269,7 @@ impl Shard {
         };
         let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
         self.tracker.spawn(async move {
-            let msg = match attempt::record(&ctx, update).await {
+            let msg = match attempt::record(&ctx, update, log).await {
                 Some(Applied::LeaseLost) => {
                     // Another host holds it now and makes the attempt again; its outcome, and
                     // the final-state metric, are that host's.

@@ -298,7 +298,6 @@ async fn settle_misses(app: &Arc<App>, items: Vec<Prepared>) -> Vec<Result<Prepa
     if evicted == 0 || items.is_empty() {
         return items.into_iter().map(Ok).collect();
     }
-    metrics::idempotency_evicted(evicted);
     let since = UnixMillis(
         app.clock
             .now()

@@ -23,6 +23,7 @@ fn view(e: &EndpointView) -> Value {
         "lastSuccessAt": time(e.last_success_at),
         "lastError": e.last_error.as_ref().map(|(_, what)| what.as_str()),
         "lastErrorAt": time(e.last_error.as_ref().map(|(at, _)| *at)),
+        "ackRatio15m": e.ack_ratio_15m,
     })
 }
 

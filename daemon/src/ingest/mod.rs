@@ -6,6 +6,7 @@
 //! - `inflight.rs`: accept commits under way, which repeats wait for.
 //! - `query.rs`: status, dead letters, redelivery, inquiryPayment.
 //! - `endpoints.rs`: the operator's endpoint list, hold and resume.
+//! - `search.rs`: the operator's search and bulk redeliver.
 //! - `respond.rs`: the `result` answers.
 
 pub mod accept;
@@ -14,4 +15,5 @@ pub mod inflight;
 pub mod query;
 pub mod respond;
 pub mod routes;
+pub mod search;
 pub mod server;

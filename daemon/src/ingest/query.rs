@@ -12,7 +12,7 @@ use super::respond::Reply;
 use crate::app::App;
 use crate::delivery::Job;
 use crate::inquiry::Scope;
-use crate::store::{NotificationRecord, RedeliverOutcome, Store, StoreError};
+use crate::store::{AttemptEntry, NotificationRecord, RedeliverOutcome, State, Store, StoreError};
 
 /// Default and largest `limit` of `GET /v1/dead-letters`.
 const DEAD_LETTERS_DEFAULT: usize = 100;
@@ -43,8 +43,23 @@ fn store_error(e: &StoreError) -> Reply {
     Reply::unavailable("the store could not be read")
 }
 
+/// One attempt log entry as `attemptLog` shows it (CONTRACT.md §2.1).
+fn attempt_view(e: &AttemptEntry) -> Value {
+    let mut v = json!({
+        "at": e.at.rfc3339_millis().to_string(),
+        "durationMs": e.duration_ms,
+        "result": e.result,
+        "signature": e.signature.as_str(),
+        "responseBody": String::from_utf8_lossy(&e.response_body),
+    });
+    if let Some(status) = e.http_status {
+        v["httpStatus"] = json!(status);
+    }
+    v
+}
+
 /// Runs a blocking store read off the async workers.
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     app: &App,
     f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Reply> {
@@ -67,11 +82,31 @@ pub async fn get(app: &App, id: &str) -> Reply {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match read(app, move |s| s.get(id)).await {
-        Ok(Some(r)) => merge(Reply::ok("found"), view(&r)),
-        Ok(None) => Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"),
-        Err(r) => r,
+    let found = read(app, move |s| {
+        let Some(r) = s.get(id)? else {
+            return Ok(None);
+        };
+        Ok(Some((r, s.attempt_log(id)?)))
+    })
+    .await;
+    let (r, log) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id");
+        }
+        Err(r) => return r,
+    };
+    let mut reply = merge(Reply::ok("found"), view(&r)).with(
+        "attemptLog",
+        Value::Array(log.iter().map(attempt_view).collect()),
+    );
+    if r.state == State::Pending {
+        let endpoint = r.order_key.split('|').next().unwrap_or_default();
+        if let Some(earlier) = app.dispatcher.waiting_for(endpoint, id).await {
+            reply = reply.with("waitingFor", json!(earlier.to_string()));
+        }
     }
+    reply
 }
 
 fn merge(reply: Reply, extra: Value) -> Reply {
@@ -135,14 +170,7 @@ pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
     };
     let task = tokio::spawn({
         let app = app.clone();
-        async move {
-            let now = app.clock.now();
-            let outcome = app.store.redeliver(id, now).await;
-            if let Ok(RedeliverOutcome::Started(rec)) = &outcome {
-                app.dispatcher.enqueue(Job::from_record(rec, profile, now));
-            }
-            outcome
-        }
+        async move { start(&app, id, profile).await }
     });
     match task.await {
         Ok(Ok(RedeliverOutcome::Started(rec))) => {
@@ -168,6 +196,48 @@ pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
             tracing::error!(error = %e, "A redeliver task ended without an answer.");
             Reply::unavailable("the redelivery did not complete; retry")
         }
+    }
+}
+
+/// Flips a dead or failed notification back to pending and hands it to delivery once that is
+/// durable; the caller has checked that its profile exists. Shared by the single and the bulk
+/// redeliver, which run it in a task of their own.
+pub(super) async fn start(
+    app: &App,
+    id: NotificationId,
+    profile: Arc<crate::profile::Profile>,
+) -> Result<RedeliverOutcome, StoreError> {
+    Redelivery::submit(app, id).finish(app, profile).await
+}
+
+/// A redelivery handed to the store and not yet known durable. Submitting is separate from
+/// awaiting so a bulk redeliver can put many into one group commit.
+pub(super) struct Redelivery {
+    write: crate::store::StoreFuture<RedeliverOutcome>,
+    now: UnixMillis,
+}
+
+impl Redelivery {
+    pub(super) fn submit(app: &App, id: NotificationId) -> Redelivery {
+        let now = app.clock.now();
+        Redelivery {
+            write: app.store.redeliver(id, now),
+            now,
+        }
+    }
+
+    /// Waits for the store, then hands the notification to delivery.
+    pub(super) async fn finish(
+        self,
+        app: &App,
+        profile: Arc<crate::profile::Profile>,
+    ) -> Result<RedeliverOutcome, StoreError> {
+        let outcome = self.write.await;
+        if let Ok(RedeliverOutcome::Started(rec)) = &outcome {
+            app.dispatcher
+                .enqueue(Job::from_record(rec, profile, self.now));
+        }
+        outcome
     }
 }
 

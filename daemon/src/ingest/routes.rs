@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::respond::{Body, Reply};
-use super::{accept, endpoints, query};
+use super::{accept, endpoints, query, search};
 use crate::app::App;
 use crate::metrics::{self, IngestOutcome};
 
@@ -45,6 +45,11 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Reply {
         },
         (&Method::POST, ["v1", "notifications", "batch"]) => match body(app, req).await {
             Ok(b) => accept::batch(app, b).await,
+            Err(r) => r,
+        },
+        (&Method::GET, ["v1", "notifications"]) => search::list(app, req.uri().query()).await,
+        (&Method::POST, ["v1", "redeliver"]) => match body(app, req).await {
+            Ok(b) => search::redeliver(app, &b).await,
             Err(r) => r,
         },
         (&Method::GET, ["v1", "notifications", id]) => query::get(app, id).await,

@@ -21,6 +21,7 @@ use notifyd_core::{NotificationId, UnixMillis};
 use redb::{Durability, WriteTransaction};
 use tokio::sync::oneshot;
 
+use super::attempts::AttemptEntry;
 use super::error::{StoreError, db};
 use super::record::{AttemptUpdate, NotificationRecord, State};
 use super::redb_store::{CommitObserver, DbSlot};
@@ -33,6 +34,9 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) enum Op {
     Accept(Vec<NotificationRecord>, Reply<Vec<Accepted>>),
     Update(Vec<AttemptUpdate>, Reply<Vec<Applied>>),
+    /// Updates with their attempt log entries: one transaction, so the log never shows an
+    /// attempt whose outcome was not recorded, nor misses one that was.
+    UpdateLogged(Vec<AttemptUpdate>, Vec<AttemptEntry>, Reply<Vec<Applied>>),
     Redeliver(NotificationId, UnixMillis, Reply<RedeliverOutcome>),
     Prune(UnixMillis, usize, Reply<PruneStats>),
     /// Finish what is queued before it, then exit.
@@ -45,6 +49,13 @@ impl Op {
         match self {
             Op::Accept(rs, _) => rs.iter().map(|r| r.body.len() + 256).sum(),
             Op::Update(us, _) => us.len() * 128,
+            Op::UpdateLogged(us, log, _) => {
+                us.len() * 128
+                    + log
+                        .iter()
+                        .map(|e| e.response_body.len() + 64)
+                        .sum::<usize>()
+            }
             Op::Redeliver(..) | Op::Prune(..) | Op::Shutdown => 128,
         }
     }
@@ -234,6 +245,22 @@ fn apply_all(txn: &WriteTransaction, batch: &[Op]) -> Result<Vec<Outcome>, Store
                 }
                 Outcome::Update(applied)
             }
+            Op::UpdateLogged(updates, log, _) => {
+                let mut applied = Vec::with_capacity(updates.len());
+                let mut lost = Vec::new();
+                for u in updates {
+                    let a = apply_update(&mut t, u)?;
+                    if a == Applied::LeaseLost {
+                        lost.push(u.id);
+                    }
+                    applied.push(a);
+                }
+                // An attempt whose outcome was refused is the new owner's to log, not ours.
+                for e in log.iter().filter(|e| !lost.contains(&e.id)) {
+                    t.append_attempt(e)?;
+                }
+                Outcome::Update(applied)
+            }
             Op::Redeliver(id, now, _) => {
                 Outcome::Redeliver(op_level(redeliver(&mut t, *id, *now))?)
             }
@@ -326,7 +353,7 @@ fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
         (Op::Accept(_, tx), Ok(Outcome::Accept(r))) => {
             let _ = tx.send(Ok(r));
         }
-        (Op::Update(_, tx), Ok(Outcome::Update(r))) => {
+        (Op::Update(_, tx) | Op::UpdateLogged(_, _, tx), Ok(Outcome::Update(r))) => {
             let _ = tx.send(Ok(r));
         }
         (Op::Redeliver(_, _, tx), Ok(Outcome::Redeliver(r))) => {
@@ -338,7 +365,7 @@ fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
         (Op::Accept(_, tx), Err(e)) => {
             let _ = tx.send(Err(e));
         }
-        (Op::Update(_, tx), Err(e)) => {
+        (Op::Update(_, tx) | Op::UpdateLogged(_, _, tx), Err(e)) => {
             let _ = tx.send(Err(e));
         }
         (Op::Redeliver(_, _, tx), Err(e)) => {

@@ -17,15 +17,20 @@
 //! become durable; the caller never told the client "accepted", and the client's retry is then
 //! recognised as a duplicate by its idempotency key. That is the at-least-once contract.
 
+mod attempts;
 mod commit;
 mod error;
+mod inspect;
 mod lease;
 mod record;
 mod redb_store;
+mod search;
 mod tables;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_operator;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,11 +40,14 @@ use std::time::Duration;
 use notifyd_core::{NotificationId, UnixMillis};
 use tokio::sync::oneshot;
 
+pub use attempts::{AttemptEntry, SignatureNote};
 pub use commit::{CommitInfo, StoreStats};
 pub use error::StoreError;
+pub use inspect::{Inspection, inspect};
 pub use lease::{Accepted, Applied, Lease, StoreMode};
 pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
 pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
+pub use search::{SearchFilter, SearchPage};
 
 /// Records per chunk of [`Store::scan_pending`] when the caller has no preference.
 pub const PENDING_CHUNK: usize = 4096;
@@ -186,6 +194,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Recovery: idempotency records accepted at or after `since`.
     fn load_idempotency(&self, since: UnixMillis) -> Result<Vec<IdempotencyRecord>, StoreError>;
+
+    // The operator's toolkit (CONTRACT.md §2.1). Defaults keep other backends compiling; each
+    // says what is missing rather than answering wrongly.
+
+    /// As [`Store::update`], with an attempt log entry per attempt written in the same commit.
+    fn update_logged(
+        &self,
+        updates: Vec<AttemptUpdate>,
+        log: Vec<AttemptEntry>,
+    ) -> StoreFuture<Vec<Applied>> {
+        drop(log);
+        self.update(updates)
+    }
+
+    /// A notification's last attempts (at most 20), oldest first.
+    fn attempt_log(&self, id: NotificationId) -> Result<Vec<AttemptEntry>, StoreError> {
+        let _ = id;
+        Ok(Vec::new())
+    }
+
+    /// Notifications matching every filter given, newest first, without bodies.
+    fn search(&self, filter: &SearchFilter) -> Result<SearchPage, StoreError> {
+        let _ = filter;
+        Err(StoreError::Backend("this store has no search".into()))
+    }
 }
 
 /// The result of a store write, resolved once the write is durable (or has failed).

@@ -16,9 +16,11 @@ use notifyd_core::{NotificationId, UnixMillis};
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 use tokio::sync::oneshot;
 
+use super::attempts::{ATTEMPTS, AttemptEntry};
 use super::commit::{CommitInfo, Op, StoreStats, Writer};
 use super::error::{StoreError, db};
 use super::record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, decode_meta};
+use super::search::{SearchFilter, SearchPage};
 use super::tables::{
     BODIES, BY_PAYMENT_ID, BY_PAYMENT_REQUEST_ID, DEAD_LETTERS, IDEMPOTENCY_LOG, NOTIFICATIONS,
     PENDING, WriteTables,
@@ -152,7 +154,11 @@ fn open_database(path: &Path, cache_size: Option<usize>) -> Result<Database, Sto
     let txn = database.begin_write().map_err(db)?;
     drop(WriteTables::open(&txn)?);
     let moved = super::tables::migrate(&txn)?;
+    let indexed = super::search::backfill(&txn)?;
     txn.commit().map_err(db)?;
+    if indexed > 0 {
+        tracing::info!(records = indexed, "Built the search indexes.");
+    }
     if moved > 0 {
         tracing::info!(
             entries = moved,
@@ -544,5 +550,27 @@ impl Store for RedbStore {
             }
             Ok(out)
         })
+    }
+
+    fn update_logged(
+        &self,
+        updates: Vec<AttemptUpdate>,
+        log: Vec<AttemptEntry>,
+    ) -> StoreFuture<Vec<Applied>> {
+        if updates.is_empty() && log.is_empty() {
+            return StoreFuture::ready(Ok(Vec::new()));
+        }
+        self.submit(|reply| Op::UpdateLogged(updates, log, reply))
+    }
+
+    fn attempt_log(&self, id: NotificationId) -> Result<Vec<AttemptEntry>, StoreError> {
+        self.read(|t| {
+            let table = t.txn.open_table(ATTEMPTS).map_err(db)?;
+            super::attempts::read(&table, id)
+        })
+    }
+
+    fn search(&self, filter: &SearchFilter) -> Result<SearchPage, StoreError> {
+        self.read(|t| super::search::run(&t.txn, filter))
     }
 }

@@ -10,6 +10,8 @@
 //! | `idempotency_log` | (accepted_at, key) → (fingerprint, id) | duplicates after a restart; prune by age |
 //! | `by_payment_id` | paymentId ⇒ ids (multimap) | `inquiryPayment` |
 //! | `by_payment_request_id` | paymentRequestId ⇒ ids (multimap) | `inquiryPayment` without paymentId |
+//! | `attempts` | (id, seq) → entry | the attempt log (attempts.rs) |
+//! | `by_partner_id`, `by_endpoint`, `by_state` | (key, id) → () | operator search (search.rs) |
 //!
 //! Every change to a record goes through [`WriteTables`], which removes the old record's index
 //! entries and inserts the new one's in the same transaction.
@@ -28,8 +30,10 @@ use redb::{
     WriteTransaction,
 };
 
+use super::attempts::{self, ATTEMPTS, AttemptEntry};
 use super::error::{StoreError, db};
 use super::record::{NotificationRecord, decode_meta, encode_meta};
+use super::search::IndexTables;
 
 pub(super) const NOTIFICATIONS: TableDefinition<'_, u128, &[u8]> =
     TableDefinition::new("notifications");
@@ -60,6 +64,8 @@ pub(super) struct WriteTables<'txn> {
     idempotency_log: Table<'txn, (u64, u128), (u128, u128)>,
     by_payment_id: MultimapTable<'txn, &'static str, u128>,
     by_payment_request_id: MultimapTable<'txn, &'static str, u128>,
+    attempts: Table<'txn, (u128, u32), &'static [u8]>,
+    search: IndexTables<'txn>,
     scratch: Vec<u8>,
 }
 
@@ -75,6 +81,8 @@ impl<'txn> WriteTables<'txn> {
             idempotency_log: txn.open_table(IDEMPOTENCY_LOG).map_err(db)?,
             by_payment_id: txn.open_multimap_table(BY_PAYMENT_ID).map_err(db)?,
             by_payment_request_id: txn.open_multimap_table(BY_PAYMENT_REQUEST_ID).map_err(db)?,
+            attempts: txn.open_table(ATTEMPTS).map_err(db)?,
+            search: IndexTables::open(txn)?,
             scratch: Vec::with_capacity(256),
         })
     }
@@ -102,6 +110,7 @@ impl<'txn> WriteTables<'txn> {
             Ok(Some(old)) => {
                 self.remove_state_index(&old)?;
                 self.remove_lookup_index(&old)?;
+                self.search.remove(&old)?;
             }
             Ok(None) => {}
             // An unreadable old copy is simply overwritten; its stale index entries point at an
@@ -115,6 +124,7 @@ impl<'txn> WriteTables<'txn> {
             .map_err(db)?;
         self.insert_state_index(r)?;
         self.insert_lookup_index(r)?;
+        self.search.insert(r)?;
         self.put_idempotency(r)
     }
 
@@ -126,7 +136,13 @@ impl<'txn> WriteTables<'txn> {
     ) -> Result<(), StoreError> {
         self.remove_state_index(old)?;
         self.write_meta(new)?;
+        self.search.moved(old, new)?;
         self.insert_state_index(new)
+    }
+
+    /// Appends an attempt log entry (keeping the last [`attempts::MAX_ENTRIES`]).
+    pub(super) fn append_attempt(&mut self, e: &AttemptEntry) -> Result<(), StoreError> {
+        attempts::append(&mut self.attempts, e, &mut self.scratch)
     }
 
     /// Removes a finished record with everything that points at it. `meta` is `None` when the
@@ -137,9 +153,14 @@ impl<'txn> WriteTables<'txn> {
         id: u128,
         meta: Option<&NotificationRecord>,
     ) -> Result<(), StoreError> {
-        if let Some(r) = meta {
-            self.remove_lookup_index(r)?;
+        match meta {
+            Some(r) => {
+                self.remove_lookup_index(r)?;
+                self.search.remove(r)?;
+            }
+            None => self.search.remove_state_only(id)?,
         }
+        attempts::remove_all(&mut self.attempts, id)?;
         self.notifications.remove(id).map_err(db)?;
         self.bodies.remove(id).map_err(db)?;
         self.finished.remove((finished_at, id)).map_err(db)?;

@@ -140,6 +140,31 @@ impl Harness {
         (status, json, headers)
     }
 
+    /// As [`Harness::request`], with a bearer token.
+    pub async fn request_with_token(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        token: &str,
+    ) -> (u16, Value, http::HeaderMap) {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.ingest()))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::from(serde_json::to_vec(body).unwrap())))
+            .unwrap();
+        let resp = self.client.request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let (s, v, _) = self.request("POST", path, Some(body)).await;
         (s, v)
