@@ -7,12 +7,14 @@
 
 mod classify;
 pub mod codes;
+mod receiver_ids;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use classify::classify;
 pub use codes::{Action, CodeInfo, ORDER_NOT_EXIST_RETRIES, Status, is_our_side, known_code};
+pub use receiver_ids::{MAX_RECEIVER_ID_CHARS, ReceiverIds, receiver_ids};
 
 /// Longest `resultCode` kept from an answer (the data dictionary's limit, PROTOCOL.md §2.1).
 pub const MAX_CODE_CHARS: usize = 64;

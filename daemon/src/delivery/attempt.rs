@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use notifyd_core::ack::{self, Ack, Outcome, SignatureCheck, SignatureMode};
+use notifyd_core::ack::{
+    self, Ack, Outcome, ReceiverIds, RetryReason, SignatureCheck, SignatureMode,
+};
 use notifyd_core::backoff::parse_retry_after;
 use notifyd_core::signing;
 use notifyd_core::{NotificationId, UnixMillis};
@@ -42,6 +44,8 @@ pub(super) struct Answered {
     /// The profile the attempt ran under; its retry policy decides what follows. `None` when
     /// the attempt never got that far (the notification's last profile then applies).
     pub profile: Option<Arc<Profile>>,
+    /// The Alipay+ receiver's `acquirerId`/`pspId`, when its answer named them.
+    pub receiver_ids: Option<ReceiverIds>,
 }
 
 /// Runs one attempt; `None` when it was abandoned at shutdown (nothing to report).
@@ -79,6 +83,12 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         () = ctx.abort.cancelled() => return None,
     };
     let now = ctx.clock.now();
+    let receiver_ids = match &sent {
+        Ok(answer) if p.api == notifyd_core::Api::AlipayPlusNotifyPayment => {
+            answer.body.as_deref().and_then(ack::receiver_ids)
+        }
+        _ => None,
+    };
     let (ack, detail) = match &sent {
         // Not an answer of the receiver's, and final but for a DNS answer that may be transient
         // (split horizon, rebinding): one more try after the schedule's delay, then failed.
@@ -106,11 +116,22 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         text.push_str(": ");
         text.push_str(detail);
     }
+    // An answer whose signature failed the profile's rule is not the receiver's word on anything,
+    // its ids included.
+    let untrusted = matches!(
+        ack,
+        Ack::Retry {
+            reason: RetryReason::SignatureMissing
+                | RetryReason::SignatureInvalid
+                | RetryReason::SignatureNotChecked
+        }
+    );
     Some(Answered {
         id,
         ack,
         text,
         profile: Some(profile),
+        receiver_ids: receiver_ids.filter(|_| !untrusted),
     })
 }
 
@@ -216,7 +237,6 @@ fn classify_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notifyd_core::ack::RetryReason;
 
     #[test]
     fn summaries_are_the_last_result_texts() {

@@ -56,6 +56,7 @@ impl Drop for Report {
             ack,
             text,
             profile: None,
+            receiver_ids: None,
         })));
     }
 }

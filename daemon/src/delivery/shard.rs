@@ -206,6 +206,7 @@ impl Shard {
             ack,
             mut text,
             profile,
+            receiver_ids,
         } = a;
         let Some(p) = self.sched.payload_mut(id) else {
             return;
@@ -237,6 +238,7 @@ impl Shard {
             last_result: Some(text),
             next_attempt_at: d.next_attempt_at,
             finished_at: finished.then_some(now),
+            receiver_ids,
         };
         let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
         self.tracker.spawn(async move {

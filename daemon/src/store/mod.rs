@@ -36,7 +36,7 @@ use tokio::sync::oneshot;
 
 pub use commit::{CommitInfo, StoreStats};
 pub use error::StoreError;
-pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
+pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, ReceiverIds, State};
 pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
 
 /// Records per chunk of [`Store::scan_pending`] when the caller has no preference.
