@@ -254,8 +254,13 @@ pub struct ProfileFile {
     pub key_version: Option<u32>,
     /// Signing: PEM file of the RSA private key (PKCS#8). Must not be readable by group or others.
     pub private_key_file: Option<PathBuf>,
-    /// PEM file of the receiver's public key, to verify response signatures.
+    /// PEM file of the receiver's public key, to verify response signatures; with
+    /// `peer_public_keys`, the key for answers whose `keyVersion` has no key of its own there.
     pub peer_public_key_file: Option<PathBuf>,
+    /// The receiver's public keys by the `keyVersion` its answers' `Signature` header names
+    /// (`{ "1" = "old.pub", "2" = "new.pub" }`), so answers signed with the old or the new key
+    /// both verify while the receiver rotates. Default empty.
+    pub peer_public_keys: BTreeMap<String, PathBuf>,
     /// `"required"`, `"optional"` (verify when present) or `"off"`. Default `"optional"`.
     pub response_signature: String,
     /// PEM bundle of CAs trusted in addition to the system's roots. Default: none.
@@ -285,6 +290,7 @@ impl Default for ProfileFile {
             key_version: None,
             private_key_file: None,
             peer_public_key_file: None,
+            peer_public_keys: BTreeMap::new(),
             response_signature: "optional".to_owned(),
             ca_file: None,
             client_cert_file: None,

@@ -1,5 +1,6 @@
 //! Profiles: per-receiver signing, SSRF and retry settings, validated from `[profiles.NAME]`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,8 +24,11 @@ pub struct Profile {
     pub allow_private: Vec<Cidr>,
     /// Request signing (PROTOCOL.md §1); `None` sends unsigned requests.
     pub signing: Option<Signing>,
-    /// The receiver's public key (PEM), to verify response signatures.
+    /// The receiver's public key (PEM), to verify response signatures whose `keyVersion` has no
+    /// key in `peer_public_keys` (or that name none).
     pub peer_public_key_file: Option<PathBuf>,
+    /// The receiver's public keys by `keyVersion` (key rotation).
+    pub peer_public_keys: BTreeMap<u32, PathBuf>,
     /// What to do about response signatures.
     pub response_signature: ResponseSignature,
     /// CAs trusted in addition to the system's roots.
@@ -49,6 +53,7 @@ impl Default for Profile {
             allow_private: Vec::new(),
             signing: None,
             peer_public_key_file: None,
+            peer_public_keys: BTreeMap::new(),
             response_signature: ResponseSignature::Optional,
             ca_file: None,
             client_cert: None,
@@ -192,6 +197,23 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
     if let Some(path) = &file.peer_public_key_file {
         check_readable_file(&format!("{key}.peer_public_key_file"), path, problems);
     }
+    let mut peer_public_keys = BTreeMap::new();
+    for (version, path) in &file.peer_public_keys {
+        let entry = format!("{key}.peer_public_keys.\"{version}\"");
+        // The Signature header's keyVersion as the SDKs write it: a decimal number.
+        match version.parse::<u32>() {
+            Ok(v) if version.bytes().all(|b| b.is_ascii_digit()) => {
+                if peer_public_keys.insert(v, path.clone()).is_some() {
+                    problems.push(&entry, format!("key version {v} is given twice"));
+                }
+            }
+            _ => problems.push(
+                &entry,
+                "a key version is a decimal number (the keyVersion of the receiver's Signature header)",
+            ),
+        }
+        check_readable_file(&entry, path, problems);
+    }
 
     if let Some(path) = &file.ca_file {
         check_readable_file(&format!("{key}.ca_file"), path, problems);
@@ -227,10 +249,13 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
             ResponseSignature::Optional
         }
     };
-    if response_signature == ResponseSignature::Required && file.peer_public_key_file.is_none() {
+    if response_signature == ResponseSignature::Required
+        && file.peer_public_key_file.is_none()
+        && file.peer_public_keys.is_empty()
+    {
         problems.push(
             format!("{key}.response_signature"),
-            "\"required\" needs peer_public_key_file",
+            "\"required\" needs peer_public_key_file or peer_public_keys",
         );
     }
 
@@ -264,6 +289,7 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         allow_private,
         signing,
         peer_public_key_file: file.peer_public_key_file.clone(),
+        peer_public_keys,
         response_signature,
         ca_file: file.ca_file.clone(),
         client_cert,

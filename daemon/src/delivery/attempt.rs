@@ -100,21 +100,21 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
             },
             None,
         ),
-        Ok(answer) => (classify_answer(p.api, &profile, &uri, answer, now), None),
+        Ok(answer) => classify_answer(p.api, &profile, &uri, answer, now),
         Err(SendError::Timeout) => (
             ack::classify(p.api, &Outcome::Timeout, profile.response_signature),
             None,
         ),
         Err(SendError::Transport(msg)) => (
             ack::classify(p.api, &Outcome::Transport, profile.response_signature),
-            Some(msg.as_str()),
+            Some(msg.clone()),
         ),
     };
     metrics::attempt(p.api, ack.metric_outcome(), now.since(started));
     let mut text = summary(&ack);
     if let Some(detail) = detail {
         text.push_str(": ");
-        text.push_str(detail);
+        text.push_str(&detail);
     }
     // An answer whose signature failed the profile's rule is not the receiver's word on anything,
     // its ids included.
@@ -182,7 +182,7 @@ fn classify_answer(
     uri: &str,
     answer: &Answer,
     now: UnixMillis,
-) -> Ack {
+) -> (Ack, Option<String>) {
     let retry_after = answer
         .headers
         .get(http::header::RETRY_AFTER)
@@ -190,7 +190,7 @@ fn classify_answer(
         .and_then(|v| parse_retry_after(v, now));
     let Some(body) = &answer.body else {
         // Too long or broken off: not an answer we can read, but its status and Retry-After are.
-        return ack::classify(
+        let ack = ack::classify(
             api,
             &Outcome::Http {
                 status: answer.status,
@@ -200,29 +200,51 @@ fn classify_answer(
             },
             SignatureMode::Off,
         );
+        return (ack, None);
     };
-    let signature = match (profile.response_signature, &profile.peer_key) {
-        (SignatureMode::Off, _) | (_, None) => SignatureCheck::NotChecked,
-        (_, Some(key)) => match answer
+    let keys = &profile.peer_keys;
+    let mut detail = None;
+    let signature = match profile.response_signature {
+        SignatureMode::Off => SignatureCheck::NotChecked,
+        _ if keys.is_empty() => SignatureCheck::NotChecked,
+        _ => match answer
             .headers
             .get("signature")
             .and_then(|v| v.to_str().ok())
         {
+            // Some frameworks always emit the header, empty when they did not sign; the Java SDK
+            // reads that as absent (protocol review §14), so `optional` accepts it and `required`
+            // retries it as missing, never as a bad signature.
             None => SignatureCheck::Missing,
+            Some(sig) if sig.trim().is_empty() => SignatureCheck::Missing,
             Some(sig) => {
                 let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok());
                 let client_id = header("client-id")
                     .or(profile.signer.as_ref().map(|s| s.client_id.as_str()))
                     .unwrap_or_default();
                 let time = header("response-time").unwrap_or_default();
-                match signing::verify_response(key, "POST", uri, client_id, time, body, sig) {
-                    Ok(()) => SignatureCheck::Verified,
-                    Err(_) => SignatureCheck::Invalid,
+                // The key is the one for the keyVersion the answer names (a rotation in progress
+                // signs with the old or the new key); an unreadable header fails verification.
+                let version = signing::parse_signature_header(sig)
+                    .ok()
+                    .and_then(|h| h.key_version);
+                match keys.select(version.as_deref()) {
+                    Err(why) => {
+                        detail = Some(why);
+                        SignatureCheck::Invalid
+                    }
+                    Ok(key) => {
+                        match signing::verify_response(key, "POST", uri, client_id, time, body, sig)
+                        {
+                            Ok(()) => SignatureCheck::Verified,
+                            Err(_) => SignatureCheck::Invalid,
+                        }
+                    }
                 }
             }
         },
     };
-    ack::classify(
+    let ack = ack::classify(
         api,
         &Outcome::Http {
             status: answer.status,
@@ -231,7 +253,8 @@ fn classify_answer(
             signature,
         },
         profile.response_signature,
-    )
+    );
+    (ack, detail)
 }
 
 #[cfg(test)]

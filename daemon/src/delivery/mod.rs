@@ -15,6 +15,7 @@
 //! - `attempt.rs`: one attempt: request, answer, classification; and the store write.
 //! - `client.rs`: a profile's pooled HTTP(S) client.
 //! - `tls.rs`: a profile's TLS trust and client certificate.
+//! - `peer_keys.rs`: a profile's receiver public keys, by `keyVersion`.
 //! - `guard.rs`: the SSRF guard (which addresses a profile may reach).
 //! - `dispatcher.rs`: the handle the rest of the daemon uses.
 
@@ -24,6 +25,7 @@ mod dispatcher;
 pub mod guard;
 mod interner;
 mod job;
+mod peer_keys;
 mod report;
 mod shard;
 pub mod tls;
@@ -31,4 +33,5 @@ pub mod tls;
 pub use client::{HttpClient, PoolOptions};
 pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use job::{Job, Payload};
+pub use peer_keys::PeerKeys;
 pub use report::EndpointView;
