@@ -118,7 +118,7 @@ pub fn build_profile(
     })
     .map_err(|e| format!("profiles.{name}: {e}"))?;
     let guard = Guard::new(name, p.allow_private.clone());
-    let client = HttpClient::new(pool, tls, guard.clone(), p.allow_http);
+    let client = HttpClient::new(pool, tls, guard.clone(), p.allow_http, p.proxy.clone());
     Ok(Profile {
         name: name.to_owned(),
         allow_http: p.allow_http,

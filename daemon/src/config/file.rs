@@ -265,6 +265,15 @@ pub struct ProfileFile {
     pub response_signature: String,
     /// PEM bundle of CAs trusted in addition to the system's roots. Default: none.
     pub ca_file: Option<PathBuf>,
+    /// An HTTP CONNECT proxy every delivery of the profile goes through, `"http://HOST:PORT"`.
+    /// TLS stays end to end (the handshake is with the receiver, inside the tunnel), and the
+    /// SSRF guard still judges the receiver's address: notifyd resolves the receiver itself and
+    /// asks the proxy for a tunnel to the address it checked. Default: none (direct).
+    pub proxy: Option<String>,
+    /// Receivers reached directly although `proxy` is set: a host name (`"merchant.example"`),
+    /// a `.suffix` (`".internal.example"`: every name under it) or a CIDR (`"10.0.0.0/8"`: a
+    /// receiver whose address is inside). Default empty.
+    pub no_proxy: Vec<String>,
     /// PEM certificate chain presented to receivers that ask for one (mTLS). Set together with
     /// `client_key_file`. Default: none.
     pub client_cert_file: Option<PathBuf>,
@@ -293,6 +302,8 @@ impl Default for ProfileFile {
             peer_public_keys: BTreeMap::new(),
             response_signature: "optional".to_owned(),
             ca_file: None,
+            proxy: None,
+            no_proxy: Vec::new(),
             client_cert_file: None,
             client_key_file: None,
             request_time_format: "rfc3339".to_owned(),

@@ -10,6 +10,7 @@ use notifyd_core::model::ExtraFieldsPolicy;
 use super::cidr::Cidr;
 use super::file::ProfileFile;
 use super::problem::Problems;
+use super::proxy::{ProxyConfig, validate_proxy};
 use super::retry::{DEFAULT_ATTEMPT_TIMEOUT, validate_retry};
 
 /// The profile envelopes get when they name none.
@@ -33,6 +34,8 @@ pub struct Profile {
     pub response_signature: ResponseSignature,
     /// CAs trusted in addition to the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// The HTTP CONNECT proxy deliveries go through, with its exceptions.
+    pub proxy: Option<ProxyConfig>,
     /// Client certificate for mTLS.
     pub client_cert: Option<ClientCert>,
     /// How `Request-Time` is written.
@@ -56,6 +59,7 @@ impl Default for Profile {
             peer_public_keys: BTreeMap::new(),
             response_signature: ResponseSignature::Optional,
             ca_file: None,
+            proxy: None,
             client_cert: None,
             request_time_format: RequestTimeFormat::Rfc3339,
             extra_fields: ExtraFieldsPolicy::Refuse,
@@ -218,6 +222,7 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
     if let Some(path) = &file.ca_file {
         check_readable_file(&format!("{key}.ca_file"), path, problems);
     }
+    let proxy = validate_proxy(&key, file.proxy.as_deref(), &file.no_proxy, problems);
     let client_cert = match (&file.client_cert_file, &file.client_key_file) {
         (None, None) => None,
         (Some(cert_file), Some(key_file)) => {
@@ -292,6 +297,7 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         peer_public_keys,
         response_signature,
         ca_file: file.ca_file.clone(),
+        proxy,
         client_cert,
         request_time_format,
         extra_fields,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notifyd_core::ack::{
-    self, Ack, Outcome, ReceiverIds, RetryReason, SignatureCheck, SignatureMode,
+    self, Ack, LocalCause, Outcome, ReceiverIds, RetryReason, SignatureCheck, SignatureMode,
 };
 use notifyd_core::backoff::parse_retry_after;
 use notifyd_core::signing;
@@ -13,6 +13,7 @@ use notifyd_core::{NotificationId, UnixMillis};
 
 use super::client::{Answer, SendError};
 use super::job::Payload;
+use super::transport::TransportKind;
 use crate::clock::Clock;
 use crate::metrics;
 use crate::profile::{Profile, Profiles, RequestTimeFormat};
@@ -105,10 +106,16 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
             ack::classify(p.api, &Outcome::Timeout, profile.response_signature),
             None,
         ),
-        Err(SendError::Transport(msg)) => (
-            ack::classify(p.api, &Outcome::Transport, profile.response_signature),
-            Some(msg.clone()),
-        ),
+        Err(SendError::Transport(e)) => {
+            metrics::transport_error(e.kind.as_str());
+            let ack = match e.kind {
+                TransportKind::Proxy => Ack::LocalFailure {
+                    cause: LocalCause::Proxy,
+                },
+                _ => ack::classify(p.api, &Outcome::Transport, profile.response_signature),
+            };
+            (ack, Some(e.to_string()))
+        }
     };
     metrics::attempt(p.api, ack.metric_outcome(), now.since(started));
     let mut text = summary(&ack);
@@ -136,7 +143,8 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
 }
 
 /// An answer in the words of `lastResult` (CONTRACT.md §2): `S SUCCESS`, `F PROCESS_FAIL: ...`,
-/// `retry: timeout`, `throttled by the receiver`.
+/// `retry: timeout`, `throttled by the receiver`, `not sent` (a failure of ours, such as the
+/// proxy's, followed by what failed).
 pub(super) fn summary(ack: &Ack) -> String {
     match ack {
         Ack::Delivered { code, .. } => format!("S {code}"),
@@ -148,6 +156,7 @@ pub(super) fn summary(ack: &Ack) -> String {
         },
         Ack::Retry { reason } => format!("retry: {reason}"),
         Ack::Throttled { .. } => "throttled by the receiver".to_owned(),
+        Ack::LocalFailure { .. } => "not sent".to_owned(),
     }
 }
 
