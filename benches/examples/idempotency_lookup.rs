@@ -32,6 +32,8 @@ fn record(n: u64) -> NotificationRecord {
         accepted_at: UnixMillis(1_000 + n),
         next_attempt_at: None,
         finished_at: Some(UnixMillis(2_000 + n)),
+        delivery_started_at: Some(UnixMillis(1_000 + n)),
+        receiver_ids: Default::default(),
     }
 }
 

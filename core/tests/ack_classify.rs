@@ -583,6 +583,7 @@ proptest! {
                     prop_assert!(status.chars().count() <= 64 && code.chars().count() <= 64);
                 }
                 Ack::Retry { .. } | Ack::Throttled { .. } => {}
+                Ack::LocalFailure { .. } => prop_assert!(false, "an answer is never our failure"),
             }
         }
     }

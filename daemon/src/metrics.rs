@@ -14,6 +14,8 @@ use notifyd_core::Api;
 pub const INGEST_REQUESTS: &str = "notifyd_ingest_requests_total";
 /// Delivery attempts by `api` and `outcome`.
 pub const DELIVERY_ATTEMPTS: &str = "notifyd_delivery_attempts_total";
+/// Attempts that got no answer for a connect, TLS, proxy or I/O failure, by `kind`.
+pub const TRANSPORT_ERRORS: &str = "notifyd_transport_errors_total";
 /// Notifications reaching a final state, by `api` and `state`.
 pub const FINISHED: &str = "notifyd_notifications_finished_total";
 /// Accepted → final answer, by `api`.
@@ -64,7 +66,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 14] = [
+pub const FAMILIES: [Family; 15] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -76,6 +78,12 @@ pub const FAMILIES: [Family; 14] = [
         kind: Kind::Counter,
         unit: None,
         help: "Delivery attempts by API and outcome.",
+    },
+    Family {
+        name: TRANSPORT_ERRORS,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Attempts without an answer for a connect, TLS, proxy or I/O failure, by kind (whose fault: see README Metrics).",
     },
     Family {
         name: FINISHED,
@@ -155,13 +163,14 @@ pub const FAMILIES: [Family; 14] = [
 pub const UNKNOWN_API: &str = "unknown";
 
 /// Attempt outcome label values, as [`notifyd_core::ack::Ack::metric_outcome`] returns them.
-pub const ATTEMPT_OUTCOMES: [&str; 6] = [
+pub const ATTEMPT_OUTCOMES: [&str; 7] = [
     "ack",
     "rejected",
     "retry",
     "throttled",
     "timeout",
     "transport_error",
+    "proxy_error",
 ];
 
 /// Final-state label values of [`FINISHED`].
@@ -195,6 +204,9 @@ pub fn register() {
         }
         let _ = histogram!(ATTEMPT_DURATION, "api" => api);
         let _ = histogram!(DELIVERY_LATENCY, "api" => api);
+    }
+    for kind in crate::delivery::TransportKind::ALL {
+        counter!(TRANSPORT_ERRORS, "kind" => kind.as_str()).increment(0);
     }
     gauge!(PENDING).increment(0.0);
     counter!(LEASE_LOST).increment(0);
@@ -289,6 +301,11 @@ pub fn ingest(api: Option<Api>, outcome: IngestOutcome) {
 pub fn attempt(api: Api, outcome: &'static str, took: Duration) {
     counter!(DELIVERY_ATTEMPTS, "api" => api.as_str(), "outcome" => outcome).increment(1);
     histogram!(ATTEMPT_DURATION, "api" => api.as_str()).record(took.as_secs_f64());
+}
+
+/// Counts an attempt without an answer; `kind` is a `TransportKind::as_str`.
+pub fn transport_error(kind: &'static str) {
+    counter!(TRANSPORT_ERRORS, "kind" => kind).increment(1);
 }
 
 /// Counts a notification reaching `state` after `latency` since accept.

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use notifyd_core::ack::SignatureMode;
 use notifyd_core::backoff::RetryPolicy;
-use notifyd_core::signing::{SigningKey, VerifyingKey};
+use notifyd_core::signing::SigningKey;
 
-use crate::delivery::HttpClient;
 use crate::delivery::guard::Guard;
+use crate::delivery::{HttpClient, PeerKeys};
 
 /// How `Request-Time` is written (PROTOCOL.md §1.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +46,8 @@ pub struct Profile {
     pub attempt_timeout: Duration,
     /// Set when requests are signed.
     pub signer: Option<Signer>,
-    /// The receiver's public key, for response signatures.
-    pub peer_key: Option<VerifyingKey>,
+    /// The receiver's public keys, for response signatures.
+    pub peer_keys: PeerKeys,
     /// Whether response signatures are required, checked when present, or ignored.
     pub response_signature: SignatureMode,
     /// `Request-Time` format.

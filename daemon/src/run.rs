@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::config::{self, Config, ResponseSignature};
 use crate::delivery::guard::Guard;
 use crate::delivery::tls::{self, TlsFiles};
-use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PoolOptions};
+use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PeerKeys, PoolOptions};
 use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
 use crate::inquiry::InquirySettings;
@@ -95,17 +95,20 @@ pub fn build_profile(
         }
         None => None,
     };
-    let peer_key = match &p.peer_public_key_file {
-        Some(f) => {
-            let pem = std::fs::read(f)
-                .map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?;
-            Some(
-                VerifyingKey::from_spki_pem(&pem)
-                    .map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?,
-            )
-        }
+    let read_peer_key = |key: &str, f: &std::path::Path| {
+        let pem = std::fs::read(f).map_err(|e| format!("profiles.{name}.{key}: {e}"))?;
+        VerifyingKey::from_spki_pem(&pem).map_err(|e| format!("profiles.{name}.{key}: {e}"))
+    };
+    let any = match &p.peer_public_key_file {
+        Some(f) => Some(read_peer_key("peer_public_key_file", f)?),
         None => None,
     };
+    let mut by_version = HashMap::new();
+    for (version, f) in &p.peer_public_keys {
+        let key = format!("peer_public_keys.\"{version}\"");
+        by_version.insert(*version, read_peer_key(&key, f)?);
+    }
+    let peer_keys = PeerKeys::new(any, by_version);
     let tls = tls::client_config(TlsFiles {
         ca_file: p.ca_file.as_deref(),
         client_cert: p
@@ -115,7 +118,7 @@ pub fn build_profile(
     })
     .map_err(|e| format!("profiles.{name}: {e}"))?;
     let guard = Guard::new(name, p.allow_private.clone());
-    let client = HttpClient::new(pool, tls, guard.clone(), p.allow_http);
+    let client = HttpClient::new(pool, tls, guard.clone(), p.allow_http, p.proxy.clone());
     Ok(Profile {
         name: name.to_owned(),
         allow_http: p.allow_http,
@@ -124,7 +127,7 @@ pub fn build_profile(
         retry: p.retry.clone(),
         attempt_timeout: p.attempt_timeout,
         signer,
-        peer_key,
+        peer_keys,
         response_signature: match p.response_signature {
             ResponseSignature::Required => SignatureMode::Required,
             ResponseSignature::Optional => SignatureMode::Optional,

@@ -126,10 +126,9 @@ async fn transport_errors_and_timeouts_are_retried() {
     let refused = h.submit(&payment("http://127.0.0.1:9/n", "PAY-T1")).await;
     let s = h.wait_state(&refused, "dead").await;
     assert!(
-        s["lastResult"]
-            .as_str()
-            .unwrap()
-            .starts_with("retry: transport"),
+        s["lastResult"].as_str().unwrap().starts_with(
+            "retry: transport_error: connect_refused: the receiver refused the connection: "
+        ),
         "{s}"
     );
     // STALL never answers: each attempt hits the 1 s attempt timeout.

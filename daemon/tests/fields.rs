@@ -122,6 +122,8 @@ fn old_record(env: &Envelope, fingerprint: u128) -> NotificationRecord {
         accepted_at: now,
         next_attempt_at: None,
         finished_at: Some(now),
+        delivery_started_at: Some(now),
+        receiver_ids: Default::default(),
     }
 }
 

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use notifyd_core::Api;
 use notifyd_core::scheduler::EndpointState;
+use notifyd_daemon::delivery::TransportKind;
 use notifyd_daemon::metrics::{
     self as m, ATTEMPT_OUTCOMES, FAMILIES, FINISHED_STATES, IngestOutcome,
 };
@@ -227,6 +228,9 @@ async fn metrics_count_what_happened() {
                 "state" => FINISHED_STATES.contains(&v.as_str()),
                 "le" => v == "+Inf" || v.parse::<f64>().is_ok(),
                 "version" => v == env!("CARGO_PKG_VERSION"),
+                "kind" => TransportKind::ALL
+                    .map(TransportKind::as_str)
+                    .contains(&v.as_str()),
                 _ => false,
             };
             assert!(

@@ -197,7 +197,7 @@ async fn epoch_millis_request_time_is_signed_as_sent() {
 }
 
 /// A receiver that signs its S answers with the test key: correctly on `/valid`, over other
-/// content on `/wrong`, not at all on `/missing`.
+/// content on `/wrong`, not at all on `/missing`, with an empty `Signature` header on `/empty`.
 async fn signing_receiver() -> Receiver {
     let key = Arc::new(SigningKey::from_pkcs8_pem(&private_key_pem()).unwrap());
     Receiver::start(
@@ -223,8 +223,10 @@ async fn signing_receiver() -> Receiver {
                 ("client-id", CLIENT_ID.to_owned()),
                 ("response-time", time.to_owned()),
             ];
-            if seen.path_and_query != "/missing" {
-                headers.push(("signature", sig));
+            match seen.path_and_query.as_str() {
+                "/missing" => {}
+                "/empty" => headers.push(("signature", String::new())),
+                _ => headers.push(("signature", sig)),
             }
             json_response(body, &headers)
         }),
@@ -271,15 +273,25 @@ async fn response_signatures_are_checked_per_mode() {
     let optional_wrong = h
         .submit(&to(&url("/wrong"), "optional", "PAY-OPT-WRONG"))
         .await;
+    let empty = h.submit(&to(&url("/empty"), "required", "PAY-EMPTY")).await;
+    let optional_empty = h
+        .submit(&to(&url("/empty"), "optional", "PAY-OPT-EMPTY"))
+        .await;
 
     let s = h.wait_state(&valid, "delivered").await;
     assert_eq!(s["attempts"], 1);
     let s = h.wait_state(&optional_missing, "delivered").await;
     assert_eq!(s["attempts"], 1, "optional: an unsigned answer is accepted");
+    let s = h.wait_state(&optional_empty, "delivered").await;
+    assert_eq!(
+        s["attempts"], 1,
+        "optional: an empty Signature header is no signature"
+    );
 
     for (id, reason) in [
         (&wrong, "signature_invalid"),
         (&missing, "signature_missing"),
+        (&empty, "signature_missing"),
         (&optional_wrong, "signature_invalid"),
     ] {
         let s = h.wait_state(id, "dead").await;
@@ -324,4 +336,143 @@ async fn reloaded_keys_sign_the_retries_of_queued_notifications() {
         body: r.body.to_vec(),
     };
     assert!(openssl_verifies(h.dir.path(), "rot", "POST /n", &seen));
+}
+
+/// A fresh RSA key pair written by `openssl` (PKCS#8 private, SPKI public), as a merchant
+/// rotating to a new key would make one.
+fn openssl_key_pair(dir: &Path, name: &str) -> Option<(Vec<u8>, PathBuf)> {
+    let private = dir.join(format!("{name}.key.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .status()
+        .ok()?
+        .success()
+        && Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .ok()?
+            .success();
+    made.then(|| (std::fs::read(&private).unwrap(), public))
+}
+
+/// A receiver in the middle of a key rotation: `/vN-old` and `/vN-new` sign with the old (the
+/// test vector's) or the new key and name `keyVersion=N`; `/none-new` names no keyVersion.
+async fn rotating_receiver(new_key: &[u8]) -> Receiver {
+    let old = Arc::new(SigningKey::from_pkcs8_pem(&private_key_pem()).unwrap());
+    let new = Arc::new(SigningKey::from_pkcs8_pem(new_key).unwrap());
+    Receiver::start(
+        None,
+        Arc::new(move |seen: &Seen| {
+            let body = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}"#;
+            let time = "2019-11-27T12:01:02+08:00";
+            let path = seen.path_and_query.as_str();
+            let (which, key) = path[1..].split_once('-').unwrap();
+            let key = if key == "old" { &old } else { &new };
+            let version = which.strip_prefix('v').map_or(1, |v| v.parse().unwrap());
+            let mut sig = sign_request(key, version, "POST", path, CLIENT_ID, time, body);
+            if which == "none" {
+                sig = sig.replace("keyVersion=1, ", "");
+                assert!(!sig.contains("keyVersion"), "{sig}");
+            }
+            let headers = [
+                ("client-id", CLIENT_ID.to_owned()),
+                ("response-time", time.to_owned()),
+                ("signature", sig),
+            ];
+            json_response(body, &headers)
+        }),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_verify_with_the_key_of_the_key_version_they_name() {
+    let keys = tempfile::tempdir().unwrap();
+    let Some((new_private, new_public)) = openssl_key_pair(keys.path(), "rotated") else {
+        support::skip("openssl cannot generate an RSA key");
+        return;
+    };
+    let rx = rotating_receiver(&new_private).await;
+    let old_public = public_key_file();
+    let h = Harness::start_extra(
+        "S",
+        |dir| {
+            let by_version = format!(
+                "response_signature = \"required\"\npeer_public_keys = {{ \"1\" = \"{}\", \"2\" = \"{}\" }}",
+                old_public.display(),
+                new_public.display()
+            );
+            // The older key by version, the newer one for every other version (or none).
+            let with_any = format!(
+                "response_signature = \"required\"\npeer_public_key_file = \"{}\"\npeer_public_keys = {{ \"1\" = \"{}\" }}",
+                new_public.display(),
+                old_public.display()
+            );
+            signed_profile(dir, "rotating", &by_version) + &signed_profile(dir, "fallback", &with_any)
+        },
+        |_| {},
+    )
+    .await;
+    let url = |path: &str| format!("http://{}{path}", rx.addr);
+    let submit = |path: &'static str, profile: &'static str| {
+        let env = to(
+            &url(path),
+            profile,
+            &format!("PAY-{profile}{}", path.replace('/', "-")),
+        );
+        let h = &h;
+        async move { h.submit(&env).await }
+    };
+
+    let mut verified = Vec::new();
+    for (path, profile) in [
+        ("/v1-old", "rotating"),
+        ("/v2-new", "rotating"),
+        ("/v1-old", "fallback"),
+        ("/v2-new", "fallback"),
+        ("/v3-new", "fallback"),
+        ("/none-new", "fallback"),
+    ] {
+        verified.push((path, profile, submit(path, profile).await));
+    }
+    let mut refused = Vec::new();
+    for (path, profile, why) in [
+        // Signed with the old key but naming the new key's version: the new key does not verify it.
+        ("/v2-old", "rotating", "retry: signature_invalid"),
+        ("/v1-new", "rotating", "retry: signature_invalid"),
+        (
+            "/v3-new",
+            "rotating",
+            "retry: signature_invalid: keyVersion \"3\" has no key in peer_public_keys and there is no peer_public_key_file",
+        ),
+        (
+            "/none-new",
+            "rotating",
+            "retry: signature_invalid: the answer names no keyVersion and there is no peer_public_key_file",
+        ),
+        ("/v1-new", "fallback", "retry: signature_invalid"),
+    ] {
+        refused.push((path, profile, why, submit(path, profile).await));
+    }
+
+    for (path, profile, id) in verified {
+        let s = h.wait_state(&id, "delivered").await;
+        assert_eq!(s["attempts"], 1, "{profile} {path}: {s}");
+    }
+    for (path, profile, why, id) in refused {
+        let s = h.wait_state(&id, "dead").await;
+        assert_eq!(s["lastResult"], why, "{profile} {path}: {s}");
+    }
 }

@@ -47,12 +47,23 @@ async fn receiver(pki: &Pki, cert: &Issued, require_client: bool) -> Receiver {
     .await
 }
 
-/// Waits for a dead notification and checks it died of transport errors only.
-async fn assert_dead_by_transport(h: &Harness, id: &str) -> Value {
+/// Waits for a dead notification and checks it died of transport errors of `kind` only.
+async fn assert_dead_by_transport(h: &Harness, id: &str, kind: &str) -> Value {
     let s = h.wait_state(id, "dead").await;
     assert_eq!(s["attempts"], 3, "{s}");
     let last = s["lastResult"].as_str().unwrap();
-    assert!(last.starts_with("retry: transport_error"), "{s}");
+    let prefix = format!("retry: transport_error: {kind}: ");
+    assert!(last.starts_with(&prefix), "{prefix:?}: {s}");
+    let metrics = h.scrape().await;
+    let counted = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "notifyd_transport_errors_total{{kind=\"{kind}\"}} "
+            ))
+        })
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(counted >= Some(3.0), "{kind} counted: {metrics}");
     s
 }
 
@@ -84,7 +95,7 @@ async fn wrong_host_name_is_a_transport_error() {
     let h = Harness::start_extra("S", |_| profile("tls", Some(&pki.ca_file), None), |_| {}).await;
     let url = format!("https://localhost:{}/n", rx.addr.port());
     let id = h.submit(&to(&url, "tls", "PAY-HOST")).await;
-    let s = assert_dead_by_transport(&h, &id).await;
+    let s = assert_dead_by_transport(&h, &id, "tls_receiver_certificate").await;
     assert!(
         s["lastResult"].as_str().unwrap().contains("certificate"),
         "{s}"
@@ -102,7 +113,7 @@ async fn unknown_ca_is_a_transport_error() {
     let h = Harness::start_extra("S", |_| profile("tls", None, None), |_| {}).await;
     let url = format!("https://localhost:{}/n", rx.addr.port());
     let id = h.submit(&to(&url, "tls", "PAY-CA")).await;
-    let s = assert_dead_by_transport(&h, &id).await;
+    let s = assert_dead_by_transport(&h, &id, "tls_untrusted_certificate").await;
     assert!(
         s["lastResult"].as_str().unwrap().contains("UnknownIssuer"),
         "{s}"
@@ -119,7 +130,7 @@ async fn expired_certificate_is_a_transport_error() {
     let h = Harness::start_extra("S", |_| profile("tls", Some(&pki.ca_file), None), |_| {}).await;
     let url = format!("https://localhost:{}/n", rx.addr.port());
     let id = h.submit(&to(&url, "tls", "PAY-OLD")).await;
-    let s = assert_dead_by_transport(&h, &id).await;
+    let s = assert_dead_by_transport(&h, &id, "tls_receiver_certificate").await;
     assert!(
         s["lastResult"]
             .as_str()
@@ -149,7 +160,7 @@ async fn mtls_works_and_is_required_where_configured() {
     let url = format!("https://localhost:{}/n", rx.addr.port());
 
     let without = h.submit(&to(&url, "nocert", "PAY-NOCERT")).await;
-    assert_dead_by_transport(&h, &without).await;
+    assert_dead_by_transport(&h, &without, "tls_client_certificate").await;
     assert!(
         rx.seen().is_empty(),
         "no request without a client certificate"

@@ -114,6 +114,7 @@ fn static_c(s: &'static str) -> *const c_char {
         "unknown_result" => c"unknown_result".as_ptr(),
         "our_side" => c"our_side".as_ptr(),
         "doubtful" => c"doubtful".as_ptr(),
+        "proxy_error" => c"proxy_error".as_ptr(),
         _ => c"other".as_ptr(),
     }
 }
@@ -131,6 +132,7 @@ fn to_c(a: &Ack) -> nd_ack {
             Action::BackoffHard => nd_action::BackoffHard,
             // For the notification a hold is a retry that spends nothing; `reason` says which.
             Action::Hold => nd_action::Retry,
+            Action::RetryUncounted => nd_action::Retry,
         },
         is_final: a.is_final(),
         unexpected_code: false,
@@ -169,6 +171,9 @@ fn to_c(a: &Ack) -> nd_ack {
             }
         }
         Ack::Throttled { retry_after } => out.retry_after_ms = millis(*retry_after),
+        // classify never returns it (only the daemon's own client knows of proxies), but the
+        // mapping is total.
+        Ack::LocalFailure { cause } => out.reason = static_c(cause.as_str()),
     }
     out
 }

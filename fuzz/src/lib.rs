@@ -121,6 +121,7 @@ pub fn ack_classify(data: &[u8]) {
             assert!(status.chars().count() <= MAX_CODE_CHARS);
         }
         Ack::Retry { .. } | Ack::Throttled { .. } => {}
+        Ack::LocalFailure { .. } => panic!("classify never blames our side's transport"),
     }
     // A signature that failed verification never counts as delivered or failed.
     if signature == SignatureCheck::Invalid && mode != SignatureMode::Off {

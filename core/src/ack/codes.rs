@@ -111,6 +111,9 @@ pub enum Action {
     /// The answer is about our side, not the payment: hold the endpoint, keep the notification
     /// pending without spending an attempt.
     Hold,
+    /// Nothing reached the receiver through a failure of ours: retry soon without spending an
+    /// attempt, and leave the endpoint alone.
+    RetryUncounted,
 }
 
 /// One row of a result-code table.

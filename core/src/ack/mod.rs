@@ -7,12 +7,14 @@
 
 mod classify;
 pub mod codes;
+mod receiver_ids;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use classify::classify;
 pub use codes::{Action, CodeInfo, ORDER_NOT_EXIST_RETRIES, Status, is_our_side, known_code};
+pub use receiver_ids::{MAX_RECEIVER_ID_CHARS, ReceiverIds, receiver_ids};
 
 /// Longest `resultCode` kept from an answer (the data dictionary's limit, PROTOCOL.md §2.1).
 pub const MAX_CODE_CHARS: usize = 64;
@@ -114,6 +116,32 @@ pub enum Ack {
         /// The server's `Retry-After`, if it sent one.
         retry_after: Option<Duration>,
     },
+    /// The attempt never reached the receiver through a failure of ours (the profile's proxy
+    /// could not be reached or refused the tunnel). The merchant is not at fault: no attempt
+    /// is spent, no deadline is used while it lasts, and the endpoint learns nothing from it;
+    /// the notification is tried again after a short backoff of its own
+    /// ([`crate::scheduler::FIRST_LOCAL_RETRY`], doubling up to
+    /// [`crate::scheduler::MAX_LOCAL_RETRY`]).
+    LocalFailure {
+        /// What failed.
+        cause: LocalCause,
+    },
+}
+
+/// What of ours failed in an [`Ack::LocalFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LocalCause {
+    /// The profile's HTTP CONNECT proxy: unreachable, or it refused the tunnel.
+    Proxy,
+}
+
+impl LocalCause {
+    /// A short stable name for logs and `lastResult`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LocalCause::Proxy => "proxy_error",
+        }
+    }
 }
 
 /// Why an answer leads to a retry.
@@ -192,6 +220,9 @@ impl Ack {
                 reason: RetryReason::Transport,
             } => "transport_error",
             Ack::Retry { .. } => "retry",
+            Ack::LocalFailure {
+                cause: LocalCause::Proxy,
+            } => "proxy_error",
         }
     }
 
@@ -208,6 +239,7 @@ impl Ack {
             Ack::OurSide { .. } => Action::Hold,
             Ack::Retry { .. } | Ack::Doubtful { .. } => Action::Retry,
             Ack::Throttled { .. } => Action::BackoffHard,
+            Ack::LocalFailure { .. } => Action::RetryUncounted,
         }
     }
 }
@@ -262,5 +294,10 @@ mod tests {
             Ack::Throttled { retry_after: None }.metric_outcome(),
             "throttled"
         );
+        let proxy = Ack::LocalFailure {
+            cause: LocalCause::Proxy,
+        };
+        assert_eq!(proxy.metric_outcome(), "proxy_error");
+        assert!(!proxy.is_final());
     }
 }

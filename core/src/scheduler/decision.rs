@@ -35,7 +35,14 @@ pub(super) struct Progress {
     pub throttle_extension: Option<Duration>,
     /// Retries already granted to doubtful refusals ([`Ack::Doubtful`]).
     pub doubts: u8,
+    /// Local failures ([`Ack::LocalFailure`]) in a row: their backoff doubles with each.
+    pub local_failures: u8,
 }
+
+/// The wait after the first local failure ([`Ack::LocalFailure`]) in a row.
+pub const FIRST_LOCAL_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait after local failures in a row: a proxy back up is used within a minute.
+pub const MAX_LOCAL_RETRY: Duration = Duration::from_secs(60);
 
 /// The next step: the verdict and, when pending, the delay until the next attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +68,19 @@ pub(super) fn decide(
         verdict,
         delay: None,
     };
-    if let Ack::OurSide { .. } = ack {
-        // Not the payment's fault: due again as soon as its endpoint lets it go.
-        return pending(Duration::ZERO);
+    match ack {
+        Ack::OurSide { .. } => {
+            // Not the payment's fault: due again as soon as its endpoint lets it go.
+            return pending(Duration::ZERO);
+        }
+        Ack::LocalFailure { .. } => {
+            // Not the receiver's either, and the endpoint is not held for it (the proxy serves
+            // every endpoint), so each notification backs off on its own.
+            let doublings = u32::from(progress.local_failures.min(16));
+            progress.local_failures = progress.local_failures.saturating_add(1);
+            return pending((FIRST_LOCAL_RETRY * (1 << doublings)).min(MAX_LOCAL_RETRY));
+        }
+        _ => progress.local_failures = 0,
     }
     progress.attempts = progress.attempts.saturating_add(1);
     let counted = elapsed.saturating_sub(progress.throttle_extension.unwrap_or_default());
@@ -99,7 +116,7 @@ pub(super) fn decide(
             }
             None => last(Verdict::Dead),
         },
-        Ack::OurSide { .. } => unreachable!("handled above"),
+        Ack::OurSide { .. } | Ack::LocalFailure { .. } => unreachable!("handled above"),
     }
 }
 
@@ -115,6 +132,7 @@ mod tests {
             attempts: 0,
             throttle_extension: None,
             doubts: 0,
+            local_failures: 0,
         }
     }
 
@@ -174,6 +192,44 @@ mod tests {
             }
         );
         assert_eq!(p, fresh());
+    }
+
+    #[test]
+    fn a_local_failure_spends_nothing_and_backs_off_on_its_own() {
+        let policy = RetryPolicy::alipay_default();
+        let mut p = fresh();
+        let proxy = Ack::LocalFailure {
+            cause: crate::ack::LocalCause::Proxy,
+        };
+        let delays: Vec<_> = (0..8)
+            .map(|_| decide(&proxy, &mut p, Duration::ZERO, &policy, 0.5).delay)
+            .collect();
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(
+            delays,
+            [
+                secs(1),
+                secs(2),
+                secs(4),
+                secs(8),
+                secs(16),
+                secs(32),
+                secs(60),
+                secs(60)
+            ]
+        );
+        assert_eq!(p.attempts, 0, "no attempt spent");
+        let retry = Ack::Retry {
+            reason: RetryReason::Timeout,
+        };
+        decide(&retry, &mut p, Duration::ZERO, &policy, 0.5);
+        assert_eq!(
+            (p.attempts, p.local_failures),
+            (1, 0),
+            "a real answer resets it"
+        );
+        let next = decide(&proxy, &mut p, Duration::ZERO, &policy, 0.5);
+        assert_eq!(next.delay, secs(1));
     }
 
     #[test]

@@ -295,6 +295,8 @@ impl Endpoint {
                 let pause = self.throttle(*retry_after, now);
                 Learned::Paused(pause)
             }
+            // Nothing reached the receiver: nothing to learn about it.
+            Ack::LocalFailure { .. } => Learned::Nothing,
         }
     }
 

@@ -21,7 +21,7 @@
 //!   increase, multiplicative decrease, with a short pause on a throttle: the rules are in
 //!   `endpoint.rs`); in all, at most `max_in_flight` attempts started and not yet recorded.
 //! - **Holds cost nothing**: while an endpoint is held its notifications spend neither attempts
-//!   nor deadline.
+//!   nor deadline; nor do they while our own side fails them ([`Ack::LocalFailure`]).
 //!
 //! An answer frees its endpoint slot at once, before the store write, so a slow commit never
 //! holds a connection slot; the notification's next step (its retry timer, or releasing its
@@ -49,7 +49,7 @@ use endpoint::{Admit, Endpoint};
 use order::Chains;
 use timers::{Timer, Timers};
 
-pub use decision::Verdict;
+pub use decision::{FIRST_LOCAL_RETRY, MAX_LOCAL_RETRY, Verdict};
 pub use endpoint::{
     EndpointState, FIRST_PROBE_INTERVAL, FIRST_THROTTLE_PAUSE, HoldKind, Learned,
     MAX_PROBE_INTERVAL, MAX_RETRY_AFTER_PAUSE, MAX_THROTTLE_PAUSE,
@@ -141,6 +141,14 @@ struct Entry<T> {
     /// The endpoint's total held time when the delivery started: held time since then is not
     /// counted against the deadline.
     held_base: Duration,
+    /// When its latest attempt started.
+    attempt_started: UnixMillis,
+    /// Set by a local failure ([`Ack::LocalFailure`]) to the start of the attempt it spoilt: the
+    /// time from there to the next attempt's start is ours, not the receiver's, and is added to
+    /// `lost` when that attempt starts.
+    lost_since: Option<UnixMillis>,
+    /// Time lost to local failures in this delivery, not counted against the deadline.
+    lost: Duration,
     progress: Progress,
     endpoint: u32,
     phase: Phase,
@@ -202,10 +210,14 @@ impl<T> Scheduler<T> {
                 due: n.due,
                 delivery_started: n.delivery_started,
                 held_base,
+                attempt_started: now,
+                lost_since: None,
+                lost: Duration::ZERO,
                 progress: Progress {
                     attempts: n.attempts,
                     throttle_extension: None,
                     doubts: 0,
+                    local_failures: 0,
                 },
                 endpoint,
                 phase: Phase::Waiting,
@@ -237,6 +249,10 @@ impl<T> Scheduler<T> {
             if entry.delivery_started.is_none() {
                 entry.delivery_started = Some(now);
                 entry.held_base = ep.held_total(now);
+            }
+            entry.attempt_started = now;
+            if let Some(since) = entry.lost_since.take() {
+                entry.lost += now.since(since);
             }
             if admit == Admit::Probe
                 && let Some(next) = ep.probe_started(now)
@@ -274,7 +290,13 @@ impl<T> Scheduler<T> {
         let ep = &mut self.endpoints[index as usize];
         let started = entry.delivery_started.unwrap_or(now);
         let held = ep.held_total(now).saturating_sub(entry.held_base);
-        let elapsed = now.since(started).saturating_sub(held);
+        let elapsed = now
+            .since(started)
+            .saturating_sub(held)
+            .saturating_sub(entry.lost);
+        if matches!(ack, Ack::LocalFailure { .. }) {
+            entry.lost_since.get_or_insert(entry.attempt_started);
+        }
         let next = decide(&ack, &mut entry.progress, elapsed, policy, rand01);
         if let Some(delay) = next.delay {
             entry.due = now.plus(delay);

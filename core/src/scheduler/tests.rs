@@ -311,6 +311,52 @@ fn the_deadline_counts_from_the_first_attempt_and_not_held_time() {
 }
 
 #[test]
+fn a_local_failure_spends_no_attempt_no_deadline_and_leaves_the_endpoint_alone() {
+    let mut sim = Sim::new(8, 100);
+    // 10 s between attempts; deadline 30 s: three attempts' worth.
+    sim.policy =
+        RetryPolicy::exponential(10 * SEC, 1.0, 10 * SEC, 50, Some(30 * SEC), 0.0).unwrap();
+    let proxy = || Ack::LocalFailure {
+        cause: crate::ack::LocalCause::Proxy,
+    };
+    sim.add(1, EP, 1);
+    assert_eq!(sim.started(), vec![1]);
+    assert_eq!(sim.answer(1, u()).attempts, 1);
+    sim.advance(10 * SEC);
+    sim.started();
+    // The proxy is down for a good while: 1 s, 2 s, 4 s ... 60 s backoffs, about 10 minutes.
+    let mut lost = Duration::ZERO;
+    for _ in 0..15 {
+        let d = sim.answer(1, proxy());
+        assert_eq!((d.verdict, d.attempts), (Verdict::Pending, 1), "{d:?}");
+        assert_eq!(d.learned, Learned::Nothing);
+        let wait = Duration::from_millis(d.next_attempt_at.unwrap().0 - sim.now.0);
+        lost += wait;
+        sim.advance(wait);
+        assert_eq!(sim.started(), vec![1], "due again after its own backoff");
+    }
+    assert!(lost > 10 * 60 * SEC, "{lost:?}");
+    assert_eq!(
+        sim.state(),
+        EndpointState::Ok,
+        "the endpoint learnt nothing"
+    );
+    // Only the 10 s before the outage count: 10 s + 10 s fits in 30 s, and so does one more.
+    let d = sim.answer(1, u());
+    assert_eq!((d.verdict, d.attempts), (Verdict::Pending, 2), "{d:?}");
+    sim.advance(10 * SEC);
+    sim.started();
+    assert_eq!(sim.answer(1, u()).verdict, Verdict::Pending);
+    sim.advance(10 * SEC);
+    sim.started();
+    assert_eq!(
+        sim.answer(1, u()).verdict,
+        Verdict::Dead,
+        "30 s counted at last"
+    );
+}
+
+#[test]
 fn an_answer_about_our_side_holds_the_endpoint_without_spending_attempts() {
     let mut sim = Sim::new(8, 100);
     sim.add(1, EP, 1);

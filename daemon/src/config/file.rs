@@ -254,12 +254,26 @@ pub struct ProfileFile {
     pub key_version: Option<u32>,
     /// Signing: PEM file of the RSA private key (PKCS#8). Must not be readable by group or others.
     pub private_key_file: Option<PathBuf>,
-    /// PEM file of the receiver's public key, to verify response signatures.
+    /// PEM file of the receiver's public key, to verify response signatures; with
+    /// `peer_public_keys`, the key for answers whose `keyVersion` has no key of its own there.
     pub peer_public_key_file: Option<PathBuf>,
+    /// The receiver's public keys by the `keyVersion` its answers' `Signature` header names
+    /// (`{ "1" = "old.pub", "2" = "new.pub" }`), so answers signed with the old or the new key
+    /// both verify while the receiver rotates. Default empty.
+    pub peer_public_keys: BTreeMap<String, PathBuf>,
     /// `"required"`, `"optional"` (verify when present) or `"off"`. Default `"optional"`.
     pub response_signature: String,
     /// PEM bundle of CAs trusted in addition to the system's roots. Default: none.
     pub ca_file: Option<PathBuf>,
+    /// An HTTP CONNECT proxy every delivery of the profile goes through, `"http://HOST:PORT"`.
+    /// TLS stays end to end (the handshake is with the receiver, inside the tunnel), and the
+    /// SSRF guard still judges the receiver's address: notifyd resolves the receiver itself and
+    /// asks the proxy for a tunnel to the address it checked. Default: none (direct).
+    pub proxy: Option<String>,
+    /// Receivers reached directly although `proxy` is set: a host name (`"merchant.example"`),
+    /// a `.suffix` (`".internal.example"`: every name under it) or a CIDR (`"10.0.0.0/8"`: a
+    /// receiver whose address is inside). Default empty.
+    pub no_proxy: Vec<String>,
     /// PEM certificate chain presented to receivers that ask for one (mTLS). Set together with
     /// `client_key_file`. Default: none.
     pub client_cert_file: Option<PathBuf>,
@@ -285,8 +299,11 @@ impl Default for ProfileFile {
             key_version: None,
             private_key_file: None,
             peer_public_key_file: None,
+            peer_public_keys: BTreeMap::new(),
             response_signature: "optional".to_owned(),
             ca_file: None,
+            proxy: None,
+            no_proxy: Vec::new(),
             client_cert_file: None,
             client_key_file: None,
             request_time_format: "rfc3339".to_owned(),

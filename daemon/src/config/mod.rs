@@ -11,6 +11,7 @@ mod inquiry;
 mod parse;
 mod problem;
 mod profile;
+mod proxy;
 mod retry;
 mod validate;
 
@@ -27,6 +28,7 @@ pub use problem::Problem;
 pub use profile::{
     ClientCert, DEFAULT_PROFILE, Profile, RequestTimeFormat, ResponseSignature, Signing,
 };
+pub use proxy::{NoProxy, ProxyConfig};
 pub use retry::{ALIPAY_SCHEDULE, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_JITTER};
 
 /// Store directory when neither the file, `--data-dir` nor `$STATE_DIRECTORY` gives one.

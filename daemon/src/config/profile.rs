@@ -1,5 +1,6 @@
 //! Profiles: per-receiver signing, SSRF and retry settings, validated from `[profiles.NAME]`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use notifyd_core::model::ExtraFieldsPolicy;
 use super::cidr::Cidr;
 use super::file::ProfileFile;
 use super::problem::Problems;
+use super::proxy::{ProxyConfig, validate_proxy};
 use super::retry::{DEFAULT_ATTEMPT_TIMEOUT, validate_retry};
 
 /// The profile envelopes get when they name none.
@@ -23,12 +25,17 @@ pub struct Profile {
     pub allow_private: Vec<Cidr>,
     /// Request signing (PROTOCOL.md §1); `None` sends unsigned requests.
     pub signing: Option<Signing>,
-    /// The receiver's public key (PEM), to verify response signatures.
+    /// The receiver's public key (PEM), to verify response signatures whose `keyVersion` has no
+    /// key in `peer_public_keys` (or that name none).
     pub peer_public_key_file: Option<PathBuf>,
+    /// The receiver's public keys by `keyVersion` (key rotation).
+    pub peer_public_keys: BTreeMap<u32, PathBuf>,
     /// What to do about response signatures.
     pub response_signature: ResponseSignature,
     /// CAs trusted in addition to the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// The HTTP CONNECT proxy deliveries go through, with its exceptions.
+    pub proxy: Option<ProxyConfig>,
     /// Client certificate for mTLS.
     pub client_cert: Option<ClientCert>,
     /// How `Request-Time` is written.
@@ -49,8 +56,10 @@ impl Default for Profile {
             allow_private: Vec::new(),
             signing: None,
             peer_public_key_file: None,
+            peer_public_keys: BTreeMap::new(),
             response_signature: ResponseSignature::Optional,
             ca_file: None,
+            proxy: None,
             client_cert: None,
             request_time_format: RequestTimeFormat::Rfc3339,
             extra_fields: ExtraFieldsPolicy::Refuse,
@@ -192,10 +201,28 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
     if let Some(path) = &file.peer_public_key_file {
         check_readable_file(&format!("{key}.peer_public_key_file"), path, problems);
     }
+    let mut peer_public_keys = BTreeMap::new();
+    for (version, path) in &file.peer_public_keys {
+        let entry = format!("{key}.peer_public_keys.\"{version}\"");
+        // The Signature header's keyVersion as the SDKs write it: a decimal number.
+        match version.parse::<u32>() {
+            Ok(v) if version.bytes().all(|b| b.is_ascii_digit()) => {
+                if peer_public_keys.insert(v, path.clone()).is_some() {
+                    problems.push(&entry, format!("key version {v} is given twice"));
+                }
+            }
+            _ => problems.push(
+                &entry,
+                "a key version is a decimal number (the keyVersion of the receiver's Signature header)",
+            ),
+        }
+        check_readable_file(&entry, path, problems);
+    }
 
     if let Some(path) = &file.ca_file {
         check_readable_file(&format!("{key}.ca_file"), path, problems);
     }
+    let proxy = validate_proxy(&key, file.proxy.as_deref(), &file.no_proxy, problems);
     let client_cert = match (&file.client_cert_file, &file.client_key_file) {
         (None, None) => None,
         (Some(cert_file), Some(key_file)) => {
@@ -227,10 +254,13 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
             ResponseSignature::Optional
         }
     };
-    if response_signature == ResponseSignature::Required && file.peer_public_key_file.is_none() {
+    if response_signature == ResponseSignature::Required
+        && file.peer_public_key_file.is_none()
+        && file.peer_public_keys.is_empty()
+    {
         problems.push(
             format!("{key}.response_signature"),
-            "\"required\" needs peer_public_key_file",
+            "\"required\" needs peer_public_key_file or peer_public_keys",
         );
     }
 
@@ -264,8 +294,10 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         allow_private,
         signing,
         peer_public_key_file: file.peer_public_key_file.clone(),
+        peer_public_keys,
         response_signature,
         ca_file: file.ca_file.clone(),
+        proxy,
         client_cert,
         request_time_format,
         extra_fields,

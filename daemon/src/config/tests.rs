@@ -435,6 +435,22 @@ fn each_problem_names_its_key() {
             "profiles.a.peer_public_key_file",
         ),
         (
+            "[profiles.a]\npeer_public_keys = { \"v2\" = \"/etc/hostname\" }",
+            "profiles.a.peer_public_keys.\"v2\"",
+        ),
+        (
+            "[profiles.a]\npeer_public_keys = { \"-1\" = \"/etc/hostname\" }",
+            "profiles.a.peer_public_keys.\"-1\"",
+        ),
+        (
+            "[profiles.a]\npeer_public_keys = { \"2\" = \"/nonexistent\" }",
+            "profiles.a.peer_public_keys.\"2\"",
+        ),
+        (
+            "[profiles.a]\npeer_public_keys = { \"01\" = \"/etc/hostname\", \"1\" = \"/etc/hostname\" }",
+            "profiles.a.peer_public_keys.\"1\"",
+        ),
+        (
             "[profiles.a]\nresponse_signature = \"maybe\"",
             "profiles.a.response_signature",
         ),
@@ -517,6 +533,41 @@ fn each_problem_names_its_key() {
         let found = keys(text);
         assert_eq!(found, [*key], "for {text:?}: {:?}", problems(text));
     }
+}
+
+#[test]
+fn peer_keys_by_version_are_read_and_their_problems_say_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old.pub"), dir.path().join("new.pub"));
+    for f in [&old, &new] {
+        std::fs::write(f, "x").unwrap();
+    }
+    let text = format!(
+        "[profiles.a]\nresponse_signature = \"required\"\npeer_public_keys = {{ \"1\" = \"{}\", \"2\" = \"{}\" }}",
+        old.display(),
+        new.display()
+    );
+    let config = Config::from_toml(&text, &Overrides::default())
+        .expect("keys by version alone satisfy required");
+    let a = &config.profiles["a"];
+    assert_eq!(a.peer_public_keys.get(&1), Some(&old));
+    assert_eq!(a.peer_public_keys.get(&2), Some(&new));
+    assert_eq!(a.peer_public_key_file, None);
+
+    let p = problems("[profiles.a]\npeer_public_keys = { \"v2\" = \"/etc/hostname\" }");
+    assert_eq!(
+        p[0].message,
+        "a key version is a decimal number (the keyVersion of the receiver's Signature header)"
+    );
+    let p = problems(
+        "[profiles.a]\npeer_public_keys = { \"01\" = \"/etc/hostname\", \"1\" = \"/etc/hostname\" }",
+    );
+    assert_eq!(p[0].message, "key version 1 is given twice");
+    let p = problems("[profiles.a]\nresponse_signature = \"required\"");
+    assert_eq!(
+        p[0].message,
+        "\"required\" needs peer_public_key_file or peer_public_keys"
+    );
 }
 
 #[test]

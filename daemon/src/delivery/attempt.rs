@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use notifyd_core::ack::{self, Ack, Outcome, SignatureCheck, SignatureMode};
+use notifyd_core::ack::{
+    self, Ack, LocalCause, Outcome, ReceiverIds, RetryReason, SignatureCheck, SignatureMode,
+};
 use notifyd_core::backoff::parse_retry_after;
 use notifyd_core::signing;
 use notifyd_core::{NotificationId, UnixMillis};
@@ -12,6 +14,7 @@ use notifyd_core::{NotificationId, UnixMillis};
 use super::attempt_log;
 use super::client::{Answer, SendError};
 use super::job::Payload;
+use super::transport::TransportKind;
 use crate::clock::Clock;
 use crate::metrics;
 use crate::profile::{Profile, Profiles, RequestTimeFormat};
@@ -46,6 +49,8 @@ pub(super) struct Answered {
     /// Its attempt log entry; `None` when the task ended without an answer (the shard logs a
     /// transport error then).
     pub log: Option<AttemptEntry>,
+    /// The Alipay+ receiver's `acquirerId`/`pspId`, when its answer named them.
+    pub receiver_ids: Option<ReceiverIds>,
 }
 
 /// Runs one attempt; `None` when it was abandoned at shutdown (nothing to report).
@@ -83,6 +88,12 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         () = ctx.abort.cancelled() => return None,
     };
     let now = ctx.clock.now();
+    let receiver_ids = match &sent {
+        Ok(answer) if p.api == notifyd_core::Api::AlipayPlusNotifyPayment => {
+            answer.body.as_deref().and_then(ack::receiver_ids)
+        }
+        _ => None,
+    };
     let (ack, detail, signature) = match &sent {
         // Not an answer of the receiver's, and final but for a DNS answer that may be transient
         // (split horizon, rebinding): one more try after the schedule's delay, then failed.
@@ -95,39 +106,53 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
             None,
             SignatureCheck::NotChecked,
         ),
-        Ok(answer) => {
-            let (ack, signature) = classify_answer(p.api, &profile, &uri, answer, now);
-            (ack, None, signature)
-        }
+        Ok(answer) => classify_answer(p.api, &profile, &uri, answer, now),
         Err(SendError::Timeout) => (
             ack::classify(p.api, &Outcome::Timeout, profile.response_signature),
             None,
             SignatureCheck::NotChecked,
         ),
-        Err(SendError::Transport(msg)) => (
-            ack::classify(p.api, &Outcome::Transport, profile.response_signature),
-            Some(msg.as_str()),
-            SignatureCheck::NotChecked,
-        ),
+        Err(SendError::Transport(e)) => {
+            metrics::transport_error(e.kind.as_str());
+            let ack = match e.kind {
+                TransportKind::Proxy => Ack::LocalFailure {
+                    cause: LocalCause::Proxy,
+                },
+                _ => ack::classify(p.api, &Outcome::Transport, profile.response_signature),
+            };
+            (ack, Some(e.to_string()), SignatureCheck::NotChecked)
+        }
     };
     let log = attempt_log::entry(id, started, now, &sent, &ack, signature);
     metrics::attempt(p.api, ack.metric_outcome(), now.since(started));
     let mut text = summary(&ack);
     if let Some(detail) = detail {
         text.push_str(": ");
-        text.push_str(detail);
+        text.push_str(&detail);
     }
+    // An answer whose signature failed the profile's rule is not the receiver's word on anything,
+    // its ids included.
+    let untrusted = matches!(
+        ack,
+        Ack::Retry {
+            reason: RetryReason::SignatureMissing
+                | RetryReason::SignatureInvalid
+                | RetryReason::SignatureNotChecked
+        }
+    );
     Some(Answered {
         id,
         ack,
         text,
         profile: Some(profile),
         log: Some(log),
+        receiver_ids: receiver_ids.filter(|_| !untrusted),
     })
 }
 
 /// An answer in the words of `lastResult` (CONTRACT.md §2): `S SUCCESS`, `F PROCESS_FAIL: ...`,
-/// `retry: timeout`, `throttled by the receiver`.
+/// `retry: timeout`, `throttled by the receiver`, `not sent` (a failure of ours, such as the
+/// proxy's, followed by what failed).
 pub(super) fn summary(ack: &Ack) -> String {
     match ack {
         Ack::Delivered { code, .. } => format!("S {code}"),
@@ -139,6 +164,7 @@ pub(super) fn summary(ack: &Ack) -> String {
         },
         Ack::Retry { reason } => format!("retry: {reason}"),
         Ack::Throttled { .. } => "throttled by the receiver".to_owned(),
+        Ack::LocalFailure { .. } => "not sent".to_owned(),
     }
 }
 
@@ -183,7 +209,7 @@ fn classify_answer(
     uri: &str,
     answer: &Answer,
     now: UnixMillis,
-) -> (Ack, SignatureCheck) {
+) -> (Ack, Option<String>, SignatureCheck) {
     let retry_after = answer
         .headers
         .get(http::header::RETRY_AFTER)
@@ -201,25 +227,46 @@ fn classify_answer(
             },
             SignatureMode::Off,
         );
-        return (ack, SignatureCheck::NotChecked);
+        return (ack, None, SignatureCheck::NotChecked);
     };
-    let signature = match (profile.response_signature, &profile.peer_key) {
-        (SignatureMode::Off, _) | (_, None) => SignatureCheck::NotChecked,
-        (_, Some(key)) => match answer
+    let keys = &profile.peer_keys;
+    let mut detail = None;
+    let signature = match profile.response_signature {
+        SignatureMode::Off => SignatureCheck::NotChecked,
+        _ if keys.is_empty() => SignatureCheck::NotChecked,
+        _ => match answer
             .headers
             .get("signature")
             .and_then(|v| v.to_str().ok())
         {
+            // Some frameworks always emit the header, empty when they did not sign; the Java SDK
+            // reads that as absent (protocol review §14), so `optional` accepts it and `required`
+            // retries it as missing, never as a bad signature.
             None => SignatureCheck::Missing,
+            Some(sig) if sig.trim().is_empty() => SignatureCheck::Missing,
             Some(sig) => {
                 let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok());
                 let client_id = header("client-id")
                     .or(profile.signer.as_ref().map(|s| s.client_id.as_str()))
                     .unwrap_or_default();
                 let time = header("response-time").unwrap_or_default();
-                match signing::verify_response(key, "POST", uri, client_id, time, body, sig) {
-                    Ok(()) => SignatureCheck::Verified,
-                    Err(_) => SignatureCheck::Invalid,
+                // The key is the one for the keyVersion the answer names (a rotation in progress
+                // signs with the old or the new key); an unreadable header fails verification.
+                let version = signing::parse_signature_header(sig)
+                    .ok()
+                    .and_then(|h| h.key_version);
+                match keys.select(version.as_deref()) {
+                    Err(why) => {
+                        detail = Some(why);
+                        SignatureCheck::Invalid
+                    }
+                    Ok(key) => {
+                        match signing::verify_response(key, "POST", uri, client_id, time, body, sig)
+                        {
+                            Ok(()) => SignatureCheck::Verified,
+                            Err(_) => SignatureCheck::Invalid,
+                        }
+                    }
                 }
             }
         },
@@ -234,13 +281,12 @@ fn classify_answer(
         },
         profile.response_signature,
     );
-    (ack, signature)
+    (ack, detail, signature)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notifyd_core::ack::RetryReason;
 
     #[test]
     fn summaries_are_the_last_result_texts() {

@@ -84,6 +84,8 @@ fn result_words(ack: &Ack) -> String {
         } => format!("{status} {code}").trim_end().to_owned(),
         Ack::Retry { reason } => reason.to_string(),
         Ack::Throttled { .. } => "throttled".to_owned(),
+        // Never sent (the proxy failed): `entry` words it from the send error instead.
+        Ack::LocalFailure { .. } => "not_sent".to_owned(),
     }
 }
 

@@ -1,8 +1,10 @@
 //! The pooled HTTP(S) client every attempt goes through.
 //!
-//! hyper's pooled client over hyper-rustls (ring provider, see `tls.rs`) and the SSRF guard's
-//! resolver (`guard.rs`): HTTP/1.1 keep-alive, HTTP/2 where the receiver offers it by ALPN. Answers are read up to a bound: an
-//! ack is a few hundred bytes, and a receiver must not be able to make notifyd buffer megabytes.
+//! hyper's pooled client over hyper-rustls (ring provider, see `tls.rs`), the profile's
+//! connector (`proxy.rs`: direct, or through its CONNECT proxy) and the SSRF guard's resolver
+//! (`guard.rs`): HTTP/1.1 keep-alive, HTTP/2 where the receiver offers it by ALPN. Answers are
+//! read up to a bound: an ack is a few hundred bytes, and a receiver must not be able to make
+//! notifyd buffer megabytes.
 
 use std::time::Duration;
 
@@ -17,6 +19,9 @@ use hyper_util::rt::TokioExecutor;
 use rustls::ClientConfig;
 
 use super::guard::{Forbidden, Guard, GuardedResolver, find_forbidden};
+use super::proxy::Connector;
+use super::transport::{TransportError, TransportKind};
+use crate::config::ProxyConfig;
 
 /// Largest answer body read; a longer one is treated as unparseable (and retried).
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -37,8 +42,8 @@ pub struct Answer {
 pub enum SendError {
     /// The attempt timeout ran out.
     Timeout,
-    /// Connect, TLS or I/O failure (the message is for logs).
-    Transport(String),
+    /// Connect, TLS, proxy or I/O failure, typed by whose fault it is.
+    Transport(TransportError),
     /// Every address of the target is refused by the profile's SSRF guard: trying again cannot
     /// help until the configuration changes.
     Forbidden(Forbidden),
@@ -58,18 +63,25 @@ pub struct PoolOptions {
 /// under one profile's rules must never serve another's.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    inner: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
+    inner: Client<HttpsConnector<Connector>, Full<Bytes>>,
     guard: Guard,
 }
 
 impl HttpClient {
-    /// A client with `tls` and `guard`; plain `http://` is refused by the connector itself unless
-    /// `allow_http`.
-    pub fn new(pool: PoolOptions, tls: ClientConfig, guard: Guard, allow_http: bool) -> HttpClient {
-        let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(guard.clone()));
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+    /// A client with `tls` and `guard`, through `proxy` when set; plain `http://` is refused by
+    /// the connector itself unless `allow_http`.
+    pub fn new(
+        pool: PoolOptions,
+        tls: ClientConfig,
+        guard: Guard,
+        allow_http: bool,
+        proxy: Option<ProxyConfig>,
+    ) -> HttpClient {
+        let mut direct = HttpConnector::new_with_resolver(GuardedResolver::new(guard.clone()));
+        direct.enforce_http(false);
+        direct.set_nodelay(true);
+        direct.set_connect_timeout(Some(Duration::from_secs(10)));
+        let http = Connector::new(direct, guard.clone(), proxy);
         let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
         let https = if allow_http {
             builder
@@ -109,9 +121,12 @@ impl HttpClient {
         // IP literals never reach the guarded resolver; a profile reloaded since ingest may also
         // have narrowed its allow list.
         self.guard.check_url(url).map_err(SendError::Forbidden)?;
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| SendError::Transport(e.to_string()))?;
+        let req = req.body(Full::new(body)).map_err(|e| {
+            SendError::Transport(TransportError {
+                kind: TransportKind::Io,
+                detail: e.to_string(),
+            })
+        })?;
         let call = async {
             let resp = self
                 .inner
@@ -119,7 +134,7 @@ impl HttpClient {
                 .await
                 .map_err(|e| match find_forbidden(&e) {
                     Some(f) => SendError::Forbidden(f.clone()),
-                    None => SendError::Transport(error_chain(&e)),
+                    None => SendError::Transport(TransportError::of(&e)),
                 })?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, MAX_ANSWER_BYTES)
@@ -138,17 +153,4 @@ impl HttpClient {
             Err(_) => Err(SendError::Timeout),
         }
     }
-}
-
-/// The error and its causes on one line, for `lastResult` and logs.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    crate::text::truncate_chars(&mut s, 200);
-    s
 }

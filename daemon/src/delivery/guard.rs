@@ -172,7 +172,7 @@ impl tower_service::Service<Name> for GuardedResolver {
         Box::pin(async move {
             let mut allowed = Vec::new();
             let mut refused = None;
-            for addr in lookup.await? {
+            for addr in lookup.await.map_err(ResolveError)? {
                 match guard.check(addr.ip()) {
                     Ok(()) => allowed.push(addr),
                     Err(f) => {
@@ -187,6 +187,12 @@ impl tower_service::Service<Name> for GuardedResolver {
         })
     }
 }
+
+/// The system resolver could not resolve the name (marks the error as DNS's for
+/// [`super::transport::TransportKind::Dns`]).
+#[derive(Debug, thiserror::Error)]
+#[error("could not resolve the name")]
+pub struct ResolveError(#[source] pub std::io::Error);
 
 /// Finds a [`Forbidden`] among the causes of `e` (the connector buries it a few levels deep).
 pub fn find_forbidden<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Forbidden> {

@@ -58,10 +58,12 @@ impl Job {
             order: xxhash_rust::xxh3::xxh3_64(rec.order_key.as_bytes()),
             attempts: rec.attempts,
             // A fresh or redelivered record (no attempts yet) starts its delivery at its first
-            // attempt. The store keeps no start time, so one with attempts already made (recovered
-            // after a restart) counts from its accept time: the deadline can then only come
-            // sooner, never later. For a record redelivered before the restart that is too soon.
-            delivery_started: (rec.attempts > 0).then_some(rec.accepted_at),
+            // attempt. One with attempts already made (recovered after a restart) counts from
+            // the start the store kept (its accept or latest redeliver, at most as late as its
+            // first attempt, so the deadline can come sooner than before the restart, never
+            // later); records written before that was kept count from their accept time.
+            delivery_started: (rec.attempts > 0)
+                .then(|| rec.delivery_started_at.unwrap_or(rec.accepted_at)),
             due: rec.next_attempt_at.unwrap_or(now),
             payload: Payload {
                 api: rec.api,

@@ -14,7 +14,10 @@
 //! - `interner.rs`: one shared copy of each URL.
 //! - `attempt.rs`: one attempt: request, answer, classification; and the store write.
 //! - `client.rs`: a profile's pooled HTTP(S) client.
+//! - `proxy.rs`: its connector, direct or through the profile's CONNECT proxy.
+//! - `transport.rs`: why an attempt got no answer, typed by whose fault it is.
 //! - `tls.rs`: a profile's TLS trust and client certificate.
+//! - `peer_keys.rs`: a profile's receiver public keys, by `keyVersion`.
 //! - `guard.rs`: the SSRF guard (which addresses a profile may reach).
 //! - `dispatcher.rs`: the handle the rest of the daemon uses.
 
@@ -26,11 +29,16 @@ mod dispatcher;
 pub mod guard;
 mod interner;
 mod job;
+mod peer_keys;
+mod proxy;
 mod report;
 mod shard;
 pub mod tls;
+mod transport;
 
 pub use client::{HttpClient, PoolOptions};
 pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use job::{Job, Payload};
+pub use peer_keys::PeerKeys;
 pub use report::EndpointView;
+pub use transport::{Fault, TransportError, TransportKind};

@@ -57,6 +57,7 @@ impl Drop for Report {
             text,
             profile: None,
             log: None,
+            receiver_ids: None,
         })));
     }
 }

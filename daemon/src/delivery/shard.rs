@@ -231,6 +231,7 @@ impl Shard {
             mut text,
             profile,
             log,
+            receiver_ids,
         } = a;
         let log = log.unwrap_or_else(|| super::attempt_log::lost(id, now));
         let Some(p) = self.sched.payload_mut(id) else {
@@ -266,6 +267,7 @@ impl Shard {
             last_result: Some(text),
             next_attempt_at: d.next_attempt_at,
             finished_at: finished.then_some(now),
+            receiver_ids,
         };
         let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
         self.tracker.spawn(async move {

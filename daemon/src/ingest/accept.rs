@@ -224,6 +224,8 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
         // The schedule's first entry counts from acceptance too ("0s" in Alipay's schedule).
         next_attempt_at: Some(now.plus(first_delay(&profile))),
         finished_at: None,
+        delivery_started_at: Some(now),
+        receiver_ids: Default::default(),
         url: envelope.url,
     };
     Ok(Prepared {

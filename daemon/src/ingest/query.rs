@@ -35,6 +35,8 @@ pub fn view(r: &NotificationRecord) -> Value {
         "acceptedAt": time(Some(r.accepted_at)),
         "nextAttemptAt": time(r.next_attempt_at),
         "finishedAt": time(r.finished_at),
+        "acquirerId": r.receiver_ids.acquirer_id,
+        "pspId": r.receiver_ids.psp_id,
     })
 }
 

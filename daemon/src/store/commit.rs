@@ -319,6 +319,7 @@ fn redeliver(
     new.attempts = 0;
     new.next_attempt_at = Some(now);
     new.finished_at = None;
+    new.delivery_started_at = Some(now);
     t.replace_meta(&old, &new)?;
     new.body = t.load_body(id)?;
     Ok(RedeliverOutcome::Started(Box::new(new)))

@@ -45,7 +45,7 @@ pub use commit::{CommitInfo, StoreStats};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
 pub use lease::{Accepted, Applied, Lease, StoreMode};
-pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
+pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, ReceiverIds, State};
 pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
 pub use search::{SearchFilter, SearchPage};
 

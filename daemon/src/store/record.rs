@@ -9,15 +9,22 @@
 //! ```text
 //! u8 version (=1) | u8 api tag | u8 state | u8 flags | varint attempts
 //! u128 idem_key | u128 fingerprint | u64 accepted_at
-//! [u64 next_attempt_at] [u64 finished_at]            (flags bit 0, bit 1)
+//! [u64 next_attempt_at] [u64 finished_at] [u64 delivery_started_at]   (flags bits 0, 1, 6)
 //! str profile | str url | str order_key
 //! [str last_result] [str payment_id] [str payment_request_id] [str partner_id]   (flags bits 2..5)
+//! [varint more | [str acquirer_id] [str psp_id]]     (flags bit 7; `more` bits 0, 1)
 //! ```
+//!
+//! Fields are only ever added behind a flag bit that was zero in every record written before, so
+//! records written by earlier versions still decode (with the new fields absent); `more` is a
+//! varint so later fields need no new format version. A record that uses a new field is refused
+//! as corrupt by a version that does not know its bit, rather than misread.
 //!
 //! The id is the table key and is not repeated inside the value. Decoding checks every length and
 //! that nothing trails, and answers [`StoreError::Corrupt`] instead of panicking.
 
 use bytes::Bytes;
+pub use notifyd_core::ack::ReceiverIds;
 use notifyd_core::{Api, NotificationId, UnixMillis};
 
 use super::error::StoreError;
@@ -30,7 +37,13 @@ const F_LAST_RESULT: u8 = 1 << 2;
 const F_PAYMENT_ID: u8 = 1 << 3;
 const F_PAYMENT_REQUEST_ID: u8 = 1 << 4;
 const F_PARTNER_ID: u8 = 1 << 5;
-const F_KNOWN: u8 = (1 << 6) - 1;
+const F_DELIVERY_STARTED: u8 = 1 << 6;
+/// A `more` varint of further flags follows the optional strings.
+const F_MORE: u8 = 1 << 7;
+
+const M_ACQUIRER_ID: u64 = 1 << 0;
+const M_PSP_ID: u64 = 1 << 1;
+const M_KNOWN: u64 = (1 << 2) - 1;
 
 /// Where a notification is in its life (CONTRACT.md §2, `state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +123,11 @@ pub struct NotificationRecord {
     pub next_attempt_at: Option<UnixMillis>,
     /// Set when the record reaches a finished state; drives dead-letter order and pruning.
     pub finished_at: Option<UnixMillis>,
+    /// When the current delivery started: accept, or the latest redeliver. The retry deadline
+    /// counts from here after a restart. `None` in records written before it was kept.
+    pub delivery_started_at: Option<UnixMillis>,
+    /// What the receiver's latest answer said about who it is (Alipay+ `acquirerId`, `pspId`).
+    pub receiver_ids: ReceiverIds,
 }
 
 /// The outcome of one attempt (or of a scheduling decision) to write back.
@@ -126,6 +144,9 @@ pub struct AttemptUpdate {
     /// Should be set for finished states; when missing the store uses `accepted_at` so the
     /// record still ages out.
     pub finished_at: Option<UnixMillis>,
+    /// Replaces the stored ids when the answer named either; `None` keeps them (an answer that
+    /// names neither, a timeout, says nothing new about who the receiver is).
+    pub receiver_ids: Option<ReceiverIds>,
 }
 
 /// An idempotency entry, kept so duplicates are recognised after a restart.
@@ -159,6 +180,9 @@ impl NotificationRecord {
         } else {
             None
         };
+        if let Some(ids) = &u.receiver_ids {
+            self.receiver_ids = ids.clone();
+        }
     }
 }
 
@@ -172,6 +196,16 @@ pub(crate) fn encode_meta(r: &NotificationRecord, out: &mut Vec<u8>) {
     flags |= opt_flag(r.payment_id.is_some(), F_PAYMENT_ID);
     flags |= opt_flag(r.payment_request_id.is_some(), F_PAYMENT_REQUEST_ID);
     flags |= opt_flag(r.partner_id.is_some(), F_PARTNER_ID);
+    flags |= opt_flag(r.delivery_started_at.is_some(), F_DELIVERY_STARTED);
+    let ids = &r.receiver_ids;
+    let mut more = 0u64;
+    more |= if ids.acquirer_id.is_some() {
+        M_ACQUIRER_ID
+    } else {
+        0
+    };
+    more |= if ids.psp_id.is_some() { M_PSP_ID } else { 0 };
+    flags |= opt_flag(more != 0, F_MORE);
 
     out.reserve(64 + r.profile.len() + r.url.len() + r.order_key.len());
     out.extend_from_slice(&[FORMAT_V1, r.api.tag(), r.state.tag(), flags]);
@@ -179,7 +213,10 @@ pub(crate) fn encode_meta(r: &NotificationRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.idem_key.to_le_bytes());
     out.extend_from_slice(&r.fingerprint.to_le_bytes());
     out.extend_from_slice(&r.accepted_at.0.to_le_bytes());
-    for t in [r.next_attempt_at, r.finished_at].into_iter().flatten() {
+    for t in [r.next_attempt_at, r.finished_at, r.delivery_started_at]
+        .into_iter()
+        .flatten()
+    {
         out.extend_from_slice(&t.0.to_le_bytes());
     }
     for s in [&r.profile, &r.url, &r.order_key] {
@@ -193,6 +230,12 @@ pub(crate) fn encode_meta(r: &NotificationRecord, out: &mut Vec<u8>) {
     ];
     for s in optional.into_iter().flatten() {
         put_str(out, s);
+    }
+    if more != 0 {
+        put_varint(out, more);
+        for s in [&ids.acquirer_id, &ids.psp_id].into_iter().flatten() {
+            put_str(out, s);
+        }
     }
 }
 
@@ -215,9 +258,6 @@ pub(crate) fn decode_meta(
     let state =
         State::from_tag(state_tag).ok_or_else(|| corrupt(&format!("unknown state {state_tag}")))?;
     let flags = r.u8().ok_or_else(truncated)?;
-    if flags & !F_KNOWN != 0 {
-        return Err(corrupt(&format!("unknown flags {flags:#x}")));
-    }
     let attempts = r.varint().ok_or_else(truncated)?;
     let attempts = u32::try_from(attempts).map_err(|_| corrupt("attempts out of range"))?;
     let idem_key = r.u128().ok_or_else(truncated)?;
@@ -231,6 +271,7 @@ pub(crate) fn decode_meta(
     };
     let next_attempt_at = time_if(F_NEXT_ATTEMPT)?;
     let finished_at = time_if(F_FINISHED)?;
+    let delivery_started_at = time_if(F_DELIVERY_STARTED)?;
     let bad_str = || corrupt("truncated or non-UTF-8 string");
     let profile = r.string().ok_or_else(bad_str)?;
     let url = r.string().ok_or_else(bad_str)?;
@@ -245,6 +286,25 @@ pub(crate) fn decode_meta(
     let payment_id = str_if(F_PAYMENT_ID)?;
     let payment_request_id = str_if(F_PAYMENT_REQUEST_ID)?;
     let partner_id = str_if(F_PARTNER_ID)?;
+    let more = if flags & F_MORE == 0 {
+        0
+    } else {
+        let more = r.varint().ok_or_else(truncated)?;
+        if more == 0 || more & !M_KNOWN != 0 {
+            return Err(corrupt(&format!("unknown further flags {more:#x}")));
+        }
+        more
+    };
+    let mut more_str = |bit: u64| -> Result<Option<String>, StoreError> {
+        if more & bit == 0 {
+            return Ok(None);
+        }
+        r.string().map(Some).ok_or_else(bad_str)
+    };
+    let receiver_ids = ReceiverIds {
+        acquirer_id: more_str(M_ACQUIRER_ID)?,
+        psp_id: more_str(M_PSP_ID)?,
+    };
     if !r.buf.is_empty() {
         return Err(corrupt("trailing bytes"));
     }
@@ -266,6 +326,8 @@ pub(crate) fn decode_meta(
         accepted_at,
         next_attempt_at,
         finished_at,
+        delivery_started_at,
+        receiver_ids,
     })
 }
 
@@ -352,7 +414,65 @@ mod tests {
             accepted_at: UnixMillis(1_700_000_000_000),
             next_attempt_at: all.then_some(UnixMillis(1_700_000_120_000)),
             finished_at: all.then_some(UnixMillis(u64::MAX)),
+            delivery_started_at: all.then_some(UnixMillis(1_700_000_060_000)),
+            receiver_ids: ReceiverIds {
+                acquirer_id: some("acq-蚂蚁-1"),
+                psp_id: some("PSP_0001"),
+            },
         }
+    }
+
+    /// `sample(false)` and `sample(true)` as the code before `delivery_started_at` and the
+    /// receiver ids encoded them (captured from that code's `encode_meta`, commit 46cf0c0).
+    const OLD_MINIMAL: &str = "0103010000f8ffffffffffffffffffffffffffffff2a00000000000000000000000000000000\
+        68e5cf8b0100000e64c3a9666175742de694afe4bb982868747470733a2f2f6d65726368616e742e6578616d70\
+        6c652e636f6d2f6e6f746966793f783dc3bc176d65726368616e742e6578616d706c652e636f6d7c7031";
+    const OLD_FULL: &str = "0103043fac02f8ffffffffffffffffffffffffffffff2a00000000000000000000000000000000\
+        68e5cf8b010000c03ce7cf8b010000ffffffffffffffff0e64c3a9666175742de694afe4bb982868747470733a\
+        2f2f6d65726368616e742e6578616d706c652e636f6d2f6e6f746966793f783dc3bc176d65726368616e742e65\
+        78616d706c652e636f6d7c70311b5520554e4b4e4f574e5f455843455054494f4e3a20e8b685e697b602703108\
+        e8afb7e6b1822d31055030303031";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn records_written_before_the_new_fields_still_decode() {
+        for (hex, all) in [(OLD_MINIMAL, false), (OLD_FULL, true)] {
+            let mut want = sample(all);
+            want.delivery_started_at = None;
+            want.receiver_ids = ReceiverIds::default();
+            let got = decode_meta(want.id, &unhex(hex), want.body.clone()).expect("decodes");
+            assert_eq!(got, want);
+            // And a record without the new fields is written exactly as before, so an older
+            // binary still reads it.
+            let mut again = Vec::new();
+            encode_meta(&got, &mut again);
+            assert_eq!(again, unhex(hex));
+        }
+    }
+
+    #[test]
+    fn unknown_further_flags_are_corrupt() {
+        let r = sample(true);
+        let buf = round_trip(&r);
+        // The `more` varint sits right after the four optional strings: find it by re-encoding
+        // without the ids and comparing lengths.
+        let mut bare = r.clone();
+        bare.receiver_ids = ReceiverIds::default();
+        let mut without = Vec::new();
+        encode_meta(&bare, &mut without);
+        let at = without.len();
+        assert_eq!(buf[at], 0b11, "both ids flagged");
+        let mut future = buf.clone();
+        future[at] = 0b111;
+        let err = decode_meta(r.id, &future, Bytes::new()).unwrap_err();
+        assert!(err.to_string().contains("unknown further flags"), "{err}");
     }
 
     fn round_trip(r: &NotificationRecord) -> Vec<u8> {
@@ -379,8 +499,17 @@ mod tests {
         let mut v = base.clone();
         v.finished_at = Some(UnixMillis(5));
         variants.push(v);
-        let mut v = base;
+        let mut v = base.clone();
         v.partner_id = Some(String::new());
+        variants.push(v);
+        let mut v = base.clone();
+        v.delivery_started_at = Some(UnixMillis(7));
+        variants.push(v);
+        let mut v = base.clone();
+        v.receiver_ids.acquirer_id = Some("a".into());
+        variants.push(v);
+        let mut v = base;
+        v.receiver_ids.psp_id = Some("p".into());
         variants.push(v);
         for v in &variants {
             round_trip(v);
@@ -440,6 +569,7 @@ mod tests {
             last_result: Some("timeout".into()),
             next_attempt_at: None,
             finished_at: None,
+            receiver_ids: None,
         };
         r.apply(&u);
         assert_eq!(r.finished_at, Some(r.accepted_at));
@@ -448,5 +578,15 @@ mod tests {
         r.apply(&u);
         assert_eq!(r.finished_at, None);
         assert_eq!(r.attempts, 8);
+        let ids = ReceiverIds {
+            acquirer_id: Some("A1".into()),
+            psp_id: None,
+        };
+        u.receiver_ids = Some(ids.clone());
+        r.apply(&u);
+        assert_eq!(r.receiver_ids, ids);
+        u.receiver_ids = None;
+        r.apply(&u);
+        assert_eq!(r.receiver_ids, ids, "an answer naming neither keeps them");
     }
 }

@@ -35,6 +35,8 @@ fn record(n: u64, payment_id: &str) -> NotificationRecord {
         accepted_at: UnixMillis(1_000 + n),
         next_attempt_at: Some(UnixMillis(1_000 + n)),
         finished_at: None,
+        delivery_started_at: Some(UnixMillis(1_000 + n)),
+        receiver_ids: Default::default(),
     }
 }
 
@@ -47,6 +49,7 @@ fn finish(n: u64, state: State, at: u64) -> AttemptUpdate {
         last_result: Some(format!("{} after 3", state.as_str())),
         next_attempt_at: None,
         finished_at: Some(UnixMillis(at)),
+        receiver_ids: None,
     }
 }
 
@@ -79,6 +82,7 @@ async fn accepted_records_survive_reopen_with_progress_and_idempotency() {
                 last_result: Some("U SYSTEM_ERROR".into()),
                 next_attempt_at: Some(UnixMillis(99_000)),
                 finished_at: None,
+                receiver_ids: None,
             }])
             .await
             .unwrap();
@@ -157,6 +161,11 @@ async fn redeliver_restarts_only_dead_or_failed() {
     };
     assert_eq!((r.state, r.attempts), (State::Pending, 0));
     assert_eq!((r.next_attempt_at, r.finished_at), (Some(now), None));
+    assert_eq!(
+        r.delivery_started_at,
+        Some(now),
+        "a redelivery starts a new delivery: its deadline counts from now"
+    );
     assert_eq!(r.body, record(1, "p1").body);
     assert_eq!(store.get(id(1)).unwrap(), Some(*r));
     assert!(store.dead_letters(10).unwrap().is_empty());

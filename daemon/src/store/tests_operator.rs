@@ -29,6 +29,8 @@ fn record(n: u64, payment_id: &str, host: &str, partner: &str) -> NotificationRe
         accepted_at: UnixMillis(1_000 + n),
         next_attempt_at: Some(UnixMillis(1_000 + n)),
         finished_at: None,
+        delivery_started_at: Some(UnixMillis(1_000 + n)),
+        receiver_ids: Default::default(),
     }
 }
 
@@ -41,6 +43,7 @@ fn update(n: u64, state: State, attempts: u32) -> AttemptUpdate {
         last_result: Some("x".into()),
         next_attempt_at: (state == State::Pending).then_some(UnixMillis(5_000)),
         finished_at: state.is_finished().then_some(UnixMillis(9_000)),
+        receiver_ids: None,
     }
 }
 

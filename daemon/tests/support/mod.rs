@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod proxy;
 pub mod trust;
 
 use std::net::SocketAddr;
