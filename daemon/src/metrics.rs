@@ -28,6 +28,7 @@ pub const IN_FLIGHT: &str = "notifyd_in_flight_attempts";
 pub const STORE_COMMIT: &str = "notifyd_store_commit_seconds";
 /// Notifications per store commit.
 pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
+/// Endpoints by `state`.
 pub const ENDPOINTS: &str = "notifyd_endpoints";
 
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
@@ -275,12 +276,12 @@ pub fn pending(n: usize) {
     gauge!(PENDING).set(n as f64);
 }
 
-/// Moves the in-flight gauge.
 /// Moves the count of endpoints in `state` (one of `EndpointState::as_str`) by `delta`.
 pub fn endpoints(state: &'static str, delta: f64) {
     gauge!(ENDPOINTS, "state" => state).increment(delta);
 }
 
+/// Moves the in-flight gauge.
 pub fn in_flight(delta: f64) {
     gauge!(IN_FLIGHT).increment(delta);
 }

@@ -185,7 +185,6 @@ impl Harness {
         }
     }
 
-    /// Waits (bounded) until the merchant has received `n` requests.
     /// The Prometheus exposition from the metrics listener; asserts 200 and the text format.
     pub async fn scrape(&self) -> String {
         let addr = self.notifyd.as_ref().unwrap().metrics;
@@ -202,6 +201,7 @@ impl Harness {
         String::from_utf8(body.to_vec()).unwrap()
     }
 
+    /// Waits (bounded) until the merchant has received `n` requests.
     pub async fn wait_received(&self, n: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while self.merchant.count() < n {
