@@ -10,24 +10,20 @@ use bytes::Bytes;
 use http::StatusCode;
 use hyper::service::service_fn;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use notifyd_core::ack::SignatureMode;
 use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
-use notifyd_core::signing::{SigningKey, VerifyingKey};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, IngestLimits};
 use crate::clock::Clock;
-use crate::config::{self, Config, ResponseSignature};
-use crate::delivery::guard::Guard;
-use crate::delivery::tls::{self, TlsFiles};
-use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PoolOptions};
+use crate::config::Config;
+use crate::delivery::{Dispatcher, DispatcherOptions, Job};
 use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
 use crate::inquiry::InquirySettings;
 use crate::metrics;
-use crate::profile::{Profile, RequestTimeFormat, Signer};
+use crate::profile::build_profiles;
 use crate::start_error::StartError;
 use crate::store::{NotificationRecord, PENDING_CHUNK, RedbStore, Store, StoreOptions};
 
@@ -72,85 +68,6 @@ impl Running {
         let _ = tokio::task::spawn_blocking(move || drop(store)).await;
         drained
     }
-}
-
-/// Turns a profile's configuration into delivery values, loading its keys, CA and client
-/// certificate into a client of its own.
-pub fn build_profile(
-    name: &str,
-    p: &config::Profile,
-    pool: PoolOptions,
-) -> Result<Profile, String> {
-    let signer = match &p.signing {
-        Some(s) => {
-            let pem = std::fs::read(&s.private_key_file)
-                .map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
-            let key = SigningKey::from_pkcs8_pem(&pem)
-                .map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
-            Some(Signer {
-                client_id: s.client_id.clone(),
-                key_version: s.key_version,
-                key,
-            })
-        }
-        None => None,
-    };
-    let peer_key = match &p.peer_public_key_file {
-        Some(f) => {
-            let pem = std::fs::read(f)
-                .map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?;
-            Some(
-                VerifyingKey::from_spki_pem(&pem)
-                    .map_err(|e| format!("profiles.{name}.peer_public_key_file: {e}"))?,
-            )
-        }
-        None => None,
-    };
-    let tls = tls::client_config(TlsFiles {
-        ca_file: p.ca_file.as_deref(),
-        client_cert: p
-            .client_cert
-            .as_ref()
-            .map(|c| (c.cert_file.as_path(), c.key_file.as_path())),
-    })
-    .map_err(|e| format!("profiles.{name}: {e}"))?;
-    let guard = Guard::new(name, p.allow_private.clone());
-    let client = HttpClient::new(pool, tls, guard.clone(), p.allow_http);
-    Ok(Profile {
-        name: name.to_owned(),
-        allow_http: p.allow_http,
-        guard,
-        client,
-        retry: p.retry.clone(),
-        attempt_timeout: p.attempt_timeout,
-        signer,
-        peer_key,
-        response_signature: match p.response_signature {
-            ResponseSignature::Required => SignatureMode::Required,
-            ResponseSignature::Optional => SignatureMode::Optional,
-            ResponseSignature::Off => SignatureMode::Off,
-        },
-        request_time: match p.request_time_format {
-            config::RequestTimeFormat::Rfc3339 => RequestTimeFormat::Rfc3339Millis,
-            config::RequestTimeFormat::EpochMillis => RequestTimeFormat::EpochMillis,
-        },
-        extra_fields: p.extra_fields,
-    })
-}
-
-/// Every profile of `config`, ready for delivery.
-pub fn build_profiles(config: &Config) -> Result<HashMap<String, Arc<Profile>>, String> {
-    config
-        .profiles
-        .iter()
-        .map(|(name, p)| {
-            let pool = PoolOptions {
-                idle_timeout: config.delivery.pool_idle_timeout,
-                max_idle_per_host: config.delivery.endpoint_concurrency.get(),
-            };
-            Ok((name.clone(), Arc::new(build_profile(name, p, pool)?)))
-        })
-        .collect()
 }
 
 /// Installs the Prometheus recorder once per process; later calls get the same handle.
@@ -209,7 +126,7 @@ pub async fn start_with(
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("store {}: {e}", config.store.path.display()))?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let profiles = build_profiles(config)?;
+    let profiles = build_profiles(config).map_err(|e| e.to_string())?;
     let retention = config.store.retention;
     let idempotency = IdempotencyTable::new(
         usize::try_from(config.store.idempotency_capacity.get()).unwrap_or(usize::MAX),
@@ -223,6 +140,7 @@ pub async fn start_with(
         },
         store.clone(),
         clock,
+        profiles,
     );
     let tokens = match &config.ingest.auth_token_file {
         Some(f) => std::fs::read_to_string(f)
@@ -238,7 +156,6 @@ pub async fn start_with(
         store.clone(),
         idempotency,
         dispatcher,
-        profiles,
         clock,
         IngestLimits {
             max_body_bytes: config.ingest.max_body_bytes.get(),
@@ -494,7 +411,7 @@ pub async fn serve_until_signal(
             _ = int.recv() => break,
             _ = hup.recv() => {
                 systemd.reloading();
-                match reload().and_then(|c| Ok((build_profiles(&c)?, InquirySettings::build(&c)?))) {
+                match reload().and_then(|c| Ok((build_profiles(&c).map_err(|e| e.to_string())?, InquirySettings::build(&c)?))) {
                     Ok((p, inquiry)) => {
                         running.app.replace_profiles(p);
                         running.app.replace_inquiry(inquiry);

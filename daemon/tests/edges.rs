@@ -395,7 +395,7 @@ async fn redeliver_under_a_removed_profile_changes_nothing() {
     // A reload that drops the profile.
     let mut without = h.config.clone();
     without.profiles.remove("strict");
-    let profiles = notifyd_daemon::run::build_profiles(&without).unwrap();
+    let profiles = notifyd_daemon::profile::build_profiles(&without).unwrap();
     h.notifyd.as_ref().unwrap().app.replace_profiles(profiles);
     let (status, answer) = h
         .post(&format!("/v1/notifications/{id}/redeliver"), &json!({}))

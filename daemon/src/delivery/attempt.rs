@@ -13,7 +13,7 @@ use super::client::{Answer, SendError};
 use super::job::Payload;
 use crate::clock::Clock;
 use crate::metrics;
-use crate::profile::{Profile, Profiles, RequestTimeFormat};
+use crate::profile::{Profile, Profiles};
 use crate::store::{AttemptUpdate, Store};
 use crate::text::truncate_chars;
 
@@ -56,10 +56,7 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         .unwrap_or_else(|| "/".into());
     let mut headers = Vec::new();
     if let Some(signer) = &profile.signer {
-        let time = match profile.request_time {
-            RequestTimeFormat::Rfc3339Millis => started.rfc3339_millis().to_string(),
-            RequestTimeFormat::EpochMillis => started.0.to_string(),
-        };
+        let time = profile.request_time.format(started);
         let sig = signing::sign_request(
             &signer.key,
             signer.key_version,
