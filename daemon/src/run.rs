@@ -23,7 +23,7 @@ use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
 use crate::inquiry::InquirySettings;
 use crate::metrics;
-use crate::profile::build_profiles;
+use crate::profile::{LoadError, build_profiles};
 use crate::start_error::StartError;
 use crate::store::{NotificationRecord, PENDING_CHUNK, RedbStore, Store, StoreOptions};
 
@@ -95,6 +95,15 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// The error of a listener that could not be bound, keyed by its configuration key.
+fn listen_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> StartError {
+    move |source| StartError::Listen {
+        what,
+        addr: addr.to_string(),
+        source,
+    }
+}
+
 /// Starts notifyd: store, recovery, delivery, listeners. Resolves once it is ready.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     start_with(config, StoreOptions::default()).await
@@ -123,10 +132,13 @@ pub async fn start_with(
         )
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("store {}: {e}", config.store.path.display()))?;
+    .map_err(|_| StartError::Panicked("opening the store"))?
+    .map_err(|source| StartError::Store {
+        path: config.store.path.clone(),
+        source,
+    })?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let profiles = build_profiles(config).map_err(|e| e.to_string())?;
+    let profiles = build_profiles(config)?;
     let retention = config.store.retention;
     let idempotency = IdempotencyTable::new(
         usize::try_from(config.store.idempotency_capacity.get()).unwrap_or(usize::MAX),
@@ -144,7 +156,10 @@ pub async fn start_with(
     );
     let tokens = match &config.ingest.auth_token_file {
         Some(f) => std::fs::read_to_string(f)
-            .map_err(|e| format!("ingest.auth_token_file: {e}"))?
+            .map_err(|source| StartError::TokenFile {
+                path: f.clone(),
+                source,
+            })?
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -171,12 +186,16 @@ pub async fn start_with(
     let stop = CancellationToken::new();
     let ingest = crate::systemd::ingest_listener(config.ingest.listen)
         .await
-        .map_err(|e| format!("ingest.listen {}: {e}", config.ingest.listen))?;
+        .map_err(listen_error("ingest.listen", config.ingest.listen))?;
     let metrics_listener = TcpListener::bind(config.metrics.listen)
         .await
-        .map_err(|e| format!("metrics.listen {}: {e}", config.metrics.listen))?;
-    let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
-    let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(listen_error("metrics.listen", config.metrics.listen))?;
+    let ingest_addr = ingest
+        .local_addr()
+        .map_err(listen_error("ingest.listen", config.ingest.listen))?;
+    let metrics_addr = metrics_listener
+        .local_addr()
+        .map_err(listen_error("metrics.listen", config.metrics.listen))?;
     let mut tasks = vec![
         tokio::spawn(server::serve(
             ingest,
@@ -195,8 +214,10 @@ pub async fn start_with(
         Some(addr) => {
             let listener = TcpListener::bind(addr)
                 .await
-                .map_err(|e| format!("inquiry.listen {addr}: {e}"))?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+                .map_err(listen_error("inquiry.listen", addr))?;
+            let bound = listener
+                .local_addr()
+                .map_err(listen_error("inquiry.listen", addr))?;
             let for_merchants = app.clone();
             tasks.push(tokio::spawn(server::serve_with(
                 listener,
@@ -209,7 +230,7 @@ pub async fn start_with(
         None => None,
     };
     if let Some(path) = &config.ingest.unix_socket {
-        let listener = server::bind_unix(path, &config.ingest).map_err(StartError::from)?;
+        let listener = server::bind_unix(path, &config.ingest)?;
         tasks.push(tokio::spawn(server::serve(
             listener,
             app.clone(),
@@ -311,12 +332,12 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), StartError> 
     }
     let count = pending
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| StartError::Panicked("reading pending notifications"))?
+        .map_err(StartError::Recovery)?;
     let idempotency_records = idem
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| StartError::Panicked("reading idempotency records"))?
+        .map_err(StartError::Recovery)?;
     if !missing.is_empty() {
         let mut missing: Vec<(String, u64)> = missing.into_iter().collect();
         missing.sort();
@@ -398,9 +419,15 @@ pub async fn serve_until_signal(
     reload: impl Fn() -> Result<Config, String>,
 ) -> Result<(), StartError> {
     let running = start(&config).await?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let handler = |kind| {
+        signal(kind).map_err(|source| StartError::Runtime {
+            what: "installing signal handlers",
+            source,
+        })
+    };
+    let mut term = handler(SignalKind::terminate())?;
+    let mut int = handler(SignalKind::interrupt())?;
+    let mut hup = handler(SignalKind::hangup())?;
     // READY=1 only once the signal handlers are in: a stop right after it must drain, not kill.
     let systemd = crate::systemd::Notifier::from_env();
     systemd.ready(running.app.dispatcher.pending());
@@ -411,7 +438,8 @@ pub async fn serve_until_signal(
             _ = int.recv() => break,
             _ = hup.recv() => {
                 systemd.reloading();
-                match reload().and_then(|c| Ok((build_profiles(&c).map_err(|e| e.to_string())?, InquirySettings::build(&c)?))) {
+                let built = |c: Config| Ok::<_, LoadError>((build_profiles(&c)?, InquirySettings::build(&c)?));
+                match reload().and_then(|c| built(c).map_err(|e| e.to_string())) {
                     Ok((p, inquiry)) => {
                         running.app.replace_profiles(p);
                         running.app.replace_inquiry(inquiry);

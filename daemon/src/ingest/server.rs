@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::routes;
 use crate::app::App;
 use crate::config::IngestConfig;
+use crate::start_error::StartError;
 
 /// Per-connection limits of a listener.
 #[derive(Debug, Clone, Copy)]
@@ -54,35 +55,41 @@ impl From<&IngestConfig> for ConnLimits {
 /// Binds the ingest Unix socket with its configured mode and group. The socket is made under a
 /// temporary name and renamed into place once its permissions are right, so there is no moment
 /// at which a client could connect through looser ones.
-pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, String> {
+pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, StartError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let err = |e: std::io::Error| format!("ingest.unix_socket {}: {e}", path.display());
+    let err = |what: &'static str| {
+        move |source: std::io::Error| StartError::Listen {
+            what,
+            addr: path.display().to_string(),
+            source,
+        }
+    };
     // Only a stale socket is removed: a regular file at that path is a configuration mistake.
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(format!(
-                "ingest.unix_socket {}: exists and is not a socket",
-                path.display()
-            ));
+            return Err(err("ingest.unix_socket")(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            )));
         }
-        std::fs::remove_file(path).map_err(err)?;
+        std::fs::remove_file(path).map_err(err("ingest.unix_socket"))?;
     }
     let mut staging = path.as_os_str().to_owned();
     staging.push(format!(".{}.tmp", std::process::id()));
     let staging = std::path::PathBuf::from(staging);
     let _ = std::fs::remove_file(&staging);
-    let listener = UnixListener::bind(&staging).map_err(err)?;
+    let listener = UnixListener::bind(&staging).map_err(err("ingest.unix_socket"))?;
     let placed = (|| {
         if let Some(gid) = config.unix_socket_group {
             std::os::unix::fs::chown(&staging, None, Some(gid))
-                .map_err(|e| format!("ingest.unix_socket_group {gid}: {e}"))?;
+                .map_err(err("ingest.unix_socket_group"))?;
         }
         std::fs::set_permissions(
             &staging,
             std::fs::Permissions::from_mode(config.unix_socket_mode),
         )
-        .map_err(|e| format!("ingest.unix_socket_mode: {e}"))?;
-        std::fs::rename(&staging, path).map_err(err)
+        .map_err(err("ingest.unix_socket_mode"))?;
+        std::fs::rename(&staging, path).map_err(err("ingest.unix_socket"))
     })();
     if placed.is_err() {
         let _ = std::fs::remove_file(&staging);

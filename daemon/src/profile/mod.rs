@@ -16,6 +16,7 @@ use notifyd_core::signing::{RequestTimeFormat, SigningKey, VerifyingKey};
 use crate::delivery::HttpClient;
 use crate::delivery::guard::Guard;
 
+pub(crate) use build::load_key;
 pub use build::{LoadError, build_profile, build_profiles};
 
 /// The signing identity of a profile.
