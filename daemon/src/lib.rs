@@ -4,10 +4,12 @@
 #![deny(rust_2018_idioms)]
 
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod exporter;
 pub mod ingest;
 pub mod inquiry;
 pub mod metrics;

@@ -6,10 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::StatusCode;
-use hyper::service::service_fn;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -19,13 +15,12 @@ use crate::app::{App, IngestLimits};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::{Dispatcher, DispatcherOptions, Job};
-use crate::ingest::respond::{Reply, bytes_response};
 use crate::ingest::server;
 use crate::inquiry::InquirySettings;
-use crate::metrics;
 use crate::profile::{LoadError, build_profiles};
 use crate::start_error::StartError;
 use crate::store::{NotificationRecord, PENDING_CHUNK, RedbStore, Store, StoreOptions};
+use crate::{exporter, metrics};
 
 /// How often finished notifications and old idempotency records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -70,31 +65,6 @@ impl Running {
     }
 }
 
-/// Installs the Prometheus recorder once per process; later calls get the same handle.
-pub fn prometheus() -> PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let mut b = PrometheusBuilder::new();
-            for (name, buckets) in metrics::buckets() {
-                b = b
-                    .set_buckets_for_metric(
-                        metrics_exporter_prometheus::Matcher::Full(name.to_owned()),
-                        &buckets,
-                    )
-                    .unwrap_or_else(|_| PrometheusBuilder::new());
-            }
-            let handle = match b.install_recorder() {
-                Ok(h) => h,
-                // Another recorder is installed (a test harness): keep a private one.
-                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
-            };
-            metrics::register();
-            handle
-        })
-        .clone()
-}
-
 /// The error of a listener that could not be bound, keyed by its configuration key.
 fn listen_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> StartError {
     move |source| StartError::Listen {
@@ -114,7 +84,7 @@ pub async fn start_with(
     config: &Config,
     store_options: StoreOptions,
 ) -> Result<Running, StartError> {
-    let handle = prometheus();
+    let handle = exporter::prometheus();
     let clock = Clock::new();
     let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
         metrics::store_commit(c.duration, c.ops);
@@ -199,16 +169,21 @@ pub async fn start_with(
     let mut tasks = vec![
         tokio::spawn(server::serve(
             ingest,
+            "ingest",
             app.clone(),
             server::ConnLimits::from(&config.ingest),
             stop.clone(),
         )),
-        tokio::spawn(serve_metrics(
-            metrics_listener,
-            app.clone(),
-            handle,
-            stop.clone(),
-        )),
+        tokio::spawn({
+            let app = app.clone();
+            server::serve_with(
+                metrics_listener,
+                "metrics",
+                move |req| exporter::handle(app.clone(), handle.clone(), req),
+                exporter::LIMITS,
+                stop.clone(),
+            )
+        }),
     ];
     let inquiry_addr = match config.inquiry.listen {
         Some(addr) => {
@@ -221,6 +196,7 @@ pub async fn start_with(
             let for_merchants = app.clone();
             tasks.push(tokio::spawn(server::serve_with(
                 listener,
+                "inquiry",
                 move |req| crate::inquiry::listener::handle(for_merchants.clone(), req),
                 server::ConnLimits::from(&config.ingest),
                 stop.clone(),
@@ -233,6 +209,7 @@ pub async fn start_with(
         let listener = server::bind_unix(path, &config.ingest)?;
         tasks.push(tokio::spawn(server::serve(
             listener,
+            "ingest Unix socket",
             app.clone(),
             server::ConnLimits::from(&config.ingest),
             stop.clone(),
@@ -371,45 +348,6 @@ async fn prune_loop(app: Arc<App>, retention: Duration, stop: CancellationToken)
                 }
             }
         }
-    }
-}
-
-async fn serve_metrics(
-    listener: TcpListener,
-    app: Arc<App>,
-    handle: PrometheusHandle,
-    stop: CancellationToken,
-) {
-    loop {
-        let conn = tokio::select! {
-            c = listener.accept() => c,
-            () = stop.cancelled() => return,
-        };
-        let Ok((stream, _)) = conn else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let (app, handle, stop) = (app.clone(), handle.clone(), stop.clone());
-        tokio::spawn(async move {
-            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let reply = match req.uri().path() {
-                    "/metrics" => bytes_response(
-                        StatusCode::OK,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        Bytes::from(handle.render()),
-                        None,
-                    ),
-                    "/healthz" => Reply::ok("alive").into_response(),
-                    "/readyz" if app.is_ready() && !app.is_stopping() => {
-                        Reply::ok("ready").into_response()
-                    }
-                    "/readyz" => Reply::unavailable("not ready").into_response(),
-                    _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
-                };
-                async move { Ok::<_, std::convert::Infallible>(reply) }
-            });
-            server::serve_http1(stream, service, stop).await;
-        });
     }
 }
 

@@ -73,7 +73,9 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Reply {
     }
 }
 
-fn readyz(app: &App) -> Reply {
+/// `/readyz`, on the ingest and metrics listeners alike: 200 once recovery is done, 503 before
+/// and while stopping.
+pub(crate) fn readyz(app: &App) -> Reply {
     if app.is_ready() && !app.is_stopping() {
         Reply::ok("ready")
     } else {

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::routes;
 use crate::app::App;
+use crate::backoff::Backoff;
 use crate::config::IngestConfig;
 use crate::start_error::StartError;
 
@@ -100,14 +101,11 @@ pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, Sta
 /// What the accept loop needs of a listener: the next connection, ready to serve.
 pub trait Accept: Send + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// The log message for a failed accept, so operators can tell the listeners apart.
-    const ACCEPT_FAILED: &'static str;
     fn accept(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
 }
 
 impl Accept for TcpListener {
     type Stream = TcpStream;
-    const ACCEPT_FAILED: &'static str = "Ingest accept failed.";
     async fn accept(&self) -> std::io::Result<TcpStream> {
         let (stream, _) = TcpListener::accept(self).await?;
         // Replies are small and written whole: Nagle would only delay them.
@@ -118,21 +116,23 @@ impl Accept for TcpListener {
 
 impl Accept for UnixListener {
     type Stream = UnixStream;
-    const ACCEPT_FAILED: &'static str = "Unix socket accept failed.";
     async fn accept(&self) -> std::io::Result<UnixStream> {
         UnixListener::accept(self).await.map(|(stream, _)| stream)
     }
 }
 
-/// Serves the ingest API on `listener` (TCP or Unix socket) until `stop` fires.
+/// Serves the ingest API on `listener` (TCP or Unix socket) until `stop` fires; `name` tells
+/// the listeners apart in logs.
 pub async fn serve<L: Accept>(
     listener: L,
+    name: &'static str,
     app: Arc<App>,
     limits: ConnLimits,
     stop: CancellationToken,
 ) {
     serve_with(
         listener,
+        name,
         move |req| routes::handle(app.clone(), req),
         limits,
         stop,
@@ -140,10 +140,12 @@ pub async fn serve<L: Accept>(
     .await;
 }
 
-/// Serves `handler` on `listener` with the connection limits of a listener, until `stop` fires
-/// (the ingest API, and the merchant-facing inquiry).
+/// Serves `handler` on `listener` with the connection limits of a listener, until `stop` fires:
+/// every listener of notifyd (ingest, the merchant-facing inquiry, metrics) goes through this
+/// one loop. `name` is the listener's, for the log line of a failed accept.
 pub async fn serve_with<L, H, F>(
     listener: L,
+    name: &'static str,
     handler: H,
     limits: ConnLimits,
     stop: CancellationToken,
@@ -156,6 +158,7 @@ pub async fn serve_with<L, H, F>(
         + 'static,
 {
     let limit = Arc::new(Semaphore::new(limits.max_connections));
+    let mut backoff = Backoff::accept();
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p,
@@ -168,45 +171,31 @@ pub async fn serve_with<L, H, F>(
         };
         match conn {
             Ok(stream) => {
+                backoff.reset();
                 let handler = handler.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    serve_http1_limited(stream, service_fn(handler), limits, stop).await;
+                    serve_http1(stream, service_fn(handler), limits, stop).await;
                     drop(permit);
                 });
             }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "{}", L::ACCEPT_FAILED);
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // EMFILE and friends: the connection stays queued, so retrying at once would spin.
+                let wait = backoff.next_delay();
+                tracing::warn!(listener = name, error = %e, retry_in_ms = wait.as_millis() as u64, "Accept failed; trying again shortly.");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop.cancelled() => return,
+                }
             }
         }
     }
 }
 
-/// [`serve_http1_limited`] with the default limits.
-pub async fn serve_http1<S, Svc>(stream: S, service: Svc, stop: CancellationToken)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    Svc: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<super::respond::Body>,
-            Error = std::convert::Infallible,
-        > + Send
-        + 'static,
-    Svc::Future: Send + 'static,
-{
-    serve_http1_limited(stream, service, ConnLimits::default(), stop).await;
-}
-
 /// One HTTP/1.1 connection with keep-alive, a bounded head that must arrive in time, and a
 /// graceful close on `stop` (the request in progress is answered first).
-pub async fn serve_http1_limited<S, Svc>(
-    stream: S,
-    service: Svc,
-    limits: ConnLimits,
-    stop: CancellationToken,
-) where
+async fn serve_http1<S, Svc>(stream: S, service: Svc, limits: ConnLimits, stop: CancellationToken)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,

@@ -123,7 +123,24 @@ impl Harness {
         path: &str,
         body: Option<&Value>,
     ) -> (u16, Value, http::HeaderMap) {
-        let uri = format!("http://{}{path}", self.ingest());
+        self.request_at(self.ingest(), method, path, body).await
+    }
+
+    /// A GET on the metrics listener (health and readiness; `/metrics` is [`Harness::scrape`]).
+    pub async fn get_metrics_listener(&self, path: &str) -> (u16, Value) {
+        let addr = self.notifyd.as_ref().unwrap().metrics;
+        let (s, v, _) = self.request_at(addr, "GET", path, None).await;
+        (s, v)
+    }
+
+    async fn request_at(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value, http::HeaderMap) {
+        let uri = format!("http://{addr}{path}");
         let bytes = body
             .map(|b| serde_json::to_vec(b).unwrap())
             .unwrap_or_default();
