@@ -240,11 +240,12 @@ impl Shard {
         };
         let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
         self.tracker.spawn(async move {
-            attempt::record(&ctx, update).await;
-            if finished {
+            // Not durable: the store still says pending and the next start attempts it again,
+            // so it is counted as finished then. Memory follows the decision all the same.
+            if attempt::record(&ctx, update).await && finished {
                 metrics::finished(api, state.as_str(), now.since(accepted_at));
             }
-            // The shard is gone only when the daemon is exiting; the outcome is in the store.
+            // The shard is gone only when the daemon is exiting.
             let _ = tx.send(ShardMsg::Recorded(id));
         });
     }

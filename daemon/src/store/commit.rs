@@ -189,7 +189,7 @@ impl Writer {
         }
         if self.take_injected_fault() {
             txn.abort().map_err(db)?;
-            return Err(StoreError::Io("injected commit failure".into()));
+            return Err(StoreError::io("injected commit failure"));
         }
         txn.commit().map_err(|e| self.io_failure(db(e)))?;
         Ok(outcomes)

@@ -100,7 +100,7 @@ impl DbSlot {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         current
             .clone()
-            .ok_or_else(|| StoreError::Io("store is being reopened after an I/O error".into()))
+            .ok_or_else(|| StoreError::io("store is being reopened after an I/O error"))
     }
 
     /// The handle for the next write transaction, reopening the file first if it is broken.
