@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn summaries_are_the_last_result_texts() {
         let failed = Ack::Failed {
-            code: "PROCESS_FAIL".into(),
+            code: notifyd_core::ack::codes::PROCESS_FAIL.into(),
             message: Some("no".into()),
         };
         assert_eq!(summary(&failed), "F PROCESS_FAIL: no");

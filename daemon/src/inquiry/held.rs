@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use notifyd_core::Notification;
+use notifyd_core::ack::Status;
+use notifyd_core::ack::codes::UNKNOWN_EXCEPTION;
 use notifyd_core::model::inquiry::Lookup;
 use notifyd_core::model::{InquiryRequest, InquiryResponse, ResultInfo};
 
@@ -50,8 +52,8 @@ pub async fn answer(app: &App, req: &InquiryRequest, scope: Scope) -> InquiryRes
 
 fn unavailable() -> InquiryResponse {
     InquiryResponse::result_only(ResultInfo::new(
-        "U",
-        "UNKNOWN_EXCEPTION",
+        Status::U,
+        UNKNOWN_EXCEPTION,
         "the store could not be read; retry",
     ))
 }
