@@ -171,7 +171,9 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, ops = batch.len(), "store commit failed");
+                // Each caller logs what its op's failure meant (ingest's 503, an outcome written
+                // again later), with this error; logging it here as well would say it twice.
+                tracing::debug!(error = %e, ops = batch.len(), "Store commit failed.");
                 for op in batch {
                     answer(op, Err(e.clone()));
                 }
@@ -257,7 +259,7 @@ fn apply_update(t: &mut WriteTables<'_>, u: &AttemptUpdate) -> Result<(), StoreE
         // Pruned or never stored: the update has nothing left to describe.
         Ok(None) => return Ok(()),
         Err(StoreError::Corrupt(msg)) => {
-            tracing::warn!(id = %u.id, error = %msg, "skipping update of an unreadable record");
+            tracing::warn!(id = %u.id, error = %msg, "Skipped the update of an unreadable record.");
             return Ok(());
         }
         Err(e) => return Err(e),

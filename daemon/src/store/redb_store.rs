@@ -132,7 +132,7 @@ impl DbSlot {
         let fresh = open_database(&self.path, self.cache_size)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(fresh));
         self.broken.store(false, Ordering::Release);
-        tracing::warn!(path = %self.path.display(), "store reopened after an I/O error");
+        tracing::warn!(path = %self.path.display(), "Store reopened after an I/O error.");
         Ok(())
     }
 }
