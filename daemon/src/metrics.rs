@@ -31,6 +31,9 @@ pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
 /// Endpoints by `state`.
 pub const ENDPOINTS: &str = "notifyd_endpoints";
 
+/// Stored notifications whose body no longer parses when read back.
+pub const UNREADABLE_RECORDS: &str = "notifyd_store_unreadable_records_total";
+
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
 pub const BUILD_INFO: &str = "notifyd_build_info";
 
@@ -59,7 +62,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 11] = [
+pub const FAMILIES: [Family; 12] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -121,6 +124,12 @@ pub const FAMILIES: [Family; 11] = [
         help: "Endpoints by state: ok, degraded (below its concurrency), paused (throttled), held.",
     },
     Family {
+        name: UNREADABLE_RECORDS,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Stored notifications whose body no longer parsed when read back (left out of inquiry answers).",
+    },
+    Family {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -180,6 +189,7 @@ pub fn register() {
     }
     let _ = histogram!(STORE_COMMIT);
     let _ = histogram!(STORE_BATCH);
+    counter!(UNREADABLE_RECORDS).increment(0);
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -284,6 +294,11 @@ pub fn endpoints(state: &'static str, delta: f64) {
 /// Moves the in-flight gauge.
 pub fn in_flight(delta: f64) {
     gauge!(IN_FLIGHT).increment(delta);
+}
+
+/// Counts a stored notification that could not be read back.
+pub fn unreadable_record() {
+    counter!(UNREADABLE_RECORDS).increment(1);
 }
 
 /// Records one store commit.

@@ -14,6 +14,7 @@ use notifyd_core::model::inquiry::Lookup;
 use notifyd_core::model::{InquiryRequest, InquiryResponse, ResultInfo};
 
 use crate::app::App;
+use crate::metrics;
 use crate::store::{NotificationRecord, Store, StoreError};
 
 /// Who is asking, for what the answer may tell.
@@ -37,10 +38,7 @@ pub async fn answer(app: &App, req: &InquiryRequest, scope: Scope) -> InquiryRes
         }
         Err(_) => return unavailable(),
     };
-    let held: Vec<Notification> = records
-        .iter()
-        .filter_map(|r| Notification::parse_stored(r.api, &mut r.body.to_vec()).ok())
-        .collect();
+    let held: Vec<Notification> = records.iter().filter_map(readable).collect();
     InquiryResponse::answer(&held).unwrap_or_else(|| {
         if app.inquiry().authoritative {
             InquiryResponse::not_found()
@@ -48,6 +46,21 @@ pub async fn answer(app: &App, req: &InquiryRequest, scope: Scope) -> InquiryRes
             InquiryResponse::unknown()
         }
     })
+}
+
+/// The stored notification, or `None` (logged and counted) when its body no longer parses: the
+/// store was damaged, or an older version stored what this one refuses. The answer is then made
+/// from the others, as before, but an operator hears of it.
+fn readable(r: &NotificationRecord) -> Option<Notification> {
+    match Notification::parse_stored(r.api, &mut r.body.to_vec()) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            metrics::unreadable_record();
+            // The path only: the rule may quote the body.
+            tracing::error!(id = %r.id, api = %r.api, field = e.path(), "A stored notification could not be read back; the inquiry answer leaves it out.");
+            None
+        }
+    }
 }
 
 fn unavailable() -> InquiryResponse {
