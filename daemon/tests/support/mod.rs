@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 pub mod process;
+mod skip;
 pub mod trust;
+
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use skip::skip;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,16 +21,6 @@ use notifyd_daemon::config::{Config, Overrides};
 use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use notifyd_daemon::run::{self, Running};
 use serde_json::{Value, json};
-
-/// Skips a test whose outside tool or privilege is missing, saying why, unless `NOTIFYD_CI` is
-/// set: CI installs every such tool, so there a missing one is a failure, never a silent skip.
-pub fn skip(reason: &str) {
-    assert!(
-        std::env::var_os("NOTIFYD_CI").is_none(),
-        "a tool CI installs is missing: {reason}"
-    );
-    eprintln!("SKIPPED: {reason}");
-}
 
 /// A config for tests: short retry schedule, plain http to loopback allowed, ports chosen by the OS.
 pub fn config(dir: &std::path::Path, extra: &str) -> Config {
@@ -229,6 +223,27 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Shuts notifyd down (drain within its grace, store closed) before the temporary directory
+/// goes, so a test that ends with notifyd running leaves no tasks writing into a removed store.
+/// Needs the multi-threaded runtime the tests use (it blocks one worker); while a test panics it
+/// only drops, as a second panic would abort the run.
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let Some(running) = self.notifyd.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if std::thread::panicking()
+            || rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            return;
+        }
+        tokio::task::block_in_place(|| rt.block_on(running.shutdown()));
     }
 }
 
