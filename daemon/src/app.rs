@@ -40,8 +40,6 @@ pub struct App {
     pub ids: IdGenerator,
     /// Accept commits under way, which repeats of their keys wait for.
     pub inflight: InFlight,
-    /// Profiles by name; replaced whole on SIGHUP.
-    profiles: RwLock<Arc<HashMap<String, Arc<Profile>>>>,
     /// Inquiry settings and merchants; replaced whole on SIGHUP.
     inquiry: RwLock<Arc<InquirySettings>>,
     /// Wall clock.
@@ -60,19 +58,16 @@ impl App {
         store: Arc<dyn Store>,
         idempotency: IdempotencyTable,
         dispatcher: Dispatcher,
-        profiles: HashMap<String, Arc<Profile>>,
         clock: Clock,
         limits: IngestLimits,
         tokens: Vec<Vec<u8>>,
     ) -> App {
-        dispatcher.set_profiles(profiles.clone());
         App {
             store,
             idempotency,
             dispatcher,
             ids: IdGenerator::new(),
             inflight: InFlight::default(),
-            profiles: RwLock::new(Arc::new(profiles)),
             inquiry: RwLock::new(Arc::new(InquirySettings::default())),
             clock,
             limits,
@@ -82,23 +77,14 @@ impl App {
         }
     }
 
-    /// The profile named `name`, if configured.
+    /// The profile named `name`, if configured (the dispatcher holds the registry).
     pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
-        let map = self
-            .profiles
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        map.get(name).cloned()
+        self.dispatcher.profile(name)
     }
 
-    /// Replaces all profiles (SIGHUP), for new notifications and for the next attempts of queued
-    /// ones alike, and releases endpoints held because a receiver refused our credentials or
-    /// configuration: the reload may be the fix.
+    /// Replaces all profiles (SIGHUP); see [`Dispatcher::replace_profiles`].
     pub fn replace_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
-        self.dispatcher.set_profiles(profiles.clone());
-        *self.profiles.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(profiles);
-        self.dispatcher.reloaded();
+        self.dispatcher.replace_profiles(profiles);
     }
 
     /// What a body field the envelope's API does not define gets under profile `name`; an

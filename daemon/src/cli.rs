@@ -1,6 +1,7 @@
 //! The command line: `notifyd [run flags]`, `notifyd check-config FILE`, `notifyd mock-merchant`.
 //!
-//! Exit codes follow sysexits: 64 (`EX_USAGE`) for a bad command line or an invalid configuration.
+//! Exit codes follow sysexits: 64 (`EX_USAGE`) for a bad command line or an invalid configuration;
+//! a daemon that could not start says why with [`crate::start_error::StartError::exit_code`].
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -17,6 +18,8 @@ use crate::mock_merchant::{self, Respond};
 pub const EX_USAGE: u8 = 64;
 /// A needed service is not available.
 pub const EX_UNAVAILABLE: u8 = 69;
+/// An internal error: a bug.
+pub const EX_SOFTWARE: u8 = 70;
 /// The operating system refused something (a socket could not be bound).
 pub const EX_OSERR: u8 = 71;
 

@@ -4,11 +4,13 @@
 #![deny(rust_2018_idioms)]
 
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ctl;
 pub mod delivery;
+pub mod exporter;
 pub mod ingest;
 pub mod inquiry;
 pub mod inspect;

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use notifyd_daemon::cli::{self, EX_UNAVAILABLE, Environment, Invocation, RunArgs};
+use notifyd_daemon::cli::{self, EX_OSERR, EX_UNAVAILABLE, Environment, Invocation, RunArgs};
 use notifyd_daemon::config::{Config, LogFormat};
 
 fn main() -> ExitCode {
@@ -37,7 +37,7 @@ fn run(config: Config, args: RunArgs, env: Environment) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "Could not start the async runtime.");
-            return ExitCode::from(EX_UNAVAILABLE);
+            return ExitCode::from(EX_OSERR);
         }
     };
     let reload = move || {

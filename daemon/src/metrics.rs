@@ -30,6 +30,7 @@ pub const IN_FLIGHT: &str = "notifyd_in_flight_attempts";
 pub const STORE_COMMIT: &str = "notifyd_store_commit_seconds";
 /// Notifications per store commit.
 pub const STORE_BATCH: &str = "notifyd_store_commit_batch_size";
+/// Endpoints by `state`.
 pub const ENDPOINTS: &str = "notifyd_endpoints";
 /// Outcome writes refused because another host's lease took the notification over.
 pub const LEASE_LOST: &str = "notifyd_lease_lost_total";
@@ -38,6 +39,9 @@ pub const IDEMPOTENCY_EVICTED: &str = "notifyd_idempotency_evicted_total";
 
 /// How long the most overdue pending notification has been due (0 when none).
 pub const OLDEST_OVERDUE: &str = "notifyd_oldest_overdue_seconds";
+/// Stored notifications whose body no longer parses when read back.
+pub const UNREADABLE_RECORDS: &str = "notifyd_store_unreadable_records_total";
+
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
 pub const BUILD_INFO: &str = "notifyd_build_info";
 
@@ -66,7 +70,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 15] = [
+pub const FAMILIES: [Family; 16] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -152,6 +156,12 @@ pub const FAMILIES: [Family; 15] = [
         help: "Attempts whose outcome the store refused because another host's lease took the notification over (shared store).",
     },
     Family {
+        name: UNREADABLE_RECORDS,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Stored notifications whose body no longer parsed when read back (left out of inquiry answers).",
+    },
+    Family {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -218,6 +228,7 @@ pub fn register() {
     let _ = histogram!(STORE_BATCH);
     gauge!(OLDEST_OVERDUE).set(0.0);
     counter!(IDEMPOTENCY_EVICTED).absolute(0);
+    counter!(UNREADABLE_RECORDS).increment(0);
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -324,12 +335,12 @@ pub fn pending(n: usize) {
     gauge!(PENDING).set(n as f64);
 }
 
-/// Moves the in-flight gauge.
 /// Moves the count of endpoints in `state` (one of `EndpointState::as_str`) by `delta`.
 pub fn endpoints(state: &'static str, delta: f64) {
     gauge!(ENDPOINTS, "state" => state).increment(delta);
 }
 
+/// Moves the in-flight gauge.
 pub fn in_flight(delta: f64) {
     gauge!(IN_FLIGHT).increment(delta);
 }
@@ -345,6 +356,11 @@ pub async fn refresh(app: &crate::app::App) {
         .map_or(0.0, |due| now.since(due).as_secs_f64());
     gauge!(OLDEST_OVERDUE).set(overdue);
     counter!(IDEMPOTENCY_EVICTED).absolute(app.idempotency.evicted_unexpired());
+}
+
+/// Counts a stored notification that could not be read back.
+pub fn unreadable_record() {
+    counter!(UNREADABLE_RECORDS).increment(1);
 }
 
 /// Records one store commit.

@@ -6,30 +6,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::StatusCode;
-use hyper::service::service_fn;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use notifyd_core::ack::SignatureMode;
 use notifyd_core::idempotency::{Fingerprint, IdempotencyKey, IdempotencyTable};
-use notifyd_core::signing::{SigningKey, VerifyingKey};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, IngestLimits};
 use crate::clock::Clock;
-use crate::config::{self, Config, ResponseSignature};
-use crate::delivery::guard::Guard;
-use crate::delivery::tls::{self, TlsFiles};
-use crate::delivery::{Dispatcher, DispatcherOptions, HttpClient, Job, PeerKeys, PoolOptions};
-use crate::ingest::respond::{Reply, bytes_response};
+use crate::config::Config;
+use crate::delivery::{Dispatcher, DispatcherOptions, Job};
 use crate::ingest::server;
 use crate::inquiry::InquirySettings;
-use crate::metrics;
-use crate::profile::{Profile, RequestTimeFormat, Signer};
+use crate::profile::{LoadError, build_profiles};
 use crate::start_error::StartError;
 use crate::store::{NotificationRecord, PENDING_CHUNK, RedbStore, Store, StoreOptions};
+use crate::{exporter, metrics};
 
 /// How often finished notifications and old idempotency records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -74,111 +65,13 @@ impl Running {
     }
 }
 
-/// Turns a profile's configuration into delivery values, loading its keys, CA and client
-/// certificate into a client of its own.
-pub fn build_profile(
-    name: &str,
-    p: &config::Profile,
-    pool: PoolOptions,
-) -> Result<Profile, String> {
-    let signer = match &p.signing {
-        Some(s) => {
-            let pem = std::fs::read(&s.private_key_file)
-                .map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
-            let key = SigningKey::from_pkcs8_pem(&pem)
-                .map_err(|e| format!("profiles.{name}.private_key_file: {e}"))?;
-            Some(Signer {
-                client_id: s.client_id.clone(),
-                key_version: s.key_version,
-                key,
-            })
-        }
-        None => None,
-    };
-    let read_peer_key = |key: &str, f: &std::path::Path| {
-        let pem = std::fs::read(f).map_err(|e| format!("profiles.{name}.{key}: {e}"))?;
-        VerifyingKey::from_spki_pem(&pem).map_err(|e| format!("profiles.{name}.{key}: {e}"))
-    };
-    let any = match &p.peer_public_key_file {
-        Some(f) => Some(read_peer_key("peer_public_key_file", f)?),
-        None => None,
-    };
-    let mut by_version = HashMap::new();
-    for (version, f) in &p.peer_public_keys {
-        let key = format!("peer_public_keys.\"{version}\"");
-        by_version.insert(*version, read_peer_key(&key, f)?);
+/// The error of a listener that could not be bound, keyed by its configuration key.
+fn listen_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> StartError {
+    move |source| StartError::Listen {
+        what,
+        addr: addr.to_string(),
+        source,
     }
-    let peer_keys = PeerKeys::new(any, by_version);
-    let tls = tls::client_config(TlsFiles {
-        ca_file: p.ca_file.as_deref(),
-        client_cert: p
-            .client_cert
-            .as_ref()
-            .map(|c| (c.cert_file.as_path(), c.key_file.as_path())),
-    })
-    .map_err(|e| format!("profiles.{name}: {e}"))?;
-    let guard = Guard::new(name, p.allow_private.clone());
-    let client = HttpClient::new(pool, tls, guard.clone(), p.allow_http, p.proxy.clone());
-    Ok(Profile {
-        name: name.to_owned(),
-        allow_http: p.allow_http,
-        guard,
-        client,
-        retry: p.retry.clone(),
-        attempt_timeout: p.attempt_timeout,
-        signer,
-        peer_keys,
-        response_signature: match p.response_signature {
-            ResponseSignature::Required => SignatureMode::Required,
-            ResponseSignature::Optional => SignatureMode::Optional,
-            ResponseSignature::Off => SignatureMode::Off,
-        },
-        request_time: match p.request_time_format {
-            config::RequestTimeFormat::Rfc3339 => RequestTimeFormat::Rfc3339Millis,
-            config::RequestTimeFormat::EpochMillis => RequestTimeFormat::EpochMillis,
-        },
-        extra_fields: p.extra_fields,
-    })
-}
-
-/// Every profile of `config`, ready for delivery.
-pub fn build_profiles(config: &Config) -> Result<HashMap<String, Arc<Profile>>, String> {
-    config
-        .profiles
-        .iter()
-        .map(|(name, p)| {
-            let pool = PoolOptions {
-                idle_timeout: config.delivery.pool_idle_timeout,
-                max_idle_per_host: config.delivery.endpoint_concurrency.get(),
-            };
-            Ok((name.clone(), Arc::new(build_profile(name, p, pool)?)))
-        })
-        .collect()
-}
-
-/// Installs the Prometheus recorder once per process; later calls get the same handle.
-pub fn prometheus() -> PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let mut b = PrometheusBuilder::new();
-            for (name, buckets) in metrics::buckets() {
-                b = b
-                    .set_buckets_for_metric(
-                        metrics_exporter_prometheus::Matcher::Full(name.to_owned()),
-                        &buckets,
-                    )
-                    .unwrap_or_else(|_| PrometheusBuilder::new());
-            }
-            let handle = match b.install_recorder() {
-                Ok(h) => h,
-                // Another recorder is installed (a test harness): keep a private one.
-                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
-            };
-            metrics::register();
-            handle
-        })
-        .clone()
 }
 
 /// Starts notifyd: store, recovery, delivery, listeners. Resolves once it is ready.
@@ -191,7 +84,7 @@ pub async fn start_with(
     config: &Config,
     store_options: StoreOptions,
 ) -> Result<Running, StartError> {
-    let handle = prometheus();
+    let handle = exporter::prometheus();
     let clock = Clock::new();
     let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
         metrics::store_commit(c.duration, c.ops);
@@ -209,8 +102,11 @@ pub async fn start_with(
         )
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("store {}: {e}", config.store.path.display()))?;
+    .map_err(|_| StartError::Panicked("opening the store"))?
+    .map_err(|source| StartError::Store {
+        path: config.store.path.clone(),
+        source,
+    })?;
     let store: Arc<dyn Store> = Arc::new(store);
     let profiles = build_profiles(config)?;
     let retention = config.store.retention;
@@ -226,10 +122,14 @@ pub async fn start_with(
         },
         store.clone(),
         clock,
+        profiles,
     );
     let tokens = match &config.ingest.auth_token_file {
         Some(f) => std::fs::read_to_string(f)
-            .map_err(|e| format!("ingest.auth_token_file: {e}"))?
+            .map_err(|source| StartError::TokenFile {
+                path: f.clone(),
+                source,
+            })?
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -241,7 +141,6 @@ pub async fn start_with(
         store.clone(),
         idempotency,
         dispatcher,
-        profiles,
         clock,
         IngestLimits {
             max_body_bytes: config.ingest.max_body_bytes.get(),
@@ -257,35 +156,47 @@ pub async fn start_with(
     let stop = CancellationToken::new();
     let ingest = crate::systemd::ingest_listener(config.ingest.listen)
         .await
-        .map_err(|e| format!("ingest.listen {}: {e}", config.ingest.listen))?;
+        .map_err(listen_error("ingest.listen", config.ingest.listen))?;
     let metrics_listener = TcpListener::bind(config.metrics.listen)
         .await
-        .map_err(|e| format!("metrics.listen {}: {e}", config.metrics.listen))?;
-    let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
-    let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(listen_error("metrics.listen", config.metrics.listen))?;
+    let ingest_addr = ingest
+        .local_addr()
+        .map_err(listen_error("ingest.listen", config.ingest.listen))?;
+    let metrics_addr = metrics_listener
+        .local_addr()
+        .map_err(listen_error("metrics.listen", config.metrics.listen))?;
     let mut tasks = vec![
         tokio::spawn(server::serve(
             ingest,
+            "ingest",
             app.clone(),
             server::ConnLimits::from(&config.ingest),
             stop.clone(),
         )),
-        tokio::spawn(serve_metrics(
-            metrics_listener,
-            app.clone(),
-            handle,
-            stop.clone(),
-        )),
+        tokio::spawn({
+            let app = app.clone();
+            server::serve_with(
+                metrics_listener,
+                "metrics",
+                move |req| exporter::handle(app.clone(), handle.clone(), req),
+                exporter::LIMITS,
+                stop.clone(),
+            )
+        }),
     ];
     let inquiry_addr = match config.inquiry.listen {
         Some(addr) => {
             let listener = TcpListener::bind(addr)
                 .await
-                .map_err(|e| format!("inquiry.listen {addr}: {e}"))?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+                .map_err(listen_error("inquiry.listen", addr))?;
+            let bound = listener
+                .local_addr()
+                .map_err(listen_error("inquiry.listen", addr))?;
             let for_merchants = app.clone();
             tasks.push(tokio::spawn(server::serve_with(
                 listener,
+                "inquiry",
                 move |req| crate::inquiry::listener::handle(for_merchants.clone(), req),
                 server::ConnLimits::from(&config.ingest),
                 stop.clone(),
@@ -295,9 +206,10 @@ pub async fn start_with(
         None => None,
     };
     if let Some(path) = &config.ingest.unix_socket {
-        let listener = server::bind_unix(path, &config.ingest).map_err(StartError::from)?;
+        let listener = server::bind_unix(path, &config.ingest)?;
         tasks.push(tokio::spawn(server::serve(
             listener,
+            "ingest Unix socket",
             app.clone(),
             server::ConnLimits::from(&config.ingest),
             stop.clone(),
@@ -397,12 +309,12 @@ async fn recover(app: &Arc<App>, retention: Duration) -> Result<(), StartError> 
     }
     let count = pending
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| StartError::Panicked("reading pending notifications"))?
+        .map_err(StartError::Recovery)?;
     let idempotency_records = idem
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| StartError::Panicked("reading idempotency records"))?
+        .map_err(StartError::Recovery)?;
     if !missing.is_empty() {
         let mut missing: Vec<(String, u64)> = missing.into_iter().collect();
         missing.sort();
@@ -439,60 +351,21 @@ async fn prune_loop(app: Arc<App>, retention: Duration, stop: CancellationToken)
     }
 }
 
-async fn serve_metrics(
-    listener: TcpListener,
-    app: Arc<App>,
-    handle: PrometheusHandle,
-    stop: CancellationToken,
-) {
-    loop {
-        let conn = tokio::select! {
-            c = listener.accept() => c,
-            () = stop.cancelled() => return,
-        };
-        let Ok((stream, _)) = conn else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let (app, handle, stop) = (app.clone(), handle.clone(), stop.clone());
-        tokio::spawn(async move {
-            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let (app, handle) = (app.clone(), handle.clone());
-                async move {
-                    let reply = match req.uri().path() {
-                        "/metrics" => {
-                            crate::metrics::refresh(&app).await;
-                            bytes_response(
-                                StatusCode::OK,
-                                "text/plain; version=0.0.4; charset=utf-8",
-                                Bytes::from(handle.render()),
-                                None,
-                            )
-                        }
-                        "/healthz" => Reply::ok("alive").into_response(),
-                        "/readyz" if app.is_ready() && !app.is_stopping() => {
-                            Reply::ok("ready").into_response()
-                        }
-                        "/readyz" => Reply::unavailable("not ready").into_response(),
-                        _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
-                    };
-                    Ok::<_, std::convert::Infallible>(reply)
-                }
-            });
-            server::serve_http1(stream, service, stop).await;
-        });
-    }
-}
-
 /// Runs until SIGTERM/SIGINT; SIGHUP reloads profiles and keys through `reload`.
 pub async fn serve_until_signal(
     config: Config,
     reload: impl Fn() -> Result<Config, String>,
 ) -> Result<(), StartError> {
     let running = start(&config).await?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let handler = |kind| {
+        signal(kind).map_err(|source| StartError::Runtime {
+            what: "installing signal handlers",
+            source,
+        })
+    };
+    let mut term = handler(SignalKind::terminate())?;
+    let mut int = handler(SignalKind::interrupt())?;
+    let mut hup = handler(SignalKind::hangup())?;
     // READY=1 only once the signal handlers are in: a stop right after it must drain, not kill.
     let systemd = crate::systemd::Notifier::from_env();
     systemd.ready(running.app.dispatcher.pending());
@@ -503,7 +376,8 @@ pub async fn serve_until_signal(
             _ = int.recv() => break,
             _ = hup.recv() => {
                 systemd.reloading();
-                match reload().and_then(|c| Ok((build_profiles(&c)?, InquirySettings::build(&c)?))) {
+                let built = |c: Config| Ok::<_, LoadError>((build_profiles(&c)?, InquirySettings::build(&c)?));
+                match reload().and_then(|c| built(c).map_err(|e| e.to_string())) {
                     Ok((p, inquiry)) => {
                         running.app.replace_profiles(p);
                         running.app.replace_inquiry(inquiry);

@@ -196,6 +196,20 @@ async fn unknown_ids_and_routes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_listeners_answer_readyz_alike() {
+    let h = Harness::start("S").await;
+    assert_eq!(
+        h.get("/readyz").await,
+        h.get_metrics_listener("/readyz").await
+    );
+    h.notifyd.as_ref().unwrap().app.set_stopping();
+    let ingest = h.get("/readyz").await;
+    assert_eq!(ingest.0, 503);
+    assert_eq!(ingest.1["result"]["resultMessage"], "shutting down");
+    assert_eq!(ingest, h.get_metrics_listener("/readyz").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_answers_503_and_keeps_nothing() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -180,3 +180,28 @@ async fn per_payment_order_survives_a_restart() {
         "{order:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_address_stops_the_start_naming_the_key_and_exits_71() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = support::config(dir.path(), "");
+    config.metrics.listen = taken.local_addr().unwrap();
+    let err = notifyd_daemon::run::start(&config).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            notifyd_daemon::start_error::StartError::Listen {
+                what: "metrics.listen",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(&format!("metrics.listen {}: ", config.metrics.listen)),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 71);
+}

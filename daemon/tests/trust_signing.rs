@@ -321,7 +321,7 @@ async fn reloaded_keys_sign_the_retries_of_queued_notifications() {
         .await;
     h.wait_received(1).await;
     let reloaded = support::config(h.dir.path(), &slow("ROTATED_CLIENT", h.dir.path()));
-    let profiles = notifyd_daemon::run::build_profiles(&reloaded).unwrap();
+    let profiles = notifyd_daemon::profile::build_profiles(&reloaded).unwrap();
     h.notifyd.as_ref().unwrap().app.replace_profiles(profiles);
     h.wait_state(&id, "delivered").await;
     let got = h.merchant.received();

@@ -2,9 +2,10 @@
 //! (PROTOCOL.md §3.3, §4.3, §5.3, §5.4, §6.3).
 //!
 //! [`super::classify`] decides by status letter and a few named codes, not by this table, so a
-//! code nobody listed still gets a sound answer. The table is for the operator: [`known_code`]
-//! tells the daemon whether a code was expected from this API, so it can log "unexpected code"
-//! (a refund code on notifyPayment points at a receiver built from the wrong page).
+//! code nobody listed still gets a sound answer. The table is for the operator: the daemon's log
+//! line for a final refusal says, through [`known_code`], whether this API's table lists the code
+//! (`listed=false` for a refund code on notifyPayment points at a receiver built from the wrong
+//! page).
 
 use crate::Api;
 

@@ -7,6 +7,8 @@ use super::amount::Amount;
 use super::fields::{opt_str, parse_json, split};
 use super::result_info::ResultInfo;
 use super::{Notification, owned};
+use crate::ack::Status;
+use crate::ack::codes::{ORDER_NOT_EXIST, SUCCESS, UNKNOWN_EXCEPTION};
 use crate::error::ValidationError;
 
 /// A validated `inquiryPayment` request.
@@ -128,8 +130,8 @@ impl InquiryResponse {
     /// `ORDER_NOT_EXIST` as a failed payment, which would close a paid order.
     pub fn unknown() -> Self {
         InquiryResponse::result_only(ResultInfo::new(
-            "U",
-            "UNKNOWN_EXCEPTION",
+            Status::U,
+            UNKNOWN_EXCEPTION,
             "notifyd holds no result for this payment (yet); retry later",
         ))
     }
@@ -138,8 +140,8 @@ impl InquiryResponse {
     /// record (`[inquiry] authoritative = true`): F `ORDER_NOT_EXIST`.
     pub fn not_found() -> Self {
         InquiryResponse::result_only(ResultInfo::new(
-            "F",
-            "ORDER_NOT_EXIST",
+            Status::F,
+            ORDER_NOT_EXIST,
             "order does not exist",
         ))
     }
@@ -206,5 +208,5 @@ impl InquiryResponse {
 }
 
 fn success() -> ResultInfo {
-    ResultInfo::new("S", "SUCCESS", "success")
+    ResultInfo::new(Status::S, SUCCESS, "success")
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use simd_json::BorrowedValue as Value;
 
 use super::fields::{opt_str, req_str, split};
+use crate::ack::Status;
 use crate::error::ValidationError;
 
 /// A protocol `Result` object. Field order is the order the docs and SDKs write it in.
@@ -21,10 +22,10 @@ pub struct ResultInfo {
 
 impl ResultInfo {
     /// A result with a message, as notifyd answers on its own API.
-    pub fn new(status: &str, code: &str, message: &str) -> Self {
+    pub fn new(status: Status, code: &str, message: &str) -> Self {
         ResultInfo {
             result_code: code.to_owned(),
-            result_status: status.to_owned(),
+            result_status: status.as_str().to_owned(),
             result_message: Some(message.to_owned()),
         }
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::VerifyingKey;
 use super::content::content_to_sign;
 use super::header::{HeaderError, parse_signature_header};
+use crate::ack::codes;
 use crate::model::datetime;
 use crate::time::UnixMillis;
 
@@ -56,8 +57,8 @@ impl Refusal {
     /// `ACCESS_DENIED`'s question, whether the request is authentic `INVALID_SIGNATURE`'s.
     pub const fn result_code(&self) -> &'static str {
         match self {
-            Refusal::MissingClientId | Refusal::UnknownClientId => "ACCESS_DENIED",
-            _ => "INVALID_SIGNATURE",
+            Refusal::MissingClientId | Refusal::UnknownClientId => codes::ACCESS_DENIED,
+            _ => codes::INVALID_SIGNATURE,
         }
     }
 }

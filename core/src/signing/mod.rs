@@ -77,3 +77,39 @@ pub fn verify_response(
         Err(VerifyError::BadSignature)
     }
 }
+
+/// How a signer writes `Request-Time` (PROTOCOL.md §1.5): receivers parse one form or the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RequestTimeFormat {
+    /// `2019-11-27T04:01:02.123+00:00` (Alipay+, mini-program).
+    #[default]
+    Rfc3339Millis,
+    /// `1574827262123` (Antom and its SDKs).
+    EpochMillis,
+}
+
+impl RequestTimeFormat {
+    /// The `Request-Time` text for `at`, which the signature then covers byte for byte.
+    pub fn format(self, at: crate::UnixMillis) -> String {
+        match self {
+            RequestTimeFormat::Rfc3339Millis => at.rfc3339_millis().to_string(),
+            RequestTimeFormat::EpochMillis => at.0.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestTimeFormat;
+    use crate::UnixMillis;
+
+    #[test]
+    fn request_time_is_written_in_either_form_of_the_same_instant() {
+        let at = UnixMillis(1_574_827_262_123);
+        assert_eq!(
+            RequestTimeFormat::Rfc3339Millis.format(at),
+            "2019-11-27T04:01:02.123+00:00"
+        );
+        assert_eq!(RequestTimeFormat::EpochMillis.format(at), "1574827262123");
+    }
+}

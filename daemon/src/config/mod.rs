@@ -25,9 +25,7 @@ pub use cidr::Cidr;
 pub use duration::parse_duration;
 pub use inquiry::{InquiryConfig, Merchant};
 pub use problem::Problem;
-pub use profile::{
-    ClientCert, DEFAULT_PROFILE, Profile, RequestTimeFormat, ResponseSignature, Signing,
-};
+pub use profile::{ClientCert, DEFAULT_PROFILE, Profile, Signing};
 pub use proxy::{NoProxy, ProxyConfig};
 pub use retry::{ALIPAY_SCHEDULE, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_JITTER};
 

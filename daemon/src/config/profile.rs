@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use notifyd_core::ack::SignatureMode;
 use notifyd_core::backoff::RetryPolicy;
 use notifyd_core::model::ExtraFieldsPolicy;
+use notifyd_core::signing::RequestTimeFormat;
 
 use super::cidr::Cidr;
 use super::file::ProfileFile;
@@ -31,7 +33,7 @@ pub struct Profile {
     /// The receiver's public keys by `keyVersion` (key rotation).
     pub peer_public_keys: BTreeMap<u32, PathBuf>,
     /// What to do about response signatures.
-    pub response_signature: ResponseSignature,
+    pub response_signature: SignatureMode,
     /// CAs trusted in addition to the system's roots.
     pub ca_file: Option<PathBuf>,
     /// The HTTP CONNECT proxy deliveries go through, with its exceptions.
@@ -57,11 +59,11 @@ impl Default for Profile {
             signing: None,
             peer_public_key_file: None,
             peer_public_keys: BTreeMap::new(),
-            response_signature: ResponseSignature::Optional,
+            response_signature: SignatureMode::Optional,
             ca_file: None,
             proxy: None,
             client_cert: None,
-            request_time_format: RequestTimeFormat::Rfc3339,
+            request_time_format: RequestTimeFormat::Rfc3339Millis,
             extra_fields: ExtraFieldsPolicy::Refuse,
             retry: RetryPolicy::alipay_default(),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
@@ -87,26 +89,6 @@ pub struct ClientCert {
     pub cert_file: PathBuf,
     /// PEM private key.
     pub key_file: PathBuf,
-}
-
-/// How response signatures are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseSignature {
-    /// An answer without a valid signature is retried.
-    Required,
-    /// A signature that is present must verify; an absent one is accepted.
-    Optional,
-    /// Signatures are not checked.
-    Off,
-}
-
-/// The `Request-Time` header's format (PROTOCOL.md §1.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestTimeFormat {
-    /// `2024-05-13T12:00:00.000+00:00` (Alipay+, mini-program).
-    Rfc3339,
-    /// `1685599933871` (Antom).
-    EpochMillis,
 }
 
 /// Profile names travel in envelopes and metrics-free logs; keep them to a safe alphabet.
@@ -243,18 +225,18 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
     };
 
     let response_signature = match file.response_signature.as_str() {
-        "required" => ResponseSignature::Required,
-        "optional" => ResponseSignature::Optional,
-        "off" => ResponseSignature::Off,
+        "required" => SignatureMode::Required,
+        "optional" => SignatureMode::Optional,
+        "off" => SignatureMode::Off,
         other => {
             problems.push(
                 format!("{key}.response_signature"),
                 format!("unknown value `{other}`; expected \"required\", \"optional\" or \"off\""),
             );
-            ResponseSignature::Optional
+            SignatureMode::Optional
         }
     };
-    if response_signature == ResponseSignature::Required
+    if response_signature == SignatureMode::Required
         && file.peer_public_key_file.is_none()
         && file.peer_public_keys.is_empty()
     {
@@ -265,14 +247,14 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
     }
 
     let request_time_format = match file.request_time_format.as_str() {
-        "rfc3339" => RequestTimeFormat::Rfc3339,
+        "rfc3339" => RequestTimeFormat::Rfc3339Millis,
         "epoch_millis" => RequestTimeFormat::EpochMillis,
         other => {
             problems.push(
                 format!("{key}.request_time_format"),
                 format!("unknown value `{other}`; expected \"rfc3339\" or \"epoch_millis\""),
             );
-            RequestTimeFormat::Rfc3339
+            RequestTimeFormat::Rfc3339Millis
         }
     };
 

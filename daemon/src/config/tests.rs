@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use notifyd_core::ack::SignatureMode;
 use notifyd_core::backoff::RetryPolicy;
+use notifyd_core::signing::RequestTimeFormat;
 
 use super::*;
 
@@ -231,7 +233,7 @@ partner_ids = ["P0001", "P0002"]
         })
     );
     assert_eq!(acme.peer_public_key_file.as_deref(), Some(peer.as_path()));
-    assert_eq!(acme.response_signature, ResponseSignature::Required);
+    assert_eq!(acme.response_signature, SignatureMode::Required);
     assert_eq!(acme.ca_file.as_deref(), Some(ca.as_path()));
     assert_eq!(
         acme.client_cert,

@@ -2,7 +2,6 @@
 //! decision, the store write) is the shard's, so an attempt holds nothing once it has answered.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use notifyd_core::ack::{
     self, Ack, LocalCause, Outcome, ReceiverIds, RetryReason, SignatureCheck, SignatureMode,
@@ -15,9 +14,10 @@ use super::attempt_log;
 use super::client::{Answer, SendError};
 use super::job::Payload;
 use super::transport::TransportKind;
+use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::metrics;
-use crate::profile::{Profile, Profiles, RequestTimeFormat};
+use crate::profile::{Profile, Profiles};
 use crate::store::{Applied, AttemptEntry, AttemptUpdate, Store};
 use crate::text::truncate_chars;
 
@@ -65,10 +65,7 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         .unwrap_or_else(|| "/".into());
     let mut headers = Vec::new();
     if let Some(signer) = &profile.signer {
-        let time = match profile.request_time {
-            RequestTimeFormat::Rfc3339Millis => started.rfc3339_millis().to_string(),
-            RequestTimeFormat::EpochMillis => started.0.to_string(),
-        };
+        let time = profile.request_time.format(started);
         let sig = signing::sign_request(
             &signer.key,
             signer.key_version,
@@ -168,13 +165,18 @@ pub(super) fn summary(ack: &Ack) -> String {
     }
 }
 
-/// Writes an attempt's outcome, trying again while the store refuses (a full disk). The shard
+/// Writes an attempt's outcome; true once it is durable.
+///
+/// A transient failure (a full queue or disk) is tried again, with growing waits: the shard
 /// moves on only once this returns, so an outcome never written would leave the store saying
 /// pending (and due) with nothing in memory to correct it short of a restart. At the shutdown
-/// abort it gives up: the store still says pending, so a restart repeats the attempt
-/// (at-least-once), never loses the notification.
+/// abort it gives up. A failure waiting cannot fix (corrupt data, a closed store) is logged once
+/// and not tried again. Either way the store still says pending, so the next start attempts the
+/// notification again (at-least-once): nothing is recorded as delivered that was not, and
+/// nothing is dropped.
 ///
-/// Answers what the store made of it; `None` when it gave up at the abort.
+/// Answers what the store made of it; `None` when nothing was written (the abort, or a failure
+/// waiting cannot fix).
 pub(super) async fn record(
     ctx: &AttemptCtx,
     mut update: AttemptUpdate,
@@ -183,23 +185,26 @@ pub(super) async fn record(
     if let Some(text) = update.last_result.as_mut() {
         truncate_chars(text, 300);
     }
-    let mut wait = Duration::from_millis(50);
+    let mut backoff = Backoff::store_write();
     loop {
-        match ctx
+        let e = match ctx
             .store
             .update_logged(vec![update.clone()], vec![log.clone()])
             .await
         {
             Ok(applied) => return applied.first().copied().or(Some(Applied::Done)),
-            Err(e) => {
-                tracing::error!(id = %update.id, error = %e, retry_in_ms = wait.as_millis() as u64, "Could not record an attempt outcome; trying again.");
-            }
+            Err(e) => e,
+        };
+        if !e.is_transient() {
+            tracing::error!(id = %update.id, state = update.state.as_str(), error = %e, "Could not record an attempt outcome, and trying again would not help. The store still says pending: the notification is attempted again at the next start.");
+            return None;
         }
+        let wait = backoff.next_delay();
+        tracing::error!(id = %update.id, error = %e, retry_in_ms = wait.as_millis() as u64, "Could not record an attempt outcome; trying again.");
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = ctx.abort.cancelled() => return None,
         }
-        wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -286,12 +291,142 @@ fn classify_answer(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::store::{
+        Accepted, IdempotencyRecord, KeyLookup, Lease, NotificationRecord, PruneStats,
+        RedeliverOutcome, SignatureNote, State, StoreError, StoreFuture, StoreMode,
+    };
+    use notifyd_core::ack::RetryReason;
+
+    /// Answers `update` from a script and counts the calls; nothing else is used.
+    #[derive(Debug, Default)]
+    struct ScriptedStore {
+        updates: Mutex<VecDeque<Result<(), StoreError>>>,
+        calls: Mutex<usize>,
+    }
+
+    impl Store for ScriptedStore {
+        fn mode(&self) -> StoreMode {
+            StoreMode::Local
+        }
+        fn update(&self, u: Vec<AttemptUpdate>) -> StoreFuture<Vec<Applied>> {
+            *self.calls.lock().unwrap() += 1;
+            let next = self.updates.lock().unwrap().pop_front();
+            StoreFuture::ready(
+                next.unwrap_or(Ok(()))
+                    .map(|()| vec![Applied::Done; u.len()]),
+            )
+        }
+        fn accept(&self, _: Vec<NotificationRecord>) -> StoreFuture<Vec<Accepted>> {
+            StoreFuture::ready(Err(StoreError::Closed))
+        }
+        fn find_idempotency(
+            &self,
+            _: u128,
+            _: KeyLookup<'_>,
+            _: UnixMillis,
+        ) -> Result<Option<IdempotencyRecord>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        fn redeliver(&self, _: NotificationId, _: UnixMillis) -> StoreFuture<RedeliverOutcome> {
+            StoreFuture::ready(Err(StoreError::Closed))
+        }
+        fn prune(&self, _: UnixMillis, _: usize) -> StoreFuture<PruneStats> {
+            StoreFuture::ready(Err(StoreError::Closed))
+        }
+        fn get(&self, _: NotificationId) -> Result<Option<NotificationRecord>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        fn dead_letters(&self, _: usize) -> Result<Vec<NotificationRecord>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        fn find_by_payment_id(&self, _: &str) -> Result<Vec<NotificationRecord>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        fn find_by_payment_request_id(
+            &self,
+            _: Option<&str>,
+            _: &str,
+        ) -> Result<Vec<NotificationRecord>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        fn scan_pending(
+            &self,
+            _: usize,
+            _: &mut dyn FnMut(Vec<NotificationRecord>),
+        ) -> Result<usize, StoreError> {
+            Err(StoreError::Closed)
+        }
+        fn load_idempotency(&self, _: UnixMillis) -> Result<Vec<IdempotencyRecord>, StoreError> {
+            Err(StoreError::Closed)
+        }
+    }
+
+    fn ctx(script: Vec<Result<(), StoreError>>) -> (AttemptCtx, Arc<ScriptedStore>) {
+        let store = Arc::new(ScriptedStore {
+            updates: Mutex::new(script.into()),
+            calls: Mutex::new(0),
+        });
+        let ctx = AttemptCtx {
+            store: store.clone(),
+            clock: Clock::new(),
+            profiles: Profiles::new(HashMap::new()),
+            abort: tokio_util::sync::CancellationToken::new(),
+        };
+        (ctx, store)
+    }
+
+    fn delivered() -> AttemptUpdate {
+        AttemptUpdate {
+            lease: Lease::LOCAL,
+            receiver_ids: None,
+            id: NotificationId::from_u128(7),
+            state: State::Delivered,
+            attempts: 1,
+            last_result: Some("S SUCCESS".into()),
+            next_attempt_at: None,
+            finished_at: Some(UnixMillis(1)),
+        }
+    }
+
+    fn log() -> AttemptEntry {
+        AttemptEntry {
+            id: NotificationId::from_u128(7),
+            at: UnixMillis(1),
+            duration_ms: 1,
+            http_status: Some(200),
+            result: "S SUCCESS".into(),
+            signature: SignatureNote::NotChecked,
+            response_body: bytes::Bytes::new(),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_transient_store_failure_is_retried_until_the_outcome_is_written() {
+        let (ctx, store) = ctx(vec![
+            Err(StoreError::Full),
+            Err(StoreError::io("disk full")),
+        ]);
+        assert_eq!(record(&ctx, delivered(), log()).await, Some(Applied::Done));
+        assert_eq!(*store.calls.lock().unwrap(), 3);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_corrupt_store_is_tried_once_and_the_outcome_left_unwritten() {
+        let (ctx, store) = ctx(vec![Err(StoreError::Corrupt(
+            "notification 7: short".into(),
+        ))]);
+        assert_eq!(record(&ctx, delivered(), log()).await, None);
+        assert_eq!(*store.calls.lock().unwrap(), 1, "no retry on corruption");
+    }
 
     #[test]
     fn summaries_are_the_last_result_texts() {
         let failed = Ack::Failed {
-            code: "PROCESS_FAIL".into(),
+            code: notifyd_core::ack::codes::PROCESS_FAIL.into(),
             message: Some("no".into()),
         };
         assert_eq!(summary(&failed), "F PROCESS_FAIL: no");

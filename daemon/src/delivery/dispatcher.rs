@@ -50,8 +50,13 @@ impl std::fmt::Debug for ShardMsg {
 }
 
 impl Dispatcher {
-    /// Starts the shards on the current tokio runtime.
-    pub fn start(opts: DispatcherOptions, store: Arc<dyn Store>, clock: Clock) -> Dispatcher {
+    /// Starts the shards on the current tokio runtime, with `profiles` in force.
+    pub fn start(
+        opts: DispatcherOptions,
+        store: Arc<dyn Store>,
+        clock: Clock,
+        profiles: HashMap<String, Arc<Profile>>,
+    ) -> Dispatcher {
         let n = if opts.shards == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -61,7 +66,7 @@ impl Dispatcher {
         let ctx = Arc::new(AttemptCtx {
             store,
             clock,
-            profiles: Profiles::default(),
+            profiles: Profiles::new(profiles),
             abort: abort.clone(),
         });
         let tracker = TaskTracker::new();
@@ -137,14 +142,17 @@ impl Dispatcher {
         (h % self.shards.len() as u64) as usize
     }
 
-    /// Puts `profiles` in force for every later attempt, queued notifications included.
-    pub fn set_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
-        self.ctx.profiles.replace(profiles);
+    /// The profile named `name` in force, if configured (ingest, redeliver and recovery look
+    /// envelopes' and records' profiles up here).
+    pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
+        self.ctx.profiles.get(name)
     }
 
-    /// A configuration reload: endpoints held because a receiver refused our credentials or
-    /// configuration are released (the reload may have fixed it); operators' holds stay.
-    pub fn reloaded(&self) {
+    /// Puts `profiles` in force (SIGHUP), for new notifications and for the next attempts of
+    /// queued ones alike, and releases endpoints held because a receiver refused our credentials
+    /// or configuration: the reload may be the fix. Operators' holds stay.
+    pub fn replace_profiles(&self, profiles: HashMap<String, Arc<Profile>>) {
+        self.ctx.profiles.replace(profiles);
         for shard in self.shards.iter() {
             let _ = shard.send(ShardMsg::Reloaded);
         }

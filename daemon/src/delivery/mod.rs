@@ -4,8 +4,9 @@
 //! Endpoints (`host:port`) are hashed to shards. A shard is one task that owns its endpoints
 //! outright: it drives core's sans-IO [`notifyd_core::scheduler::Scheduler`] (queues,
 //! per-payment order, timers, endpoint limits, pauses and holds), so shards share no scheduling
-//! state. What they do share: the profile registry, read (a shared read lock) before each
-//! attempt so a reload applies to retries, and the store. Attempts run as their own tasks
+//! state. What they do share: the profile registry (the one in the daemon, held by the
+//! dispatcher and read by ingest through it), read (a shared read lock) before each attempt so a
+//! reload applies to retries, and the store. Attempts run as their own tasks
 //! (bounded per endpoint and per shard) and report back to their shard over its channel.
 //!
 //! - `job.rs`: a notification as delivery takes it, and what an attempt sends.

@@ -279,8 +279,10 @@ impl Shard {
                     metrics::lease_lost();
                     ShardMsg::Lost(id)
                 }
-                _ => {
-                    if finished {
+                written => {
+                    // Not written: the store still says pending and the next start attempts it
+                    // again, so it is counted as finished then. Memory follows the decision.
+                    if written.is_some() && finished {
                         metrics::finished(api, state.as_str(), now.since(accepted_at));
                     }
                     ShardMsg::Recorded(id)

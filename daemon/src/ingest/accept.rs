@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
+use notifyd_core::ack::Status;
+use notifyd_core::ack::codes::REPEAT_REQ_INCONSISTENT;
 use notifyd_core::idempotency::{Check, Fingerprint, IdempotencyKey};
 use notifyd_core::{Api, Envelope, NotificationId, UnixMillis, ValidationError};
 use serde_json::{Value, json};
@@ -383,8 +385,8 @@ fn inconsistent(api: Api, id: NotificationId) -> Reply {
     metrics::ingest(Some(api), IngestOutcome::Inconsistent);
     Reply::result(
         StatusCode::CONFLICT,
-        "F",
-        "REPEAT_REQ_INCONSISTENT",
+        Status::F,
+        REPEAT_REQ_INCONSISTENT,
         &format!("same idempotency key as notification {id}, with different key fields"),
     )
     .with("notificationId", json!(id.to_string()))

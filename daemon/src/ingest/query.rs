@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use http::StatusCode;
+use notifyd_core::ack::Status;
+use notifyd_core::ack::codes::{ORDER_STATUS_INVALID, PROCESS_FAIL};
 use notifyd_core::model::{InquiryRequest, InquiryResponse, ResultInfo};
 use notifyd_core::{NotificationId, UnixMillis};
 use serde_json::{Value, json};
 
 use super::accept;
-use super::respond::Reply;
+use super::respond::{NOTIFICATION_NOT_FOUND, Reply};
 use crate::app::App;
 use crate::delivery::Job;
 use crate::inquiry::Scope;
@@ -75,7 +77,7 @@ pub(super) async fn read<T: Send + 'static>(
 
 fn parse_id(text: &str) -> Result<NotificationId, Reply> {
     text.parse()
-        .map_err(|_| Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id"))
+        .map_err(|_| Reply::not_found(NOTIFICATION_NOT_FOUND, "no notification has this id"))
 }
 
 /// `GET /v1/notifications/{id}`.
@@ -94,7 +96,7 @@ pub async fn get(app: &App, id: &str) -> Reply {
     let (r, log) = match found {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id");
+            return Reply::not_found(NOTIFICATION_NOT_FOUND, "no notification has this id");
         }
         Err(r) => return r,
     };
@@ -158,15 +160,15 @@ pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
     let rec = match read(app, move |s| s.get(id)).await {
         Ok(Some(rec)) => rec,
         Ok(None) => {
-            return Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id");
+            return Reply::not_found(NOTIFICATION_NOT_FOUND, "no notification has this id");
         }
         Err(r) => return r,
     };
     let Some(profile) = app.profile(&rec.profile) else {
         return Reply::result(
             StatusCode::CONFLICT,
-            "F",
-            "PROCESS_FAIL",
+            Status::F,
+            PROCESS_FAIL,
             &format!("profile \"{}\" is no longer configured", rec.profile),
         );
     };
@@ -179,12 +181,12 @@ pub async fn redeliver(app: &Arc<App>, id: &str) -> Reply {
             merge(Reply::ok("redelivery started"), view(&rec))
         }
         Ok(Ok(RedeliverOutcome::Unknown)) => {
-            Reply::not_found("NOTIFICATION_NOT_FOUND", "no notification has this id")
+            Reply::not_found(NOTIFICATION_NOT_FOUND, "no notification has this id")
         }
         Ok(Ok(RedeliverOutcome::NotRedeliverable(state))) => Reply::result(
             StatusCode::CONFLICT,
-            "F",
-            "ORDER_STATUS_INVALID",
+            Status::F,
+            ORDER_STATUS_INVALID,
             &format!(
                 "only dead or failed notifications can be redelivered; this one is {}",
                 state.as_str()
@@ -249,9 +251,11 @@ impl Redelivery {
 pub async fn inquiry(app: &App, mut body: Vec<u8>) -> Reply {
     let answer = match InquiryRequest::parse(&mut body) {
         Ok(req) => crate::inquiry::answer(app, &req, Scope::default()).await,
-        Err(e) => {
-            InquiryResponse::result_only(ResultInfo::new("F", e.result_code(), &e.to_string()))
-        }
+        Err(e) => InquiryResponse::result_only(ResultInfo::new(
+            Status::F,
+            e.result_code(),
+            &e.to_string(),
+        )),
     };
     let body: Value = serde_json::from_slice(&answer.encode()).unwrap_or(Value::Null);
     Reply {

@@ -3,10 +3,18 @@
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::Full;
+use notifyd_core::ack::Status;
+use notifyd_core::ack::codes::{
+    PARAM_ILLEGAL, REQUEST_TRAFFIC_EXCEED_LIMIT, SUCCESS, UNKNOWN_EXCEPTION,
+};
 use serde_json::{Value, json};
 
 /// The body type of every answer.
 pub type Body = Full<Bytes>;
+
+/// The code of an answer about a notification id notifyd does not hold (its own, not the
+/// protocol's: the seed tables have none for the ingest API).
+pub const NOTIFICATION_NOT_FOUND: &str = "NOTIFICATION_NOT_FOUND";
 
 /// One ingest outcome, before it becomes HTTP.
 #[derive(Debug, Clone)]
@@ -21,10 +29,10 @@ pub struct Reply {
 
 impl Reply {
     /// A reply with `result` and optional extra members.
-    pub fn result(status: StatusCode, rs: &str, code: &str, message: &str) -> Reply {
+    pub fn result(status: StatusCode, rs: Status, code: &str, message: &str) -> Reply {
         Reply {
             status,
-            body: json!({"result": {"resultStatus": rs, "resultCode": code, "resultMessage": message}}),
+            body: json!({"result": {"resultStatus": rs.as_str(), "resultCode": code, "resultMessage": message}}),
             retry_after: None,
         }
     }
@@ -39,20 +47,20 @@ impl Reply {
 
     /// 200 S SUCCESS.
     pub fn ok(message: &str) -> Reply {
-        Reply::result(StatusCode::OK, "S", "SUCCESS", message)
+        Reply::result(StatusCode::OK, Status::S, SUCCESS, message)
     }
 
     /// 400 F PARAM_ILLEGAL naming the field and rule.
     pub fn invalid(message: &str) -> Reply {
-        Reply::result(StatusCode::BAD_REQUEST, "F", "PARAM_ILLEGAL", message)
+        Reply::result(StatusCode::BAD_REQUEST, Status::F, PARAM_ILLEGAL, message)
     }
 
     /// 503 U UNKNOWN_EXCEPTION.
     pub fn unavailable(message: &str) -> Reply {
         Reply::result(
             StatusCode::SERVICE_UNAVAILABLE,
-            "U",
-            "UNKNOWN_EXCEPTION",
+            Status::U,
+            UNKNOWN_EXCEPTION,
             message,
         )
     }
@@ -68,8 +76,8 @@ impl Reply {
     pub fn throttled() -> Reply {
         let mut r = Reply::result(
             StatusCode::TOO_MANY_REQUESTS,
-            "U",
-            "REQUEST_TRAFFIC_EXCEED_LIMIT",
+            Status::U,
+            REQUEST_TRAFFIC_EXCEED_LIMIT,
             "the pending queue is full; retry later",
         );
         r.retry_after = Some(1);
@@ -78,7 +86,7 @@ impl Reply {
 
     /// 404 F with a code the caller chooses.
     pub fn not_found(code: &str, message: &str) -> Reply {
-        Reply::result(StatusCode::NOT_FOUND, "F", code, message)
+        Reply::result(StatusCode::NOT_FOUND, Status::F, code, message)
     }
 
     /// Turns the reply into an HTTP response.

@@ -6,6 +6,10 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use notifyd_core::ack::Status;
+use notifyd_core::ack::codes::{
+    ACCESS_DENIED, METHOD_NOT_SUPPORTED, NO_INTERFACE_DEF, PARAM_ILLEGAL,
+};
 
 use super::respond::{Body, Reply};
 use super::{accept, endpoints, query, search};
@@ -32,8 +36,8 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Reply {
         metrics::ingest(None, IngestOutcome::Unauthorized);
         return Reply::result(
             StatusCode::UNAUTHORIZED,
-            "F",
-            "ACCESS_DENIED",
+            Status::F,
+            ACCESS_DENIED,
             "missing or wrong bearer token",
         );
     }
@@ -70,15 +74,17 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Reply {
         },
         (_, ["v1", ..]) | (_, ["healthz" | "readyz"]) => Reply::result(
             StatusCode::METHOD_NOT_ALLOWED,
-            "F",
-            "METHOD_NOT_SUPPORTED",
+            Status::F,
+            METHOD_NOT_SUPPORTED,
             &format!("{method} {path} is not supported"),
         ),
-        _ => Reply::not_found("NO_INTERFACE_DEF", &format!("no API at {path}")),
+        _ => Reply::not_found(NO_INTERFACE_DEF, &format!("no API at {path}")),
     }
 }
 
-fn readyz(app: &App) -> Reply {
+/// `/readyz`, on the ingest and metrics listeners alike: 200 once recovery is done, 503 before
+/// and while stopping.
+pub(crate) fn readyz(app: &App) -> Reply {
     if app.is_ready() && !app.is_stopping() {
         Reply::ok("ready")
     } else {
@@ -121,8 +127,8 @@ async fn body(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, Reply> {
         metrics::ingest(None, IngestOutcome::Invalid);
         Reply::result(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "F",
-            "PARAM_ILLEGAL",
+            Status::F,
+            PARAM_ILLEGAL,
             &format!("body: must be at most {max} bytes"),
         )
     };
@@ -140,8 +146,8 @@ async fn body(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, Reply> {
         metrics::ingest(None, IngestOutcome::Invalid);
         return Err(Reply::result(
             StatusCode::REQUEST_TIMEOUT,
-            "F",
-            "PARAM_ILLEGAL",
+            Status::F,
+            PARAM_ILLEGAL,
             "body: not received in time",
         ));
     };

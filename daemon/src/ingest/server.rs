@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::routes;
 use crate::app::App;
+use crate::backoff::Backoff;
 use crate::config::IngestConfig;
+use crate::start_error::StartError;
 
 /// Per-connection limits of a listener.
 #[derive(Debug, Clone, Copy)]
@@ -54,35 +56,41 @@ impl From<&IngestConfig> for ConnLimits {
 /// Binds the ingest Unix socket with its configured mode and group. The socket is made under a
 /// temporary name and renamed into place once its permissions are right, so there is no moment
 /// at which a client could connect through looser ones.
-pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, String> {
+pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, StartError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let err = |e: std::io::Error| format!("ingest.unix_socket {}: {e}", path.display());
+    let err = |what: &'static str| {
+        move |source: std::io::Error| StartError::Listen {
+            what,
+            addr: path.display().to_string(),
+            source,
+        }
+    };
     // Only a stale socket is removed: a regular file at that path is a configuration mistake.
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(format!(
-                "ingest.unix_socket {}: exists and is not a socket",
-                path.display()
-            ));
+            return Err(err("ingest.unix_socket")(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            )));
         }
-        std::fs::remove_file(path).map_err(err)?;
+        std::fs::remove_file(path).map_err(err("ingest.unix_socket"))?;
     }
     let mut staging = path.as_os_str().to_owned();
     staging.push(format!(".{}.tmp", std::process::id()));
     let staging = std::path::PathBuf::from(staging);
     let _ = std::fs::remove_file(&staging);
-    let listener = UnixListener::bind(&staging).map_err(err)?;
+    let listener = UnixListener::bind(&staging).map_err(err("ingest.unix_socket"))?;
     let placed = (|| {
         if let Some(gid) = config.unix_socket_group {
             std::os::unix::fs::chown(&staging, None, Some(gid))
-                .map_err(|e| format!("ingest.unix_socket_group {gid}: {e}"))?;
+                .map_err(err("ingest.unix_socket_group"))?;
         }
         std::fs::set_permissions(
             &staging,
             std::fs::Permissions::from_mode(config.unix_socket_mode),
         )
-        .map_err(|e| format!("ingest.unix_socket_mode: {e}"))?;
-        std::fs::rename(&staging, path).map_err(err)
+        .map_err(err("ingest.unix_socket_mode"))?;
+        std::fs::rename(&staging, path).map_err(err("ingest.unix_socket"))
     })();
     if placed.is_err() {
         let _ = std::fs::remove_file(&staging);
@@ -93,14 +101,11 @@ pub fn bind_unix(path: &Path, config: &IngestConfig) -> Result<UnixListener, Str
 /// What the accept loop needs of a listener: the next connection, ready to serve.
 pub trait Accept: Send + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// The log message for a failed accept, so operators can tell the listeners apart.
-    const ACCEPT_FAILED: &'static str;
     fn accept(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
 }
 
 impl Accept for TcpListener {
     type Stream = TcpStream;
-    const ACCEPT_FAILED: &'static str = "Ingest accept failed.";
     async fn accept(&self) -> std::io::Result<TcpStream> {
         let (stream, _) = TcpListener::accept(self).await?;
         // Replies are small and written whole: Nagle would only delay them.
@@ -111,21 +116,23 @@ impl Accept for TcpListener {
 
 impl Accept for UnixListener {
     type Stream = UnixStream;
-    const ACCEPT_FAILED: &'static str = "Unix socket accept failed.";
     async fn accept(&self) -> std::io::Result<UnixStream> {
         UnixListener::accept(self).await.map(|(stream, _)| stream)
     }
 }
 
-/// Serves the ingest API on `listener` (TCP or Unix socket) until `stop` fires.
+/// Serves the ingest API on `listener` (TCP or Unix socket) until `stop` fires; `name` tells
+/// the listeners apart in logs.
 pub async fn serve<L: Accept>(
     listener: L,
+    name: &'static str,
     app: Arc<App>,
     limits: ConnLimits,
     stop: CancellationToken,
 ) {
     serve_with(
         listener,
+        name,
         move |req| routes::handle(app.clone(), req),
         limits,
         stop,
@@ -133,10 +140,12 @@ pub async fn serve<L: Accept>(
     .await;
 }
 
-/// Serves `handler` on `listener` with the connection limits of a listener, until `stop` fires
-/// (the ingest API, and the merchant-facing inquiry).
+/// Serves `handler` on `listener` with the connection limits of a listener, until `stop` fires:
+/// every listener of notifyd (ingest, the merchant-facing inquiry, metrics) goes through this
+/// one loop. `name` is the listener's, for the log line of a failed accept.
 pub async fn serve_with<L, H, F>(
     listener: L,
+    name: &'static str,
     handler: H,
     limits: ConnLimits,
     stop: CancellationToken,
@@ -149,6 +158,7 @@ pub async fn serve_with<L, H, F>(
         + 'static,
 {
     let limit = Arc::new(Semaphore::new(limits.max_connections));
+    let mut backoff = Backoff::accept();
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p,
@@ -161,45 +171,31 @@ pub async fn serve_with<L, H, F>(
         };
         match conn {
             Ok(stream) => {
+                backoff.reset();
                 let handler = handler.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    serve_http1_limited(stream, service_fn(handler), limits, stop).await;
+                    serve_http1(stream, service_fn(handler), limits, stop).await;
                     drop(permit);
                 });
             }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "{}", L::ACCEPT_FAILED);
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // EMFILE and friends: the connection stays queued, so retrying at once would spin.
+                let wait = backoff.next_delay();
+                tracing::warn!(listener = name, error = %e, retry_in_ms = wait.as_millis() as u64, "Accept failed; trying again shortly.");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop.cancelled() => return,
+                }
             }
         }
     }
 }
 
-/// [`serve_http1_limited`] with the default limits.
-pub async fn serve_http1<S, Svc>(stream: S, service: Svc, stop: CancellationToken)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    Svc: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<super::respond::Body>,
-            Error = std::convert::Infallible,
-        > + Send
-        + 'static,
-    Svc::Future: Send + 'static,
-{
-    serve_http1_limited(stream, service, ConnLimits::default(), stop).await;
-}
-
 /// One HTTP/1.1 connection with keep-alive, a bounded head that must arrive in time, and a
 /// graceful close on `stop` (the request in progress is answered first).
-pub async fn serve_http1_limited<S, Svc>(
-    stream: S,
-    service: Svc,
-    limits: ConnLimits,
-    stop: CancellationToken,
-) where
+async fn serve_http1<S, Svc>(stream: S, service: Svc, limits: ConnLimits, stop: CancellationToken)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,

@@ -8,10 +8,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use notifyd_core::Notification;
+use notifyd_core::ack::Status;
+use notifyd_core::ack::codes::UNKNOWN_EXCEPTION;
 use notifyd_core::model::inquiry::Lookup;
 use notifyd_core::model::{InquiryRequest, InquiryResponse, ResultInfo};
 
 use crate::app::App;
+use crate::metrics;
 use crate::store::{NotificationRecord, Store, StoreError};
 
 /// Who is asking, for what the answer may tell.
@@ -35,10 +38,7 @@ pub async fn answer(app: &App, req: &InquiryRequest, scope: Scope) -> InquiryRes
         }
         Err(_) => return unavailable(),
     };
-    let held: Vec<Notification> = records
-        .iter()
-        .filter_map(|r| Notification::parse_stored(r.api, &mut r.body.to_vec()).ok())
-        .collect();
+    let held: Vec<Notification> = records.iter().filter_map(readable).collect();
     InquiryResponse::answer(&held).unwrap_or_else(|| {
         if app.inquiry().authoritative {
             InquiryResponse::not_found()
@@ -48,10 +48,25 @@ pub async fn answer(app: &App, req: &InquiryRequest, scope: Scope) -> InquiryRes
     })
 }
 
+/// The stored notification, or `None` (logged and counted) when its body no longer parses: the
+/// store was damaged, or an older version stored what this one refuses. The answer is then made
+/// from the others, as before, but an operator hears of it.
+fn readable(r: &NotificationRecord) -> Option<Notification> {
+    match Notification::parse_stored(r.api, &mut r.body.to_vec()) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            metrics::unreadable_record();
+            // The path only: the rule may quote the body.
+            tracing::error!(id = %r.id, api = %r.api, field = e.path(), "A stored notification could not be read back; the inquiry answer leaves it out.");
+            None
+        }
+    }
+}
+
 fn unavailable() -> InquiryResponse {
     InquiryResponse::result_only(ResultInfo::new(
-        "U",
-        "UNKNOWN_EXCEPTION",
+        Status::U,
+        UNKNOWN_EXCEPTION,
         "the store could not be read; retry",
     ))
 }

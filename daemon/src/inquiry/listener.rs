@@ -16,6 +16,10 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use notifyd_core::UnixMillis;
+use notifyd_core::ack::Status;
+use notifyd_core::ack::codes::{
+    ACCESS_DENIED, METHOD_NOT_SUPPORTED, NO_INTERFACE_DEF, PARAM_ILLEGAL,
+};
 use notifyd_core::model::{InquiryRequest, InquiryResponse, ResultInfo};
 use notifyd_core::signing::incoming::{SignedHeaders, check_signed_request};
 use notifyd_core::signing::sign_request;
@@ -53,9 +57,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bo
     // Not this API: a transport-level answer, unsigned (nothing to sign for).
     if req.uri().path() != PATH || method != Method::POST {
         let (status, code) = if req.uri().path() != PATH {
-            (StatusCode::NOT_FOUND, "NO_INTERFACE_DEF")
+            (StatusCode::NOT_FOUND, NO_INTERFACE_DEF)
         } else {
-            (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_SUPPORTED")
+            (StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_SUPPORTED)
         };
         let reply = refusal(code, &format!("only POST {PATH} is served here"));
         let mut resp = Response::new(Full::new(Bytes::from(reply.encode())));
@@ -108,7 +112,7 @@ async fn authenticated(
     let merchant = match checked.map(|id| settings.merchant(id)) {
         Ok(Some(m)) => m,
         // The key lookup succeeded a moment ago on the same settings.
-        Ok(None) => return refusal("ACCESS_DENIED", "Client-Id: is not a client allowed"),
+        Ok(None) => return refusal(ACCESS_DENIED, "Client-Id: is not a client allowed"),
         Err(r) => {
             tracing::info!(
                 client_id = headers.client_id.unwrap_or_default(),
@@ -121,7 +125,7 @@ async fn authenticated(
     };
     let req = match InquiryRequest::parse(&mut body) {
         Ok(r) => r,
-        Err(e) => return refusal("PARAM_ILLEGAL", &e.to_string()),
+        Err(e) => return refusal(PARAM_ILLEGAL, &e.to_string()),
     };
     let scope = Scope {
         partners: Some(merchant.partner_ids.clone()),
@@ -130,7 +134,7 @@ async fn authenticated(
 }
 
 fn refusal(code: &str, message: &str) -> InquiryResponse {
-    InquiryResponse::result_only(ResultInfo::new("F", code, message))
+    InquiryResponse::result_only(ResultInfo::new(Status::F, code, message))
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, (StatusCode, InquiryResponse)> {
@@ -143,7 +147,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, (StatusCode, Inqui
         (
             StatusCode::OK,
             refusal(
-                "PARAM_ILLEGAL",
+                PARAM_ILLEGAL,
                 &format!("body: must be at most {MAX_BODY_BYTES} bytes"),
             ),
         )
@@ -155,7 +159,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, (StatusCode, Inqui
     match tokio::time::timeout(BODY_TIMEOUT, read).await {
         Err(_) => Err((
             StatusCode::REQUEST_TIMEOUT,
-            refusal("PARAM_ILLEGAL", "body: not received in time"),
+            refusal(PARAM_ILLEGAL, "body: not received in time"),
         )),
         Ok(Ok(b)) => Ok(b.to_bytes().to_vec()),
         Ok(Err(e))
@@ -166,7 +170,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, (StatusCode, Inqui
         }
         Ok(Err(_)) => Err((
             StatusCode::BAD_REQUEST,
-            refusal("PARAM_ILLEGAL", "body: could not be read"),
+            refusal(PARAM_ILLEGAL, "body: could not be read"),
         )),
     }
 }

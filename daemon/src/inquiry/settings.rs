@@ -7,6 +7,7 @@ use std::time::Duration;
 use notifyd_core::signing::VerifyingKey;
 
 use crate::config::{Config, InquiryConfig};
+use crate::profile::{LoadError, load_key};
 
 /// A merchant allowed on the merchant-facing listener.
 #[derive(Debug)]
@@ -49,12 +50,14 @@ impl InquirySettings {
     }
 
     /// Loads every merchant's key; the error names the key path of the file that failed.
-    pub fn build(config: &Config) -> Result<InquirySettings, String> {
+    pub fn build(config: &Config) -> Result<InquirySettings, LoadError> {
         let mut merchants = HashMap::new();
         for (name, m) in &config.merchants {
-            let key_path = format!("merchants.{name}.public_key_file");
-            let pem = std::fs::read(&m.public_key_file).map_err(|e| format!("{key_path}: {e}"))?;
-            let key = VerifyingKey::from_spki_pem(&pem).map_err(|e| format!("{key_path}: {e}"))?;
+            let key = load_key(
+                &format!("merchants.{name}.public_key_file"),
+                &m.public_key_file,
+                VerifyingKey::from_spki_pem,
+            )?;
             merchants.insert(
                 m.client_id.clone(),
                 Merchant {

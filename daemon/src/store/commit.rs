@@ -184,7 +184,9 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, ops = batch.len(), "store commit failed");
+                // Each caller logs what its op's failure meant (ingest's 503, an outcome written
+                // again later), with this error; logging it here as well would say it twice.
+                tracing::debug!(error = %e, ops = batch.len(), "Store commit failed.");
                 for op in batch {
                     answer(op, Err(e.clone()));
                 }
@@ -202,7 +204,7 @@ impl Writer {
         }
         if self.take_injected_fault() {
             txn.abort().map_err(db)?;
-            return Err(StoreError::Io("injected commit failure".into()));
+            return Err(StoreError::io("injected commit failure"));
         }
         txn.commit().map_err(|e| self.io_failure(db(e)))?;
         Ok(outcomes)
@@ -292,7 +294,7 @@ fn apply_update(t: &mut WriteTables<'_>, u: &AttemptUpdate) -> Result<Applied, S
         // Pruned or never stored: the update has nothing left to describe.
         Ok(None) => return Ok(Applied::Done),
         Err(StoreError::Corrupt(msg)) => {
-            tracing::warn!(id = %u.id, error = %msg, "skipping update of an unreadable record");
+            tracing::warn!(id = %u.id, error = %msg, "Skipped the update of an unreadable record.");
             return Ok(Applied::Done);
         }
         Err(e) => return Err(e),

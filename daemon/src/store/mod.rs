@@ -5,9 +5,8 @@
 //! resolves only once the change is durable; its reads are plain blocking functions that the
 //! async code calls through `spawn_blocking`.
 //!
-//! The operations are chosen so a shared SQL table could implement them as well (a PostgreSQL
-//! backend with row leases is planned): every write is a set of row changes by id, and every read
-//! is a lookup by id or by an indexed column.
+//! The operations are chosen so a shared SQL table could implement them as well: every write is
+//! a set of row changes by id, and every read is a lookup by id or by an indexed column.
 //!
 //! The embedded implementation is [`RedbStore`]: one file, `notifyd.redb`, written by a single
 //! thread that group-commits (see `commit.rs`): concurrent accepts share one write transaction and

@@ -104,7 +104,7 @@ impl DbSlot {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         current
             .clone()
-            .ok_or_else(|| StoreError::Io("store is being reopened after an I/O error".into()))
+            .ok_or_else(|| StoreError::io("store is being reopened after an I/O error"))
     }
 
     /// The handle for the next write transaction, reopening the file first if it is broken.
@@ -136,7 +136,7 @@ impl DbSlot {
         let fresh = open_database(&self.path, self.cache_size)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(fresh));
         self.broken.store(false, Ordering::Release);
-        tracing::warn!(path = %self.path.display(), "store reopened after an I/O error");
+        tracing::warn!(path = %self.path.display(), "Store reopened after an I/O error.");
         Ok(())
     }
 }

@@ -4,7 +4,11 @@
 
 pub mod process;
 pub mod proxy;
+mod skip;
 pub mod trust;
+
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use skip::skip;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,16 +22,6 @@ use notifyd_daemon::config::{Config, Overrides};
 use notifyd_daemon::mock_merchant::{MockMerchant, Respond};
 use notifyd_daemon::run::{self, Running};
 use serde_json::{Value, json};
-
-/// Skips a test whose outside tool or privilege is missing, saying why, unless `NOTIFYD_CI` is
-/// set: CI installs every such tool, so there a missing one is a failure, never a silent skip.
-pub fn skip(reason: &str) {
-    assert!(
-        std::env::var_os("NOTIFYD_CI").is_none(),
-        "a tool CI installs is missing: {reason}"
-    );
-    eprintln!("SKIPPED: {reason}");
-}
 
 /// A config for tests: short retry schedule, plain http to loopback allowed, ports chosen by the OS.
 pub fn config(dir: &std::path::Path, extra: &str) -> Config {
@@ -124,7 +118,24 @@ impl Harness {
         path: &str,
         body: Option<&Value>,
     ) -> (u16, Value, http::HeaderMap) {
-        let uri = format!("http://{}{path}", self.ingest());
+        self.request_at(self.ingest(), method, path, body).await
+    }
+
+    /// A GET on the metrics listener (health and readiness; `/metrics` is [`Harness::scrape`]).
+    pub async fn get_metrics_listener(&self, path: &str) -> (u16, Value) {
+        let addr = self.notifyd.as_ref().unwrap().metrics;
+        let (s, v, _) = self.request_at(addr, "GET", path, None).await;
+        (s, v)
+    }
+
+    async fn request_at(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value, http::HeaderMap) {
+        let uri = format!("http://{addr}{path}");
         let bytes = body
             .map(|b| serde_json::to_vec(b).unwrap())
             .unwrap_or_default();
@@ -211,7 +222,6 @@ impl Harness {
         }
     }
 
-    /// Waits (bounded) until the merchant has received `n` requests.
     /// The Prometheus exposition from the metrics listener; asserts 200 and the text format.
     pub async fn scrape(&self) -> String {
         let addr = self.notifyd.as_ref().unwrap().metrics;
@@ -228,6 +238,7 @@ impl Harness {
         String::from_utf8(body.to_vec()).unwrap()
     }
 
+    /// Waits (bounded) until the merchant has received `n` requests.
     pub async fn wait_received(&self, n: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while self.merchant.count() < n {
@@ -238,6 +249,27 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Shuts notifyd down (drain within its grace, store closed) before the temporary directory
+/// goes, so a test that ends with notifyd running leaves no tasks writing into a removed store.
+/// Needs the multi-threaded runtime the tests use (it blocks one worker); while a test panics it
+/// only drops, as a second panic would abort the run.
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let Some(running) = self.notifyd.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if std::thread::panicking()
+            || rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            return;
+        }
+        tokio::task::block_in_place(|| rt.block_on(running.shutdown()));
     }
 }
 

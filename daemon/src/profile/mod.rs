@@ -1,6 +1,9 @@
 //! Profiles as delivery uses them: the validated config turned into ready-to-use values
 //! (retry policy, loaded keys, the profile's own TLS client and SSRF guard). Built at start and
-//! on SIGHUP; shared by `Arc`, so an attempt in flight keeps the profile it started with.
+//! on SIGHUP (`build.rs`); shared by `Arc`, so an attempt in flight keeps the profile it started
+//! with.
+
+mod build;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -8,19 +11,13 @@ use std::time::Duration;
 
 use notifyd_core::ack::SignatureMode;
 use notifyd_core::backoff::RetryPolicy;
-use notifyd_core::signing::SigningKey;
+use notifyd_core::signing::{RequestTimeFormat, SigningKey};
 
 use crate::delivery::guard::Guard;
 use crate::delivery::{HttpClient, PeerKeys};
 
-/// How `Request-Time` is written (PROTOCOL.md §1.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestTimeFormat {
-    /// `2019-11-27T04:01:02.123+00:00` (Alipay+, mini-program).
-    Rfc3339Millis,
-    /// `1574827262123` (Antom and its SDKs).
-    EpochMillis,
-}
+pub(crate) use build::load_key;
+pub use build::{LoadError, build_profile, build_profiles};
 
 /// The signing identity of a profile.
 #[derive(Debug)]
@@ -61,14 +58,20 @@ pub struct Profile {
     pub client: HttpClient,
 }
 
-/// The profiles in force, by name; replaced whole on SIGHUP. Delivery looks a notification's
-/// profile up here before each attempt, so rotated keys, CAs and allow lists apply to retries of
-/// notifications queued before the reload too, while an attempt already in flight finishes with
-/// the profile it started with.
-#[derive(Debug, Default)]
+/// The profiles in force, by name; replaced whole on SIGHUP. The dispatcher holds the one
+/// registry: ingest looks an envelope's profile up through it, and delivery looks a
+/// notification's profile up before each attempt, so rotated keys, CAs and allow lists apply to
+/// retries of notifications queued before the reload too, while an attempt already in flight
+/// finishes with the profile it started with.
+#[derive(Debug)]
 pub struct Profiles(RwLock<Arc<HashMap<String, Arc<Profile>>>>);
 
 impl Profiles {
+    /// A registry with `profiles` in force.
+    pub fn new(profiles: HashMap<String, Arc<Profile>>) -> Profiles {
+        Profiles(RwLock::new(Arc::new(profiles)))
+    }
+
     /// The profile named `name`, if configured.
     pub fn get(&self, name: &str) -> Option<Arc<Profile>> {
         let map = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
