@@ -20,6 +20,7 @@
 mod commit;
 mod error;
 mod lease;
+mod pg;
 mod record;
 mod redb_store;
 mod tables;
@@ -38,6 +39,7 @@ use tokio::sync::oneshot;
 pub use commit::{CommitInfo, StoreStats};
 pub use error::StoreError;
 pub use lease::{Accepted, Applied, Lease, StoreMode};
+pub use pg::{PgStore, SCHEMA_VERSION};
 pub use record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, State};
 pub use redb_store::{CommitObserver, RedbStore, StoreOptions};
 
