@@ -19,6 +19,7 @@
 //! - `dispatcher.rs`: the handle the rest of the daemon uses.
 
 mod attempt;
+pub(crate) mod claimer;
 mod client;
 mod dispatcher;
 pub mod guard;

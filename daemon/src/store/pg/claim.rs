@@ -111,6 +111,34 @@ pub(super) async fn release(
     Ok(())
 }
 
+/// Extends every lease this host holds, in one statement (POSTGRES.md §3, rule 2): rows queued
+/// locally behind a busy endpoint age like the one being attempted. Answers how many.
+pub(super) async fn renew_all(shared: &Shared) -> Result<u64, StoreError> {
+    let client = pooled(&shared.pool).await?;
+    client
+        .execute(
+            "UPDATE nd_queue SET due_at = greatest(due_at, nd_now() + $1) WHERE lease_owner = $2",
+            &[&shared.lease_millis(), &shared.owner()],
+        )
+        .await
+        .map_err(|e| pg_err("renewing this host's leases", e))
+}
+
+/// Gives back everything this host holds (at shutdown), due at its own schedule, so other
+/// hosts take it at once instead of after the lease.
+pub(super) async fn release_all(shared: &Shared) -> Result<u64, StoreError> {
+    let client = pooled(&shared.pool).await?;
+    client
+        .execute(
+            "UPDATE nd_queue SET lease_owner = NULL,
+                    due_at = least(coalesce(next_attempt_at, nd_now()), nd_now())
+             WHERE lease_owner = $1",
+            &[&shared.owner()],
+        )
+        .await
+        .map_err(|e| pg_err("releasing this host's leases", e))
+}
+
 fn token(lease: &Lease) -> i64 {
     i64::try_from(lease.token).unwrap_or(-1)
 }

@@ -144,6 +144,18 @@ impl PgStore {
         self.inner.host
     }
 
+    /// Extends every lease this host holds; answers how many rows it holds.
+    pub fn renew_all(&self) -> StoreFuture<u64> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::renew_all(&inner).await })
+    }
+
+    /// Gives back every lease this host holds (at shutdown).
+    pub fn release_all(&self) -> StoreFuture<u64> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::release_all(&inner).await })
+    }
+
     fn runtime(&self) -> &Runtime {
         self.runtime.as_ref().expect("the runtime lives until drop")
     }

@@ -67,6 +67,8 @@ CREATE TABLE nd_queue (
         autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
 CREATE INDEX nd_queue_due ON nd_queue (due_at);
 CREATE INDEX nd_queue_order ON nd_queue (order_hash, seq);
+-- A host renews and releases all it holds by owner.
+CREATE INDEX nd_queue_owner ON nd_queue (lease_owner) WHERE lease_owner IS NOT NULL;
 
 -- One row per finished notification, replacing its nd_queue row in the same statement.
 CREATE TABLE nd_outcome (
