@@ -1,7 +1,7 @@
 //! The PostgreSQL store against a real server (a private cluster per test binary, a database per
 //! test). Skipped when PostgreSQL is not installed, failed instead under `NOTIFYD_CI`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,10 +12,20 @@ use crate::config::PostgresConfig;
 use crate::store::{Accepted, Applied, AttemptUpdate, Lease, NotificationRecord, State, Store};
 use crate::test_pg::Cluster;
 
-fn cluster() -> Option<&'static Cluster> {
-    static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
-    match CLUSTER.get_or_init(Cluster::start) {
-        Ok(c) => Some(c),
+/// The cluster the running tests share. A static would never be dropped, leaving the server
+/// running after the test binary exits: the last test holding it stops it instead.
+fn cluster() -> Option<Arc<Cluster>> {
+    static SLOT: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
+    let mut slot = SLOT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(running) = slot.upgrade() {
+        return Some(running);
+    }
+    match Cluster::start() {
+        Ok(c) => {
+            let c = Arc::new(c);
+            *slot = Arc::downgrade(&c);
+            Some(c)
+        }
         Err(reason) => {
             assert!(
                 std::env::var_os("NOTIFYD_CI").is_none(),
@@ -27,9 +37,12 @@ fn cluster() -> Option<&'static Cluster> {
     }
 }
 
-/// A fresh database; `None` when the test must skip.
-fn database(name: &str) -> Option<String> {
-    Some(cluster()?.database(name).expect("createdb"))
+/// A fresh database, and the cluster to keep alive while it is used; `None` when the test
+/// must skip.
+fn database(name: &str) -> Option<(Arc<Cluster>, String)> {
+    let cluster = cluster()?;
+    let url = cluster.database(name).expect("createdb");
+    Some((cluster, url))
 }
 
 fn config(url: &str, lease: Duration) -> PostgresConfig {
@@ -119,7 +132,7 @@ const LONG: Duration = Duration::from_secs(60);
 
 #[test]
 fn three_hosts_migrate_an_empty_database_at_once_into_one_schema() {
-    let Some(url) = database("migrate_race") else {
+    let Some((_cluster, url)) = database("migrate_race") else {
         return;
     };
     let barrier = Arc::new(std::sync::Barrier::new(3));
@@ -147,7 +160,7 @@ fn three_hosts_migrate_an_empty_database_at_once_into_one_schema() {
 
 #[test]
 fn a_schema_newer_than_this_release_understands_is_refused() {
-    let Some(url) = database("schema_newer") else {
+    let Some((_cluster, url)) = database("schema_newer") else {
         return;
     };
     drop(open(&url, LONG));
@@ -161,7 +174,7 @@ fn a_schema_newer_than_this_release_understands_is_refused() {
 
 #[test]
 fn accepts_store_once_per_key_and_answer_duplicate_or_inconsistent() {
-    let Some(url) = database("accept_dup") else {
+    let Some((_cluster, url)) = database("accept_dup") else {
         return;
     };
     let store = open(&url, LONG);
@@ -225,7 +238,7 @@ fn accepts_store_once_per_key_and_answer_duplicate_or_inconsistent() {
 
 #[test]
 fn two_hosts_accepting_one_key_at_once_store_it_once_with_one_id() {
-    let Some(url) = database("accept_race") else {
+    let Some((_cluster, url)) = database("accept_race") else {
         return;
     };
     let a = Arc::new(open(&url, LONG));
@@ -262,7 +275,7 @@ fn two_hosts_accepting_one_key_at_once_store_it_once_with_one_id() {
 
 #[test]
 fn an_outcome_is_refused_once_another_host_took_the_lease_over() {
-    let Some(url) = database("fence") else {
+    let Some((_cluster, url)) = database("fence") else {
         return;
     };
     let short = Duration::from_millis(300);
@@ -304,7 +317,7 @@ fn an_outcome_is_refused_once_another_host_took_the_lease_over() {
 
 #[test]
 fn only_the_head_of_a_payment_is_claimable_and_leases_renew_and_release() {
-    let Some(url) = database("order") else {
+    let Some((_cluster, url)) = database("order") else {
         return;
     };
     let a = open(&url, LONG);
@@ -347,7 +360,7 @@ fn only_the_head_of_a_payment_is_claimable_and_leases_renew_and_release() {
 
 #[test]
 fn dead_letters_redeliver_and_prune_removes_only_finished_notifications() {
-    let Some(url) = database("redeliver") else {
+    let Some((_cluster, url)) = database("redeliver") else {
         return;
     };
     let store = open(&url, LONG);
