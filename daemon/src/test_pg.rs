@@ -34,6 +34,12 @@ impl Cluster {
     /// Starts a cluster; `Err` says why none could be (PostgreSQL not installed, no `postgres`
     /// user to run it as root, or it failed to start).
     pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(false)
+    }
+
+    /// [`Cluster::start`], with `fsync` on when measuring: a figure without it says nothing
+    /// about commits.
+    pub fn start_with(fsync: bool) -> Result<Cluster, String> {
         static N: AtomicU32 = AtomicU32::new(0);
         let bin = binaries().ok_or("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")?;
         let dir = std::env::temp_dir().join(format!(
@@ -81,10 +87,11 @@ impl Cluster {
                 "UTF8".as_ref(),
             ],
         )?;
-        // fsync off: these tests check logic, not the disk; the shared build disk is slow.
+        // fsync off by default: these tests check logic, not the disk; the build disk is shared.
         let options = format!(
-            "-k {} -c listen_addresses='' -c max_connections=200 -c fsync=off",
-            cluster.dir.display()
+            "-k {} -c listen_addresses='' -c max_connections=200 -c fsync={}",
+            cluster.dir.display(),
+            if fsync { "on" } else { "off" }
         );
         let log = cluster.dir.join("log");
         cluster.run(

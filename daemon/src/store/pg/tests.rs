@@ -407,3 +407,86 @@ fn dead_letters_redeliver_and_prune_removes_only_finished_notifications() {
     let none = store.prune(UnixMillis(6_000), 10).wait().unwrap();
     assert_eq!((none.notifications, none.more), (0, false));
 }
+
+/// Store-level figures on a durable (fsync on) cluster: accepts from 8 concurrent callers in
+/// batches of 50 (group-committed into shared transactions), then claims of 500 and their
+/// finishing outcomes. Not an end-to-end delivery figure. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, minutes on a shared machine"]
+fn store_throughput() {
+    let Ok(cluster) = Cluster::start_with(true) else {
+        eprintln!("SKIPPED: no PostgreSQL");
+        return;
+    };
+    let url = cluster.database("throughput").expect("createdb");
+    let store = Arc::new(open(&url, LONG));
+    let (callers, batches, per) = (8u64, 50u64, 50u64);
+    let started = std::time::Instant::now();
+    let threads: Vec<_> = (0..callers)
+        .map(|c| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                for b in 0..batches {
+                    let records: Vec<_> = (0..per)
+                        .map(|i| {
+                            let n = 1 + (c * batches + b) * per + i;
+                            let mut r = record(n, &format!("pay{n}"));
+                            // Due later: the claim phase below takes them, not the self-claim.
+                            r.next_attempt_at = Some(UnixMillis(u64::MAX / 4));
+                            r
+                        })
+                        .collect();
+                    let t = std::time::Instant::now();
+                    store.accept(records).wait().unwrap();
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let accepted = callers * batches * per;
+    let took = started.elapsed();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    eprintln!(
+        "accept: {accepted} in {took:?} = {:.0}/s; per 50-record call p50 {:?} p99 {:?}",
+        accepted as f64 / took.as_secs_f64(),
+        p(0.5),
+        p(0.99)
+    );
+    sql(&url, "UPDATE nd_queue SET due_at = 0");
+    let started = std::time::Instant::now();
+    let mut finished = 0u64;
+    loop {
+        let claimed = store.claim(500).wait().unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let updates: Vec<_> = claimed
+            .iter()
+            .map(|(r, lease)| AttemptUpdate {
+                id: r.id,
+                lease: *lease,
+                state: State::Delivered,
+                attempts: 1,
+                last_result: Some("S SUCCESS".into()),
+                next_attempt_at: None,
+                finished_at: Some(UnixMillis(5_000)),
+            })
+            .collect();
+        let applied = store.update(updates).wait().unwrap();
+        assert!(applied.iter().all(|a| *a == Applied::Done));
+        finished += applied.len() as u64;
+    }
+    let took = started.elapsed();
+    assert_eq!(finished, accepted);
+    eprintln!(
+        "claim 500 + finish: {finished} in {took:?} = {:.0}/s",
+        finished as f64 / took.as_secs_f64()
+    );
+}
