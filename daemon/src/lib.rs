@@ -21,4 +21,5 @@ pub mod run;
 pub mod start_error;
 pub mod store;
 pub mod systemd;
+pub mod test_pg;
 pub mod text;

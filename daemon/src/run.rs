@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, IngestLimits};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 use crate::delivery::{Dispatcher, DispatcherOptions, Job};
 use crate::ingest::server;
 use crate::inquiry::InquirySettings;
 use crate::profile::{LoadError, build_profiles};
 use crate::start_error::StartError;
-use crate::store::{NotificationRecord, PENDING_CHUNK, RedbStore, Store, StoreOptions};
+use crate::store::{NotificationRecord, PENDING_CHUNK, PgStore, RedbStore, Store, StoreOptions};
 use crate::{exporter, metrics};
 
 /// How often finished notifications and old idempotency records are pruned.
@@ -39,6 +39,8 @@ pub struct Running {
     stop: CancellationToken,
     grace: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The PostgreSQL store when it is the store: its leases are given back at shutdown.
+    shared: Option<Arc<PgStore>>,
 }
 
 impl Running {
@@ -50,6 +52,16 @@ impl Running {
         self.stop.cancel();
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(pg) = self.shared {
+            // What is still held (attempts cut off by the grace, queued retries) goes back at
+            // once instead of after the lease, so other hosts take it over without a gap.
+            match pg.release_all().await {
+                Ok(n) => tracing::info!(released = n, "Released this host's leases."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Releasing leases failed; they expire on their own.")
+                }
+            }
         }
         // The store closes (its writer thread joined, the file unlocked) when the last task
         // holding it lets go; wait for that, briefly, so a restart in the same process can open it.
@@ -89,25 +101,18 @@ pub async fn start_with(
     let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
         metrics::store_commit(c.duration, c.ops);
     });
-    let path: PathBuf = config.store.path.clone();
-    let cache_size = usize::try_from(config.store.cache_size).unwrap_or(usize::MAX);
-    let store = tokio::task::spawn_blocking(move || {
-        RedbStore::open(
-            &path,
-            StoreOptions {
-                commit_observer: Some(observer),
-                cache_size: store_options.cache_size.or(Some(cache_size)),
-                ..store_options
-            },
-        )
-    })
-    .await
-    .map_err(|_| StartError::Panicked("opening the store"))?
-    .map_err(|source| StartError::Store {
-        path: config.store.path.clone(),
-        source,
-    })?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let (store, shared): (Arc<dyn Store>, Option<Arc<PgStore>>) = match &config.store.backend {
+        StoreBackend::Embedded => (open_embedded(config, store_options, observer).await?, None),
+        StoreBackend::Postgres(pg) => {
+            let (pg, name) = (pg.clone(), host_name());
+            let store = tokio::task::spawn_blocking(move || PgStore::open(&pg, &name))
+                .await
+                .map_err(|_| StartError::Panicked("opening the store"))?
+                .map_err(|source| StartError::SharedStore { source })?;
+            let store = Arc::new(store);
+            (store.clone(), Some(store))
+        }
+    };
     let profiles = build_profiles(config)?;
     let retention = config.store.retention;
     let idempotency = IdempotencyTable::new(
@@ -224,8 +229,39 @@ pub async fn start_with(
         stop,
         grace: config.shutdown.grace,
         tasks,
+        shared: shared.clone(),
     };
-    if let Err(e) = recover(&running.app, retention).await {
+    // A shared store's pending work is claimed under leases as shards have room, never loaded
+    // wholesale: other hosts deliver it too.
+    let recovered = match &shared {
+        None => recover(&running.app, retention).await,
+        Some(pg) => {
+            let (app, stop) = (running.app.clone(), running.stop.clone());
+            let backlog = 2 * config.delivery.max_in_flight.get();
+            running
+                .tasks
+                .push(tokio::spawn(crate::delivery::claimer::claim_loop(
+                    app,
+                    pg.clone(),
+                    backlog,
+                    stop.clone(),
+                )));
+            let lease = match &config.store.backend {
+                StoreBackend::Postgres(c) => c.lease,
+                StoreBackend::Embedded => Duration::from_secs(60),
+            };
+            running
+                .tasks
+                .push(tokio::spawn(crate::delivery::claimer::renew_loop(
+                    pg.clone(),
+                    lease,
+                    stop,
+                )));
+            Ok(())
+        }
+    };
+    drop(shared);
+    if let Err(e) = recovered {
         // Nothing may go on delivering for a daemon that did not start, and the store must be
         // closed (its file lock released) before the error is returned.
         running.grace = Duration::ZERO;
@@ -248,6 +284,38 @@ pub async fn start_with(
     app.set_ready();
     tracing::info!(ingest = %ingest_addr, metrics = %metrics_addr, pending = app.dispatcher.pending(), "Ready.");
     Ok(running)
+}
+
+async fn open_embedded(
+    config: &Config,
+    store_options: StoreOptions,
+    observer: crate::store::CommitObserver,
+) -> Result<Arc<dyn Store>, StartError> {
+    let path: PathBuf = config.store.path.clone();
+    let cache_size = usize::try_from(config.store.cache_size).unwrap_or(usize::MAX);
+    let store = tokio::task::spawn_blocking(move || {
+        RedbStore::open(
+            &path,
+            StoreOptions {
+                commit_observer: Some(observer),
+                cache_size: store_options.cache_size.or(Some(cache_size)),
+                ..store_options
+            },
+        )
+    })
+    .await
+    .map_err(|_| StartError::Panicked("opening the store"))?
+    .map_err(|source| StartError::Store {
+        path: config.store.path.clone(),
+        source,
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// The label of this process's `nd_host` row, for the DBA: host name and pid.
+fn host_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
 }
 
 /// Loads what the store holds: idempotency records (so repeats are still recognised) and every

@@ -21,6 +21,10 @@ pub enum StartError {
     /// The store could not be opened (locked by another process, unreadable, not a store).
     #[error("store {}: {source}", path.display())]
     Store { path: PathBuf, source: StoreError },
+    /// The shared (PostgreSQL) store could not be opened: unreachable, refused, or a schema
+    /// newer than this build understands.
+    #[error("store (PostgreSQL): {source}")]
+    SharedStore { source: StoreError },
     /// Recovery could not read the store.
     #[error("recovering the store: {0}")]
     Recovery(StoreError),
@@ -70,6 +74,7 @@ impl StartError {
             StartError::Key(e) if e.is_config() => EX_USAGE,
             StartError::Key(_)
             | StartError::Store { .. }
+            | StartError::SharedStore { .. }
             | StartError::Recovery(_)
             | StartError::TokenFile { .. } => EX_UNAVAILABLE,
             StartError::Listen { .. } | StartError::Runtime { .. } => EX_OSERR,

@@ -96,6 +96,18 @@ pub struct StoreFile {
     pub idempotency_capacity: u64,
     /// Bytes of the store's page cache (reads of recent records). Default 67_108_864 (64 MiB).
     pub cache_size: u64,
+    /// `"embedded"` (the redb file under `path`, one host) or `"postgres"` (a database shared by
+    /// several hosts). Default `"embedded"`.
+    pub kind: String,
+    /// `kind = "postgres"`: a libpq URL (`postgres://user@host/db?sslmode=require`) or key=value
+    /// string. Required for that kind.
+    pub url: Option<String>,
+    /// `kind = "postgres"`: how long a host's claim on a notification lasts unless renewed.
+    /// Default `"60s"`; must exceed every profile's attempt_timeout by the lease margin.
+    pub lease: String,
+    /// `kind = "postgres"`: connections of the pool for claims, reads and maintenance (the two
+    /// commit lanes have their own). Default 8.
+    pub pool_size: u64,
 }
 
 impl Default for StoreFile {
@@ -105,6 +117,10 @@ impl Default for StoreFile {
             retention: "7d".to_owned(),
             idempotency_capacity: 2_000_000,
             cache_size: 64 << 20,
+            kind: "embedded".to_owned(),
+            url: None,
+            lease: "60s".to_owned(),
+            pool_size: 8,
         }
     }
 }

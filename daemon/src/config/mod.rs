@@ -66,7 +66,45 @@ pub struct StoreConfig {
     pub idempotency_capacity: NonZeroU64,
     /// Bytes of the store's page cache.
     pub cache_size: u64,
+    /// Which store holds the notifications.
+    pub backend: StoreBackend,
 }
+
+/// `store.kind`: where notifications are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreBackend {
+    /// The redb file under `store.path`, owned by this one host.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database shared by several hosts.
+    Postgres(PostgresConfig),
+}
+
+/// `[store]` with `kind = "postgres"`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// libpq URL or key=value connection string (may hold a password: never logged).
+    pub url: String,
+    /// How long a claim lasts unless renewed.
+    pub lease: Duration,
+    /// Connections of the pool.
+    pub pool_size: usize,
+}
+
+// The URL may carry a password; config is logged at debug level.
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &"<redacted>")
+            .field("lease", &self.lease)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// What a lease must exceed the longest attempt_timeout by: a commit of the outcome, and a
+/// renewal missed on a slow database, must both fit before another host may take over.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// `[ingest]`
 #[derive(Debug, Clone, PartialEq, Eq)]

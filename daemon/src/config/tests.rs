@@ -744,3 +744,44 @@ fn secrets_open_to_others_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_postgres_store_is_configured_and_its_lease_checked() {
+    let ok = "[store]\nkind = \"postgres\"\nurl = \"host=/tmp dbname=n\"\nlease = \"30s\"\npool_size = 3\n";
+    let config = Config::from_toml(ok, &Overrides::default()).unwrap();
+    assert_eq!(
+        config.store.backend,
+        StoreBackend::Postgres(PostgresConfig {
+            url: "host=/tmp dbname=n".to_owned(),
+            lease: Duration::from_secs(30),
+            pool_size: 3,
+        })
+    );
+    assert!(
+        !format!("{:?}", config.store).contains("dbname"),
+        "the url is redacted"
+    );
+    assert_eq!(
+        Config::load(None).unwrap().store.backend,
+        StoreBackend::Embedded
+    );
+
+    // The default profile's attempt_timeout is 15s: 25s is not longer than 15s + 10s.
+    let short = "[store]\nkind = \"postgres\"\nurl = \"postgres://h/db\"\nlease = \"25s\"\n";
+    assert_eq!(keys(short), ["store.lease"]);
+    let slow = "[store]\nkind = \"postgres\"\nurl = \"postgres://h/db\"\n\
+                [profiles.slow.retry]\nattempt_timeout = \"55s\"\n";
+    let found = problems(slow);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.key == "store.lease" && p.message.contains("`slow`")),
+        "{found:?}"
+    );
+    assert_eq!(keys("[store]\nkind = \"postgres\"\n"), ["store.url"]);
+    assert_eq!(keys("[store]\nkind = \"mysql\"\n"), ["store.kind"]);
+    assert_eq!(
+        keys("[store]\nkind = \"postgres\"\nurl = \"postgres://h/db\"\npool_size = 0\n"),
+        ["store.pool_size"]
+    );
+}

@@ -11,8 +11,8 @@ use super::inquiry::{validate_inquiry, validate_merchants};
 use super::problem::Problems;
 use super::profile::{DEFAULT_PROFILE, Profile, check_secret_file, validate_profile};
 use super::{
-    Config, DEFAULT_DATA_DIR, DeliveryConfig, IngestConfig, LogConfig, LogFormat, MetricsConfig,
-    Overrides, ShutdownConfig, StoreConfig,
+    Config, DEFAULT_DATA_DIR, DeliveryConfig, IngestConfig, LEASE_MARGIN, LogConfig, LogFormat,
+    MetricsConfig, Overrides, PostgresConfig, ShutdownConfig, StoreBackend, StoreConfig,
 };
 
 /// The contract caps a batch at 1000 envelopes (CONTRACT.md §2); the file may only lower it.
@@ -37,6 +37,7 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
             store.idempotency_capacity,
         ),
         cache_size: store.cache_size,
+        backend: validate_backend(store, problems),
     };
     if store.cache_size < 1 << 20 {
         problems.push("store.cache_size", "must be at least 1048576 (1 MiB)");
@@ -173,6 +174,7 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
         problems,
     );
     let merchants = validate_merchants(&file.merchants, problems);
+    check_lease(&store, &profiles, problems);
 
     Config {
         store,
@@ -184,6 +186,81 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
         profiles,
         inquiry,
         merchants,
+    }
+}
+
+fn validate_backend(store: &super::file::StoreFile, problems: &mut Problems) -> StoreBackend {
+    match store.kind.as_str() {
+        "embedded" => StoreBackend::Embedded,
+        "postgres" => {
+            let url = match store.url.as_deref() {
+                Some(url) if !url.trim().is_empty() => {
+                    match url.parse::<tokio_postgres::Config>() {
+                        Ok(_) => url.to_owned(),
+                        // The driver's message never quotes the string back, so no password leaks.
+                        Err(e) => {
+                            problems.push(
+                                "store.url",
+                                format!("not a PostgreSQL connection string: {e}"),
+                            );
+                            String::new()
+                        }
+                    }
+                }
+                _ => {
+                    problems.push("store.url", "required when store.kind = \"postgres\"");
+                    String::new()
+                }
+            };
+            let pool_size = match usize::try_from(store.pool_size) {
+                Ok(n @ 1..=1000) => n,
+                _ => {
+                    problems.push("store.pool_size", "must be 1 to 1000");
+                    1
+                }
+            };
+            StoreBackend::Postgres(PostgresConfig {
+                url,
+                lease: positive_duration(problems, "store.lease", &store.lease),
+                pool_size,
+            })
+        }
+        other => {
+            problems.push(
+                "store.kind",
+                format!("`{other}` is neither \"embedded\" nor \"postgres\""),
+            );
+            StoreBackend::Embedded
+        }
+    }
+}
+
+/// A lease that could run out during an attempt would let a second host start the same attempt
+/// while the first still runs (POSTGRES.md §3, rule 1).
+fn check_lease(
+    store: &StoreConfig,
+    profiles: &std::collections::BTreeMap<String, Profile>,
+    problems: &mut Problems,
+) {
+    let StoreBackend::Postgres(pg) = &store.backend else {
+        return;
+    };
+    if pg.lease.is_zero() {
+        return; // already reported by positive_duration
+    }
+    for (name, profile) in profiles {
+        let needed = profile.attempt_timeout + LEASE_MARGIN;
+        if pg.lease <= needed {
+            problems.push(
+                "store.lease",
+                format!(
+                    "{}s must be longer than profile `{name}`'s attempt_timeout ({}s) plus {}s",
+                    pg.lease.as_secs_f64(),
+                    profile.attempt_timeout.as_secs_f64(),
+                    LEASE_MARGIN.as_secs()
+                ),
+            );
+        }
     }
 }
 

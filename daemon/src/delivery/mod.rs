@@ -25,6 +25,7 @@
 mod ack_ratio;
 mod attempt;
 mod attempt_log;
+pub(crate) mod claimer;
 mod client;
 mod dispatcher;
 pub mod guard;

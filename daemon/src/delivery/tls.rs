@@ -19,7 +19,7 @@ pub struct TlsFiles<'a> {
 
 /// The system's roots, read once per process: reading the trust store takes tens of
 /// milliseconds and it does not change under a running daemon often enough to matter.
-fn system_roots() -> &'static [CertificateDer<'static>] {
+pub(crate) fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();

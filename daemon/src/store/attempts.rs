@@ -84,7 +84,7 @@ pub struct AttemptEntry {
     /// `S SUCCESS`, `U UNKNOWN_EXCEPTION`, `timeout`, `transport_error: ...`.
     pub result: String,
     pub signature: SignatureNote,
-    /// The first [`MAX_BODY_BYTES`] of the answer's body.
+    /// The first 2 KiB (`MAX_BODY_BYTES`) of the answer's body.
     pub response_body: Bytes,
 }
 

@@ -79,7 +79,7 @@ impl State {
         matches!(self, State::Failed | State::Dead)
     }
 
-    const fn tag(self) -> u8 {
+    pub(crate) const fn tag(self) -> u8 {
         match self {
             State::Pending => 1,
             State::Delivered => 2,
@@ -88,7 +88,7 @@ impl State {
         }
     }
 
-    const fn from_tag(tag: u8) -> Option<State> {
+    pub(crate) const fn from_tag(tag: u8) -> Option<State> {
         match tag {
             1 => Some(State::Pending),
             2 => Some(State::Delivered),

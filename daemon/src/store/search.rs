@@ -51,7 +51,7 @@ pub struct SearchFilter {
     pub until: Option<UnixMillis>,
     /// Only ids below this one (the previous page's cursor).
     pub before: Option<NotificationId>,
-    /// Most records to return (1 to [`MAX_LIMIT`]).
+    /// Most records to return (1 to 1000, `MAX_LIMIT`).
     pub limit: usize,
 }
 

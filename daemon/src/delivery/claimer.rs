@@ -1,0 +1,95 @@
+//! A shared store's background work on this host: claim due notifications while the shards have
+//! room, and keep the leases this host holds alive (POSTGRES.md §3, §5). The embedded store
+//! runs none of it: it owns everything from recovery on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Job;
+use crate::app::App;
+use crate::store::{PgStore, Store};
+
+/// Most notifications one claim takes.
+const CLAIM_BATCH: usize = 500;
+/// Poll period while nothing is due (retries and expired leases have no wake-up).
+const POLL: Duration = Duration::from_millis(500);
+
+/// Claims due work into the shards until `stop`, keeping at most `backlog` notifications queued
+/// locally: more would only age leases in memory that other hosts could be delivering.
+pub(crate) async fn claim_loop(
+    app: Arc<App>,
+    store: Arc<PgStore>,
+    backlog: usize,
+    stop: CancellationToken,
+) {
+    loop {
+        let room = backlog
+            .saturating_sub(app.dispatcher.pending())
+            .min(CLAIM_BATCH);
+        let mut full = false;
+        if room > 0 {
+            match store.claim(room).await {
+                Ok(claimed) => {
+                    full = claimed.len() == room;
+                    enqueue(&app, &store, claimed).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Claiming due notifications failed; will try again.")
+                }
+            }
+        }
+        // A full batch means more is due: claim again at once. Jitter keeps hosts from polling
+        // in step.
+        let wait = if full {
+            Duration::ZERO
+        } else {
+            POLL.mul_f64(0.8 + rand::random::<f64>() * 0.4)
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+async fn enqueue(
+    app: &App,
+    store: &PgStore,
+    claimed: Vec<(crate::store::NotificationRecord, crate::store::Lease)>,
+) {
+    let now = app.clock.now();
+    let mut jobs = Vec::with_capacity(claimed.len());
+    let mut unknown = Vec::new();
+    for (rec, lease) in claimed {
+        match app.profile(&rec.profile) {
+            Some(profile) => jobs.push(Job::from_record(&rec, profile, now).with_lease(lease)),
+            // Another host may still have this profile (a rolling config change): hand it back.
+            None => {
+                tracing::warn!(id = %rec.id, profile = %rec.profile, "Claimed a notification of a profile this host does not have; released.");
+                unknown.push((rec.id, lease));
+            }
+        }
+    }
+    app.dispatcher.enqueue_many(jobs);
+    // An empty release costs nothing (no round trip).
+    if let Err(e) = store.release(unknown).await {
+        tracing::warn!(error = %e, "Releasing notifications of unknown profiles failed.");
+    }
+}
+
+/// Renews every lease this host holds each third of the lease, so one missed renewal still
+/// leaves a third of it.
+pub(crate) async fn renew_loop(store: Arc<PgStore>, lease: Duration, stop: CancellationToken) {
+    let every = lease / 3;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => return,
+        }
+        if let Err(e) = store.renew_all().await {
+            tracing::warn!(error = %e, "Renewing this host's leases failed; will try again.");
+        }
+    }
+}

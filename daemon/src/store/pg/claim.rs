@@ -1,0 +1,275 @@
+//! Leases: claims, renewals, releases, and the fenced outcome writes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use notifyd_core::NotificationId;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use super::connect::pooled;
+use super::lane::{Batch, BatchFuture};
+use super::read::by_ids;
+use super::{Shared, millis, pg_err, uid};
+use crate::store::{Applied, AttemptUpdate, Lease, NotificationRecord, StoreError};
+
+/// Due rows that head their payment (no pending row of the same payment has a smaller `seq`,
+/// POSTGRES.md §4), skipping rows another host is claiming right now. MATERIALIZED and
+/// `ANY(ARRAY(..))` keep the LIMIT a limit and the update a primary-key probe (§3).
+const CLAIM: &str = "
+WITH cand AS MATERIALIZED (
+  SELECT q.id FROM nd_queue q
+  WHERE q.due_at <= nd_now()
+    AND NOT EXISTS (SELECT 1 FROM nd_queue p WHERE p.order_hash = q.order_hash AND p.seq < q.seq)
+  ORDER BY q.due_at LIMIT $1 FOR UPDATE OF q SKIP LOCKED)
+UPDATE nd_queue q SET due_at = nd_now() + $2, lease_owner = $3, lease_token = q.lease_token + 1
+WHERE q.id = ANY (ARRAY(SELECT id FROM cand))
+RETURNING q.id, q.lease_token";
+
+/// Claims up to `max` due notifications for this host.
+pub(super) async fn claim(
+    shared: &Shared,
+    max: usize,
+) -> Result<Vec<(NotificationRecord, Lease)>, StoreError> {
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let client = pooled(&shared.pool).await?;
+    let limit = i64::try_from(max).unwrap_or(i64::MAX);
+    let rows = client
+        .query(CLAIM, &[&limit, &shared.lease_millis(), &shared.owner()])
+        .await
+        .map_err(|e| pg_err("claiming due notifications", e))?;
+    drop(client);
+    let tokens: HashMap<Uuid, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let ids: Vec<Uuid> = tokens.keys().copied().collect();
+    let records = by_ids(shared, &ids).await?;
+    Ok(records
+        .into_iter()
+        .filter_map(|r| {
+            let token = *tokens.get(&uid(r.id))?;
+            let lease = Lease {
+                owner: shared.host,
+                token: u64::try_from(token).ok()?,
+            };
+            Some((r, lease))
+        })
+        .collect())
+}
+
+/// Extends every lease in one statement; answers the ids no longer held under that lease.
+pub(super) async fn renew(
+    shared: &Shared,
+    leases: Vec<(NotificationId, Lease)>,
+) -> Result<Vec<NotificationId>, StoreError> {
+    if leases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = leases.iter().map(|(id, _)| uid(*id)).collect();
+    let client = pooled(&shared.pool).await?;
+    // By id and owner only: an unnest join on (id, token) can plan as a nested loop over both
+    // arrays (POSTGRES.md §3). The tokens are compared here instead.
+    let held: HashMap<Uuid, i64> = client
+        .query(
+            "UPDATE nd_queue SET due_at = nd_now() + $1
+             WHERE id = ANY($2) AND lease_owner = $3 RETURNING id, lease_token",
+            &[&shared.lease_millis(), &ids, &shared.owner()],
+        )
+        .await
+        .map_err(|e| pg_err("renewing leases", e))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(leases
+        .into_iter()
+        .filter(|(id, lease)| held.get(&uid(*id)).copied() != i64::try_from(lease.token).ok())
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// Gives leases back: due again at their own schedule, claimable by any host at once.
+pub(super) async fn release(
+    shared: &Shared,
+    leases: Vec<(NotificationId, Lease)>,
+) -> Result<(), StoreError> {
+    if leases.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = leases.iter().map(|(id, _)| uid(*id)).collect();
+    let tokens: Vec<i64> = leases.iter().map(|(_, l)| token(l)).collect();
+    let client = pooled(&shared.pool).await?;
+    client
+        .execute(
+            "UPDATE nd_queue q SET lease_owner = NULL,
+                    due_at = least(coalesce(q.next_attempt_at, nd_now()), nd_now())
+             FROM unnest($1::uuid[], $2::int8[]) AS u(id, token)
+             WHERE q.id = u.id AND q.lease_owner = $3 AND q.lease_token = u.token",
+            &[&ids, &tokens, &shared.owner()],
+        )
+        .await
+        .map_err(|e| pg_err("releasing leases", e))?;
+    Ok(())
+}
+
+/// Extends every lease this host holds, in one statement (POSTGRES.md §3, rule 2): rows queued
+/// locally behind a busy endpoint age like the one being attempted. Answers how many.
+pub(super) async fn renew_all(shared: &Shared) -> Result<u64, StoreError> {
+    let client = pooled(&shared.pool).await?;
+    client
+        .execute(
+            "UPDATE nd_queue SET due_at = greatest(due_at, nd_now() + $1) WHERE lease_owner = $2",
+            &[&shared.lease_millis(), &shared.owner()],
+        )
+        .await
+        .map_err(|e| pg_err("renewing this host's leases", e))
+}
+
+/// Gives back everything this host holds (at shutdown), due at its own schedule, so other
+/// hosts take it at once instead of after the lease.
+pub(super) async fn release_all(shared: &Shared) -> Result<u64, StoreError> {
+    let client = pooled(&shared.pool).await?;
+    client
+        .execute(
+            "UPDATE nd_queue SET lease_owner = NULL,
+                    due_at = least(coalesce(next_attempt_at, nd_now()), nd_now())
+             WHERE lease_owner = $1",
+            &[&shared.owner()],
+        )
+        .await
+        .map_err(|e| pg_err("releasing this host's leases", e))
+}
+
+fn token(lease: &Lease) -> i64 {
+    i64::try_from(lease.token).unwrap_or(-1)
+}
+
+/// A retry keeps the row leased to this host, which schedules the retry itself; the lease runs
+/// at least until the retry is due, so no other host takes it meanwhile.
+const RETRY: &str = "
+UPDATE nd_queue q SET attempts = u.attempts, last_result = u.last_result,
+       next_attempt_at = u.next_at, due_at = greatest(u.next_at, nd_now() + $6)
+FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::text[], $5::int8[])
+  AS u(id, token, attempts, last_result, next_at)
+WHERE q.id = u.id AND q.lease_owner = $7 AND q.lease_token = u.token
+RETURNING q.id";
+
+/// A finished notification leaves the hot table and gains its outcome row in one statement, for
+/// the rows whose lease is still this one only.
+const FINISH: &str = "
+WITH u AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::text[], $5::int8[],
+                                $6::int2[]) AS u(id, token, attempts, last_result, finished_at, state)),
+gone AS (DELETE FROM nd_queue q USING u
+         WHERE q.id = u.id AND q.lease_owner = $7 AND q.lease_token = u.token RETURNING q.id)
+INSERT INTO nd_outcome (id, state, attempts, last_result, finished_at)
+SELECT u.id, u.state, u.attempts, u.last_result, u.finished_at FROM u JOIN gone USING (id)
+ON CONFLICT (id) DO NOTHING
+RETURNING id";
+
+pub(super) struct Outcomes(pub(super) Arc<Shared>);
+
+impl Batch<AttemptUpdate, Applied> for Outcomes {
+    fn run<'a>(
+        &'a self,
+        client: &'a mut Client,
+        updates: Vec<AttemptUpdate>,
+    ) -> BatchFuture<'a, Applied> {
+        Box::pin(outcomes(&self.0, client, updates))
+    }
+}
+
+async fn outcomes(
+    shared: &Shared,
+    client: &mut Client,
+    updates: Vec<AttemptUpdate>,
+) -> Result<Vec<Applied>, StoreError> {
+    let (finished, retries): (Vec<&AttemptUpdate>, Vec<&AttemptUpdate>) =
+        updates.iter().partition(|u| u.state.is_finished());
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg_err("starting an outcome transaction", e))?;
+    let mut applied: HashSet<Uuid> = HashSet::with_capacity(updates.len());
+    if !retries.is_empty() {
+        let columns = Columns::of(&retries);
+        let next: Vec<i64> = retries
+            .iter()
+            .map(|u| u.next_attempt_at.map_or(0, millis))
+            .collect();
+        let rows = tx
+            .query(
+                RETRY,
+                &[
+                    &columns.ids,
+                    &columns.tokens,
+                    &columns.attempts,
+                    &columns.results,
+                    &next,
+                    &shared.lease_millis(),
+                    &shared.owner(),
+                ],
+            )
+            .await
+            .map_err(|e| pg_err("recording retries", e))?;
+        applied.extend(rows.iter().map(|r| r.get::<_, Uuid>(0)));
+    }
+    if !finished.is_empty() {
+        let columns = Columns::of(&finished);
+        let at: Vec<i64> = finished
+            .iter()
+            .map(|u| u.finished_at.map_or(0, millis))
+            .collect();
+        let states: Vec<i16> = finished.iter().map(|u| i16::from(u.state.tag())).collect();
+        let rows = tx
+            .query(
+                FINISH,
+                &[
+                    &columns.ids,
+                    &columns.tokens,
+                    &columns.attempts,
+                    &columns.results,
+                    &at,
+                    &states,
+                    &shared.owner(),
+                ],
+            )
+            .await
+            .map_err(|e| pg_err("recording finished notifications", e))?;
+        applied.extend(rows.iter().map(|r| r.get::<_, Uuid>(0)));
+    }
+    tx.commit()
+        .await
+        .map_err(|e| pg_err("committing attempt outcomes", e))?;
+    // Not matched: the row is held under another lease, or already finished by the host that
+    // took it over. Either way this host must forget it.
+    Ok(updates
+        .iter()
+        .map(|u| {
+            if applied.contains(&uid(u.id)) {
+                Applied::Done
+            } else {
+                Applied::LeaseLost
+            }
+        })
+        .collect())
+}
+
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    tokens: Vec<i64>,
+    attempts: Vec<i32>,
+    results: Vec<Option<&'a str>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(updates: &[&'a AttemptUpdate]) -> Self {
+        Columns {
+            ids: updates.iter().map(|u| uid(u.id)).collect(),
+            tokens: updates.iter().map(|u| token(&u.lease)).collect(),
+            attempts: updates
+                .iter()
+                .map(|u| i32::try_from(u.attempts).unwrap_or(i32::MAX))
+                .collect(),
+            results: updates.iter().map(|u| u.last_result.as_deref()).collect(),
+        }
+    }
+}

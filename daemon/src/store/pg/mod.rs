@@ -1,0 +1,335 @@
+//! The PostgreSQL store (`[store] kind = "postgres"`): one database shared by several hosts.
+//!
+//! Layout and reasoning: POSTGRES.md. Pending notifications live in the hot `nd_queue` table
+//! only while pending; the notification itself is written once (`nd_notification`), and a
+//! finished one's `nd_queue` row is replaced by an `nd_outcome` row in the same statement.
+//! Each pending row is held by at most one host at a time under a lease (`lease_owner`,
+//! `lease_token`, `due_at` = end of the lease); every outcome write is fenced by owner and
+//! token, so a host that stalled past its lease writes nothing.
+//!
+//! Writes go through two group-commit lanes (`lane.rs`), each with its own connection: one
+//! transaction for whatever accepts (or outcomes) queued up meanwhile. Claims, renewals, reads
+//! and maintenance use a small pool. All of it runs on a dedicated runtime of one worker thread,
+//! so the trait's blocking reads can wait on it from any thread (they are called from
+//! `spawn_blocking`, where a nested `block_on` of the caller's runtime is not allowed).
+
+mod accept;
+mod claim;
+mod connect;
+mod lane;
+mod read;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use notifyd_core::{NotificationId, UnixMillis};
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+use super::{
+    Accepted, Applied, AttemptUpdate, IdempotencyRecord, KeyLookup, Lease, NotificationRecord,
+    PruneStats, RedeliverOutcome, Store, StoreError, StoreFuture, StoreMode,
+};
+use crate::config::PostgresConfig;
+
+pub use schema::VERSION as SCHEMA_VERSION;
+
+/// Most records in one accept or outcome transaction.
+const MAX_BATCH_ROWS: usize = 2000;
+
+/// The PostgreSQL store. Cheap to share behind an `Arc`.
+pub struct PgStore {
+    inner: Arc<Shared>,
+    // Option so Drop can shut it down without blocking (dropping a runtime from async code panics).
+    runtime: Option<Runtime>,
+    accepts: lane::Lane<NotificationRecord, Accepted>,
+    outcomes: lane::Lane<AttemptUpdate, Applied>,
+}
+
+/// What every task of the store needs.
+pub(crate) struct Shared {
+    pub(crate) pool: Pool,
+    /// This host's number (`nd_host.id`): the owner of its leases.
+    pub(crate) host: u32,
+    pub(crate) lease: Duration,
+}
+
+impl Shared {
+    fn lease_millis(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn owner(&self) -> i32 {
+        // Host ids come from an int identity column, so they fit.
+        i32::try_from(self.host).unwrap_or(i32::MAX)
+    }
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("host", &self.inner.host)
+            .field("lease", &self.inner.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects, creates or migrates the schema, and registers this process as a host.
+    /// `name` labels the host row (hostname and pid, for the DBA).
+    pub fn open(config: &PostgresConfig, name: &str) -> Result<PgStore, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("notifyd-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Open(format!("starting the PostgreSQL runtime: {e}")))?;
+        let pg = connect::parse(&config.url)?;
+        let tls = connect::tls(&pg)?;
+        let (pg2, tls2, name) = (pg.clone(), tls.clone(), name.to_owned());
+        let (lease, pool_size) = (config.lease, config.pool_size);
+        let (inner, accept_client, outcome_client) = block(&runtime, async move {
+            let (pg, tls) = (pg2, tls2);
+            let mut admin = connect::client(&pg, &tls).await?;
+            schema::migrate(&mut admin).await?;
+            let host: i32 = admin
+                .query_one(
+                    "INSERT INTO nd_host (name) VALUES ($1) RETURNING id",
+                    &[&name],
+                )
+                .await
+                .map_err(|e| pg_err("registering this host in nd_host", e))?
+                .get(0);
+            let pool = connect::pool(pg.clone(), tls.clone(), pool_size)?;
+            let accept_client = connect::client(&pg, &tls).await?;
+            let outcome_client = connect::client(&pg, &tls).await?;
+            let inner = Arc::new(Shared {
+                pool,
+                host: u32::try_from(host)
+                    .map_err(|_| StoreError::Corrupt(format!("nd_host gave id {host}")))?,
+                lease,
+            });
+            Ok::<_, StoreError>((inner, accept_client, outcome_client))
+        })??;
+        let reconnect = connect::Reconnect::new(pg, tls);
+        let accepts = lane::Lane::start(
+            runtime.handle(),
+            "accept",
+            accept_client,
+            reconnect.clone(),
+            Arc::new(accept::Accept(inner.clone())),
+        );
+        let outcomes = lane::Lane::start(
+            runtime.handle(),
+            "outcome",
+            outcome_client,
+            reconnect,
+            Arc::new(claim::Outcomes(inner.clone())),
+        );
+        Ok(PgStore {
+            inner,
+            runtime: Some(runtime),
+            accepts,
+            outcomes,
+        })
+    }
+
+    /// This host's number, the owner of its leases.
+    pub fn host(&self) -> u32 {
+        self.inner.host
+    }
+
+    /// Extends every lease this host holds; answers how many rows it holds.
+    pub fn renew_all(&self) -> StoreFuture<u64> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::renew_all(&inner).await })
+    }
+
+    /// Gives back every lease this host holds (at shutdown).
+    pub fn release_all(&self) -> StoreFuture<u64> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::release_all(&inner).await })
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().expect("the runtime lives until drop")
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it on this (non-async) thread.
+    fn wait<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        block(self.runtime(), fut)?
+    }
+
+    /// Runs `fut` on the store's runtime and answers through a [`StoreFuture`].
+    fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.runtime().spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        StoreFuture::from_receiver(rx)
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Waits for `fut` on `rt` from any thread, async or not: through a std channel, since both
+/// `Runtime::block_on` and `blocking_recv` panic on a thread that runs async code.
+fn block<T: Send + 'static>(
+    rt: &Runtime,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().map_err(|_| StoreError::Closed)
+}
+
+/// Names what failed and why, with PostgreSQL's own message (and code) when it sent one.
+pub(crate) fn pg_err(what: &str, e: tokio_postgres::Error) -> StoreError {
+    let detail = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    if e.is_closed() {
+        StoreError::io(&format!("{what}: connection to PostgreSQL lost: {detail}"))
+    } else {
+        StoreError::Backend(format!("{what}: {detail}"))
+    }
+}
+
+pub(crate) fn uid(id: NotificationId) -> Uuid {
+    Uuid::from_u128(id.as_u128())
+}
+
+pub(crate) fn nid(id: Uuid) -> NotificationId {
+    NotificationId::from_u128(id.as_u128())
+}
+
+pub(crate) fn millis(t: UnixMillis) -> i64 {
+    i64::try_from(t.0).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn unix(t: i64) -> UnixMillis {
+    UnixMillis(u64::try_from(t).unwrap_or(0))
+}
+
+/// The per-payment order key as stored: xxh3, like the shards' own order hash.
+pub(crate) fn order_hash(order_key: &str) -> i64 {
+    i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(order_key.as_bytes()).to_ne_bytes())
+}
+
+impl Store for PgStore {
+    fn mode(&self) -> StoreMode {
+        StoreMode::Shared {
+            host: self.inner.host,
+            lease: self.inner.lease,
+        }
+    }
+
+    fn accept(&self, records: Vec<NotificationRecord>) -> StoreFuture<Vec<Accepted>> {
+        self.accepts.submit(records)
+    }
+
+    fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<Vec<Applied>> {
+        self.outcomes.submit(updates)
+    }
+
+    fn claim(&self, max: usize) -> StoreFuture<Vec<(NotificationRecord, Lease)>> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::claim(&inner, max).await })
+    }
+
+    fn renew(&self, leases: Vec<(NotificationId, Lease)>) -> StoreFuture<Vec<NotificationId>> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::renew(&inner, leases).await })
+    }
+
+    fn release(&self, leases: Vec<(NotificationId, Lease)>) -> StoreFuture<()> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::release(&inner, leases).await })
+    }
+
+    fn redeliver(&self, id: NotificationId, now: UnixMillis) -> StoreFuture<RedeliverOutcome> {
+        let inner = self.inner.clone();
+        self.spawn(async move { read::redeliver(&inner, id, now).await })
+    }
+
+    fn prune(&self, older_than: UnixMillis, limit: usize) -> StoreFuture<PruneStats> {
+        let inner = self.inner.clone();
+        self.spawn(async move { read::prune(&inner, older_than, limit).await })
+    }
+
+    fn get(&self, id: NotificationId) -> Result<Option<NotificationRecord>, StoreError> {
+        let inner = self.inner.clone();
+        self.wait(async move { Ok(read::by_ids(&inner, &[uid(id)]).await?.pop()) })
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<NotificationRecord>, StoreError> {
+        let inner = self.inner.clone();
+        self.wait(async move { read::dead_letters(&inner, limit).await })
+    }
+
+    fn find_by_payment_id(&self, payment_id: &str) -> Result<Vec<NotificationRecord>, StoreError> {
+        let inner = self.inner.clone();
+        let payment_id = payment_id.to_owned();
+        self.wait(async move { read::by_payment_id(&inner, &payment_id).await })
+    }
+
+    fn find_by_payment_request_id(
+        &self,
+        partner_id: Option<&str>,
+        payment_request_id: &str,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let inner = self.inner.clone();
+        let partner_id = partner_id.map(str::to_owned);
+        let request = payment_request_id.to_owned();
+        self.wait(async move {
+            read::by_payment_request_id(&inner, partner_id.as_deref(), &request).await
+        })
+    }
+
+    fn find_idempotency(
+        &self,
+        key: u128,
+        by: KeyLookup<'_>,
+        since: UnixMillis,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        // The key is the primary key's second column (indexed on its own): no need for `by`,
+        // which only tells the embedded store which of its indexes to walk.
+        let _ = by;
+        let inner = self.inner.clone();
+        self.wait(async move { read::idempotency(&inner, key, since).await })
+    }
+
+    fn scan_pending(
+        &self,
+        _chunk: usize,
+        _sink: &mut dyn FnMut(Vec<NotificationRecord>),
+    ) -> Result<usize, StoreError> {
+        // Shared: pending work is claimed under leases, never loaded wholesale at start.
+        Ok(0)
+    }
+
+    fn load_idempotency(&self, _since: UnixMillis) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        // Shared: the database's unique key judges repeats; the in-memory table fills as it goes.
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,144 @@
+//! The schema, created and migrated by notifyd itself.
+//!
+//! Every host runs [`migrate`] at start. It holds a session advisory lock for the whole check, so
+//! hosts starting at once against an empty database wait for the first one instead of racing
+//! `CREATE TABLE` (plain `IF NOT EXISTS` still fails with a unique violation on `pg_type` when
+//! two sessions create the same table concurrently). A database migrated by a newer release than
+//! this one understands is refused: its writes could break invariants this code does not know.
+
+use tokio_postgres::Client;
+
+use super::pg_err;
+use crate::store::StoreError;
+
+/// Arbitrary, fixed: the advisory lock key of notifyd's migrations ("nd-schema" in ASCII).
+const LOCK_KEY: i64 = 0x6e64_2d73_6368_656d;
+
+/// The newest schema this release writes.
+pub const VERSION: i32 = 1;
+
+/// Migration `n` (1-based) brings the schema from version n-1 to n, in one transaction.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Times are epoch milliseconds (bigint) like `UnixMillis`; "now" is the database's clock
+/// (`nd_now()`) wherever hosts must agree on it (leases, due times of claims).
+const V1: &str = r#"
+CREATE FUNCTION nd_now() RETURNS bigint LANGUAGE sql STABLE
+  AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+
+CREATE TABLE nd_host (
+  id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name text NOT NULL,
+  started_at bigint NOT NULL DEFAULT nd_now()
+) WITH (fillfactor = 50);
+
+-- Cold: written once at accept, read by inquiry and claims.
+CREATE TABLE nd_notification (
+  id uuid PRIMARY KEY,
+  api smallint NOT NULL, profile text NOT NULL, url text NOT NULL, body bytea NOT NULL,
+  idem_key uuid NOT NULL, fingerprint uuid NOT NULL, order_key text NOT NULL,
+  payment_id text, payment_request_id text, partner_id text,
+  accepted_at bigint NOT NULL);
+CREATE INDEX nd_notification_payment ON nd_notification (payment_id, id)
+  WHERE payment_id IS NOT NULL;
+CREATE INDEX nd_notification_request ON nd_notification (payment_request_id, partner_id, id)
+  WHERE payment_request_id IS NOT NULL;
+
+-- Idempotency across hosts: the unique key is the judge, whichever host commits first.
+CREATE TABLE nd_idem (
+  profile text NOT NULL, idem_key uuid NOT NULL,
+  fingerprint uuid NOT NULL, id uuid NOT NULL, accepted_at bigint NOT NULL,
+  PRIMARY KEY (profile, idem_key));
+CREATE INDEX nd_idem_accepted ON nd_idem (accepted_at);
+-- find_idempotency knows the key, not the profile.
+CREATE INDEX nd_idem_key ON nd_idem (idem_key);
+
+-- Hot: pending notifications only; its size is the backlog, not the history.
+-- seq has CACHE 1: a cached block per session would break accept order between hosts.
+CREATE TABLE nd_queue (
+  id uuid PRIMARY KEY,
+  seq bigint GENERATED ALWAYS AS IDENTITY (CACHE 1),
+  order_hash bigint NOT NULL,
+  due_at bigint NOT NULL,            -- next attempt; while leased, the end of the lease
+  attempts int NOT NULL DEFAULT 0, last_result text,
+  next_attempt_at bigint,            -- the host's schedule, kept for the record's readers
+  lease_owner int, lease_token bigint NOT NULL DEFAULT 0
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+        autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
+CREATE INDEX nd_queue_due ON nd_queue (due_at);
+CREATE INDEX nd_queue_order ON nd_queue (order_hash, seq);
+-- A host renews and releases all it holds by owner.
+CREATE INDEX nd_queue_owner ON nd_queue (lease_owner) WHERE lease_owner IS NOT NULL;
+
+-- One row per finished notification, replacing its nd_queue row in the same statement.
+CREATE TABLE nd_outcome (
+  id uuid PRIMARY KEY,
+  state smallint NOT NULL, attempts int NOT NULL, last_result text, finished_at bigint NOT NULL);
+CREATE INDEX nd_outcome_finished ON nd_outcome (finished_at);
+CREATE INDEX nd_outcome_dead ON nd_outcome (finished_at DESC, id DESC) WHERE state IN (3, 4);
+"#;
+
+/// Creates or upgrades the schema to [`VERSION`]; refuses a newer one.
+pub(crate) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await
+        .map_err(|e| pg_err("taking the schema lock", e))?;
+    let result = migrate_locked(client).await;
+    // A session lock outlives a failed transaction: give it back either way.
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await
+        .map_err(|e| pg_err("releasing the schema lock", e));
+    result.and(unlocked.map(drop))
+}
+
+async fn migrate_locked(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS nd_schema (
+               version int NOT NULL, min_compatible int NOT NULL,
+               migrated_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(|e| pg_err("creating nd_schema", e))?;
+    let row = client
+        .query_opt(
+            "SELECT version, min_compatible FROM nd_schema ORDER BY version DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_err("reading nd_schema", e))?;
+    let (mut version, min_compatible) = row.map_or((0, 0), |r| (r.get(0), r.get(1)));
+    if min_compatible > VERSION {
+        return Err(StoreError::Open(format!(
+            "the database schema is version {version}, which needs a release that understands \
+             version {min_compatible}; this one understands up to {VERSION}"
+        )));
+    }
+    while version < VERSION {
+        let next = version + 1;
+        let step = usize::try_from(version).map_err(|_| {
+            StoreError::Corrupt(format!("nd_schema holds a negative version {version}"))
+        })?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_err("starting a migration", e))?;
+        tx.batch_execute(MIGRATIONS[step])
+            .await
+            .map_err(|e| pg_err(&format!("migrating the schema to version {next}"), e))?;
+        // min_compatible = next: releases older than this migration must not run on it.
+        tx.execute(
+            "INSERT INTO nd_schema (version, min_compatible) VALUES ($1, $1)",
+            &[&next],
+        )
+        .await
+        .map_err(|e| pg_err("recording the schema version", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_err(&format!("committing schema version {next}"), e))?;
+        version = next;
+    }
+    Ok(())
+}

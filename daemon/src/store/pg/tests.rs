@@ -1,0 +1,496 @@
+//! The PostgreSQL store against a real server (a private cluster per test binary, a database per
+//! test). Skipped when PostgreSQL is not installed, failed instead under `NOTIFYD_CI`.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use notifyd_core::{Api, NotificationId, UnixMillis};
+
+use super::PgStore;
+use crate::config::PostgresConfig;
+use crate::store::{Accepted, Applied, AttemptUpdate, Lease, NotificationRecord, State, Store};
+use crate::test_pg::Cluster;
+
+/// The cluster the running tests share. A static would never be dropped, leaving the server
+/// running after the test binary exits: the last test holding it stops it instead.
+fn cluster() -> Option<Arc<Cluster>> {
+    static SLOT: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
+    let mut slot = SLOT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(running) = slot.upgrade() {
+        return Some(running);
+    }
+    match Cluster::start() {
+        Ok(c) => {
+            let c = Arc::new(c);
+            *slot = Arc::downgrade(&c);
+            Some(c)
+        }
+        Err(reason) => {
+            assert!(
+                std::env::var_os("NOTIFYD_CI").is_none(),
+                "PostgreSQL is missing under CI: {reason}"
+            );
+            eprintln!("SKIPPED: {reason}");
+            None
+        }
+    }
+}
+
+/// A fresh database, and the cluster to keep alive while it is used; `None` when the test
+/// must skip.
+fn database(name: &str) -> Option<(Arc<Cluster>, String)> {
+    let cluster = cluster()?;
+    let url = cluster.database(name).expect("createdb");
+    Some((cluster, url))
+}
+
+fn config(url: &str, lease: Duration) -> PostgresConfig {
+    PostgresConfig {
+        url: url.to_owned(),
+        lease,
+        pool_size: 4,
+    }
+}
+
+fn open(url: &str, lease: Duration) -> PgStore {
+    PgStore::open(&config(url, lease), "test").expect("the store opens")
+}
+
+/// Runs one SQL query on its own connection and answers the first column of every row, as text.
+fn sql(url: &str, query: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+            .simple_query(query)
+            .await
+            .expect(query)
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some(r.get(0).unwrap_or("").to_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+fn id(n: u64) -> NotificationId {
+    NotificationId::new(UnixMillis(1_000 + n), u128::from(n))
+}
+
+fn record(n: u64, payment_id: &str) -> NotificationRecord {
+    NotificationRecord {
+        id: id(n),
+        api: Api::NotifyPayment,
+        profile: "default".into(),
+        url: "https://merchant.example.com/notify".into(),
+        body: Bytes::from(format!("{{\"paymentId\":\"{payment_id}\",\"n\":\"{n}\"}}")),
+        idem_key: 0xABC0_0000 + u128::from(n),
+        fingerprint: u128::from(n) * 31,
+        order_key: format!("merchant.example.com|{payment_id}"),
+        payment_id: Some(payment_id.into()),
+        payment_request_id: Some(format!("req-{payment_id}")),
+        partner_id: Some("P0001".into()),
+        state: State::Pending,
+        attempts: 0,
+        last_result: None,
+        accepted_at: UnixMillis(1_000 + n),
+        next_attempt_at: Some(UnixMillis(1_000 + n)),
+        finished_at: None,
+        delivery_started_at: None,
+        receiver_ids: Default::default(),
+    }
+}
+
+fn outcome(n: u64, lease: Lease, state: State) -> AttemptUpdate {
+    AttemptUpdate {
+        receiver_ids: None,
+        id: id(n),
+        lease,
+        state,
+        attempts: 1,
+        last_result: Some(format!("{} once", state.as_str())),
+        next_attempt_at: (state == State::Pending).then_some(UnixMillis(2_000)),
+        finished_at: state.is_finished().then_some(UnixMillis(5_000)),
+    }
+}
+
+fn stored_lease(answer: Accepted) -> Lease {
+    match answer {
+        Accepted::Stored(Some(lease)) => lease,
+        other => panic!("expected a stored, self-claimed notification, got {other:?}"),
+    }
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[test]
+fn three_hosts_migrate_an_empty_database_at_once_into_one_schema() {
+    let Some((_cluster, url)) = database("migrate_race") else {
+        return;
+    };
+    let barrier = Arc::new(std::sync::Barrier::new(3));
+    let hosts: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                PgStore::open(&config(&url, LONG), "racer").map(|s| s.host())
+            })
+        })
+        .collect();
+    let mut ids: Vec<u32> = hosts
+        .into_iter()
+        .map(|h| h.join().unwrap().expect("every host opens"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each host has its own number");
+    assert_eq!(sql(&url, "SELECT version FROM nd_schema"), ["1"]);
+    // Opening again is a no-op.
+    drop(open(&url, LONG));
+    assert_eq!(sql(&url, "SELECT count(*) FROM nd_schema"), ["1"]);
+}
+
+#[test]
+fn a_schema_newer_than_this_release_understands_is_refused() {
+    let Some((_cluster, url)) = database("schema_newer") else {
+        return;
+    };
+    drop(open(&url, LONG));
+    sql(
+        &url,
+        "INSERT INTO nd_schema (version, min_compatible) VALUES (7, 7)",
+    );
+    let err = PgStore::open(&config(&url, LONG), "old").expect_err("a newer schema is refused");
+    assert!(err.to_string().contains("version 7"), "{err}");
+}
+
+#[test]
+fn accepts_store_once_per_key_and_answer_duplicate_or_inconsistent() {
+    let Some((_cluster, url)) = database("accept_dup") else {
+        return;
+    };
+    let store = open(&url, LONG);
+    let answers = store
+        .accept(vec![record(1, "p1"), record(2, "p2")])
+        .wait()
+        .unwrap();
+    assert_eq!(answers.len(), 2);
+    for a in answers {
+        let lease = stored_lease(a);
+        assert_eq!(lease.owner, store.host());
+    }
+    // Same key and fingerprint, new id: duplicate of the first. Same key, other fields: inconsistent.
+    let mut again = record(1, "p1");
+    again.id = id(11);
+    let mut changed = record(2, "p2");
+    changed.id = id(12);
+    changed.fingerprint = 7;
+    // Within one batch too: the second of two new records under one key is a duplicate.
+    let fresh = record(3, "p3");
+    let mut twin = record(3, "p3");
+    twin.id = id(13);
+    let answers = store
+        .accept(vec![again, changed, fresh, twin])
+        .wait()
+        .unwrap();
+    assert_eq!(answers[0], Accepted::Duplicate(id(1)));
+    assert_eq!(answers[1], Accepted::Inconsistent(id(2)));
+    assert!(matches!(answers[2], Accepted::Stored(Some(_))));
+    assert_eq!(answers[3], Accepted::Duplicate(id(3)));
+    assert_eq!(sql(&url, "SELECT count(*) FROM nd_notification"), ["3"]);
+
+    let got = store.get(id(1)).unwrap().expect("stored");
+    assert_eq!(got, record(1, "p1"));
+    assert_eq!(store.get(id(11)).unwrap(), None);
+    let by_payment = store.find_by_payment_id("p2").unwrap();
+    assert_eq!(by_payment.len(), 1);
+    let by_request = store
+        .find_by_payment_request_id(Some("P0001"), "req-p3")
+        .unwrap();
+    assert_eq!(by_request[0].id, id(3));
+    assert!(
+        store
+            .find_by_payment_request_id(Some("other"), "req-p3")
+            .unwrap()
+            .is_empty()
+    );
+    let idem = store
+        .find_idempotency(
+            record(1, "p1").idem_key,
+            crate::store::KeyLookup::PaymentId("p1"),
+            UnixMillis(0),
+        )
+        .unwrap()
+        .expect("the key is known");
+    assert_eq!(
+        (idem.id, idem.fingerprint),
+        (id(1), record(1, "p1").fingerprint)
+    );
+}
+
+#[test]
+fn two_hosts_accepting_one_key_at_once_store_it_once_with_one_id() {
+    let Some((_cluster, url)) = database("accept_race") else {
+        return;
+    };
+    let a = Arc::new(open(&url, LONG));
+    let b = Arc::new(open(&url, LONG));
+    let n = 200u64;
+    let send = |store: Arc<PgStore>, offset: u64| {
+        std::thread::spawn(move || {
+            let records: Vec<_> = (0..n)
+                .map(|i| {
+                    let mut r = record(i, &format!("pay{i}"));
+                    r.id = id(offset + i);
+                    r
+                })
+                .collect();
+            store.accept(records).wait().unwrap()
+        })
+    };
+    let (ta, tb) = (send(a.clone(), 0), send(b.clone(), 10_000));
+    let (ra, rb) = (ta.join().unwrap(), tb.join().unwrap());
+    for i in 0..n as usize {
+        let winner = |answer: Accepted, own: u64| match answer {
+            Accepted::Stored(_) => id(own),
+            Accepted::Duplicate(other) => other,
+            Accepted::Inconsistent(_) => panic!("same fields, judged inconsistent"),
+        };
+        let i64_ = i as u64;
+        assert_eq!(winner(ra[i], i64_), winner(rb[i], 10_000 + i64_), "key {i}");
+    }
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM nd_notification"),
+        [n.to_string()]
+    );
+}
+
+#[test]
+fn an_outcome_is_refused_once_another_host_took_the_lease_over() {
+    let Some((_cluster, url)) = database("fence") else {
+        return;
+    };
+    let short = Duration::from_millis(300);
+    let a = open(&url, short);
+    let b = open(&url, short);
+    let lease_a = stored_lease(a.accept(vec![record(1, "p1")]).wait().unwrap()[0]);
+    assert!(b.claim(10).wait().unwrap().is_empty(), "held by a");
+    std::thread::sleep(Duration::from_millis(500));
+    let claimed = b.claim(10).wait().unwrap();
+    assert_eq!(claimed.len(), 1, "a's lease ran out");
+    let (rec, lease_b) = claimed.into_iter().next().unwrap();
+    assert_eq!(rec.id, id(1));
+    assert_eq!(lease_b.owner, b.host());
+    assert_ne!(lease_b.token, lease_a.token);
+
+    assert_eq!(a.renew(vec![(id(1), lease_a)]).wait().unwrap(), [id(1)]);
+    let stale = a
+        .update(vec![outcome(1, lease_a, State::Delivered)])
+        .wait()
+        .unwrap();
+    assert_eq!(stale, [Applied::LeaseLost]);
+    assert_eq!(a.get(id(1)).unwrap().unwrap().state, State::Pending);
+    let current = b
+        .update(vec![outcome(1, lease_b, State::Delivered)])
+        .wait()
+        .unwrap();
+    assert_eq!(current, [Applied::Done]);
+    let done = a.get(id(1)).unwrap().unwrap();
+    assert_eq!(
+        (done.state, done.finished_at),
+        (State::Delivered, Some(UnixMillis(5_000)))
+    );
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM nd_queue"),
+        ["0"],
+        "finished rows leave the hot table"
+    );
+}
+
+#[test]
+fn only_the_head_of_a_payment_is_claimable_and_leases_renew_and_release() {
+    let Some((_cluster, url)) = database("order") else {
+        return;
+    };
+    let a = open(&url, LONG);
+    let b = open(&url, LONG);
+    let answers = a
+        .accept(vec![record(1, "p"), record(2, "p"), record(3, "q")])
+        .wait()
+        .unwrap();
+    let first = stored_lease(answers[0]);
+    assert_eq!(
+        answers[1],
+        Accepted::Stored(None),
+        "behind notification 1 of its payment"
+    );
+    let third = stored_lease(answers[2]);
+    assert!(b.claim(10).wait().unwrap().is_empty());
+
+    // A retry keeps the lease; renewal keeps it; release hands it to whoever claims.
+    let retried = a
+        .update(vec![outcome(3, third, State::Pending)])
+        .wait()
+        .unwrap();
+    assert_eq!(retried, [Applied::Done]);
+    assert!(a.renew(vec![(id(3), third)]).wait().unwrap().is_empty());
+    a.release(vec![(id(3), third)]).wait().unwrap();
+    let taken = b.claim(10).wait().unwrap();
+    assert_eq!(taken.iter().map(|(r, _)| r.id).collect::<Vec<_>>(), [id(3)]);
+    assert_eq!(taken[0].0.attempts, 1, "the retry was recorded");
+
+    // Notification 2 becomes claimable only once 1 is final.
+    assert_eq!(
+        a.update(vec![outcome(1, first, State::Failed)])
+            .wait()
+            .unwrap(),
+        [Applied::Done]
+    );
+    let next = b.claim(10).wait().unwrap();
+    assert_eq!(next.iter().map(|(r, _)| r.id).collect::<Vec<_>>(), [id(2)]);
+}
+
+#[test]
+fn dead_letters_redeliver_and_prune_removes_only_finished_notifications() {
+    let Some((_cluster, url)) = database("redeliver") else {
+        return;
+    };
+    let store = open(&url, LONG);
+    let answers = store
+        .accept(vec![record(1, "p1"), record(2, "p2")])
+        .wait()
+        .unwrap();
+    let lease = stored_lease(answers[0]);
+    store
+        .update(vec![outcome(1, lease, State::Dead)])
+        .wait()
+        .unwrap();
+    let dead = store.dead_letters(10).unwrap();
+    assert_eq!(dead.iter().map(|r| r.id).collect::<Vec<_>>(), [id(1)]);
+
+    match store.redeliver(id(1), UnixMillis(9_000)).wait().unwrap() {
+        crate::store::RedeliverOutcome::Started(r) => {
+            assert_eq!((r.state, r.attempts), (State::Pending, 0));
+        }
+        other => panic!("expected a redelivery, got {other:?}"),
+    }
+    assert!(store.dead_letters(10).unwrap().is_empty());
+    assert_eq!(
+        store.redeliver(id(2), UnixMillis(9_000)).wait().unwrap(),
+        crate::store::RedeliverOutcome::NotRedeliverable(State::Pending)
+    );
+    let claimed = store.claim(10).wait().unwrap();
+    assert_eq!(
+        claimed.iter().map(|(r, _)| r.id).collect::<Vec<_>>(),
+        [id(1)]
+    );
+    let lease = claimed[0].1;
+    store
+        .update(vec![outcome(1, lease, State::Delivered)])
+        .wait()
+        .unwrap();
+
+    // Notification 1 finished at 5000; 2 is pending and stays whatever its age.
+    let stats = store.prune(UnixMillis(6_000), 10).wait().unwrap();
+    assert_eq!(stats.notifications, 1);
+    assert_eq!(stats.idempotency, 2, "keys accepted before 6000");
+    assert_eq!(store.get(id(1)).unwrap(), None);
+    assert_eq!(store.get(id(2)).unwrap().unwrap().state, State::Pending);
+    let none = store.prune(UnixMillis(6_000), 10).wait().unwrap();
+    assert_eq!((none.notifications, none.more), (0, false));
+}
+
+/// Store-level figures on a durable (fsync on) cluster: accepts from 8 concurrent callers in
+/// batches of 50 (group-committed into shared transactions), then claims of 500 and their
+/// finishing outcomes. Not an end-to-end delivery figure. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, minutes on a shared machine"]
+fn store_throughput() {
+    let Ok(cluster) = Cluster::start_with(true) else {
+        eprintln!("SKIPPED: no PostgreSQL");
+        return;
+    };
+    let url = cluster.database("throughput").expect("createdb");
+    let store = Arc::new(open(&url, LONG));
+    let (callers, batches, per) = (8u64, 50u64, 50u64);
+    let started = std::time::Instant::now();
+    let threads: Vec<_> = (0..callers)
+        .map(|c| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                for b in 0..batches {
+                    let records: Vec<_> = (0..per)
+                        .map(|i| {
+                            let n = 1 + (c * batches + b) * per + i;
+                            let mut r = record(n, &format!("pay{n}"));
+                            // Due later: the claim phase below takes them, not the self-claim.
+                            r.next_attempt_at = Some(UnixMillis(u64::MAX / 4));
+                            r
+                        })
+                        .collect();
+                    let t = std::time::Instant::now();
+                    store.accept(records).wait().unwrap();
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let accepted = callers * batches * per;
+    let took = started.elapsed();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    eprintln!(
+        "accept: {accepted} in {took:?} = {:.0}/s; per 50-record call p50 {:?} p99 {:?}",
+        accepted as f64 / took.as_secs_f64(),
+        p(0.5),
+        p(0.99)
+    );
+    sql(&url, "UPDATE nd_queue SET due_at = 0");
+    let started = std::time::Instant::now();
+    let mut finished = 0u64;
+    loop {
+        let claimed = store.claim(500).wait().unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let updates: Vec<_> = claimed
+            .iter()
+            .map(|(r, lease)| AttemptUpdate {
+                receiver_ids: None,
+                id: r.id,
+                lease: *lease,
+                state: State::Delivered,
+                attempts: 1,
+                last_result: Some("S SUCCESS".into()),
+                next_attempt_at: None,
+                finished_at: Some(UnixMillis(5_000)),
+            })
+            .collect();
+        let applied = store.update(updates).wait().unwrap();
+        assert!(applied.iter().all(|a| *a == Applied::Done));
+        finished += applied.len() as u64;
+    }
+    let took = started.elapsed();
+    assert_eq!(finished, accepted);
+    eprintln!(
+        "claim 500 + finish: {finished} in {took:?} = {:.0}/s",
+        finished as f64 / took.as_secs_f64()
+    );
+}
