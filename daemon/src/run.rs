@@ -190,8 +190,11 @@ pub async fn start_with(
 ) -> Result<Running, StartError> {
     let handle = prometheus();
     let clock = Clock::new();
-    let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
+    let status = crate::status::Status::new(&config.store.path);
+    let commits = status.clone();
+    let observer: crate::store::CommitObserver = Arc::new(move |c: &crate::store::CommitInfo| {
         metrics::store_commit(c.duration, c.ops);
+        commits.commit(c.duration);
     });
     let path: PathBuf = config.store.path.clone();
     let cache_size = usize::try_from(config.store.cache_size).unwrap_or(usize::MAX);
@@ -267,10 +270,16 @@ pub async fn start_with(
             server::ConnLimits::from(&config.ingest),
             stop.clone(),
         )),
+        tokio::spawn(
+            status
+                .clone()
+                .sample(app.clone(), handle.clone(), stop.clone()),
+        ),
         tokio::spawn(serve_metrics(
             metrics_listener,
             app.clone(),
             handle,
+            status,
             stop.clone(),
         )),
     ];
@@ -440,6 +449,7 @@ async fn serve_metrics(
     listener: TcpListener,
     app: Arc<App>,
     handle: PrometheusHandle,
+    status: Arc<crate::status::Status>,
     stop: CancellationToken,
 ) {
     loop {
@@ -452,23 +462,30 @@ async fn serve_metrics(
             continue;
         };
         let (app, handle, stop) = (app.clone(), handle.clone(), stop.clone());
+        let status = status.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let reply = match req.uri().path() {
-                    "/metrics" => bytes_response(
-                        StatusCode::OK,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        Bytes::from(handle.render()),
-                        None,
-                    ),
-                    "/healthz" => Reply::ok("alive").into_response(),
-                    "/readyz" if app.is_ready() && !app.is_stopping() => {
-                        Reply::ok("ready").into_response()
+                let (app, handle, status) = (app.clone(), handle.clone(), status.clone());
+                async move {
+                    if crate::status::owns(req.uri().path()) {
+                        return Ok(crate::status::handle(&status, &app, req).await);
                     }
-                    "/readyz" => Reply::unavailable("not ready").into_response(),
-                    _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
-                };
-                async move { Ok::<_, std::convert::Infallible>(reply) }
+                    let reply = match req.uri().path() {
+                        "/metrics" => bytes_response(
+                            StatusCode::OK,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                            Bytes::from(handle.render()),
+                            None,
+                        ),
+                        "/healthz" => Reply::ok("alive").into_response(),
+                        "/readyz" if app.is_ready() && !app.is_stopping() => {
+                            Reply::ok("ready").into_response()
+                        }
+                        "/readyz" => Reply::unavailable("not ready").into_response(),
+                        _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
+                    };
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
             });
             server::serve_http1(stream, service, stop).await;
         });
