@@ -27,10 +27,20 @@ function set(id, text, cls) {
   e.className = cls || "";
 }
 
+// Local time, year first: unambiguous whichever locale the operator's phone is set to.
 function clock(iso) {
   if (!iso) return "–";
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString(undefined, { hour12: false });
+  if (isNaN(d)) return iso;
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+// On a phone, rows become cards; each cell carries its column's name to show beside the value.
+function labelled(tbody, rows) {
+  const names = [...tbody.closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const row of rows) [...row.children].forEach((td, i) => { if (names[i]) td.setAttribute("data-label", names[i]); });
+  return rows;
 }
 
 function duration(s) {
@@ -94,9 +104,11 @@ function chart(id, nowId, samples, key, label) {
   svg.setAttribute("role", "img");
   const peak = values.length ? Math.max(...values).toFixed(1) : "0";
   svg.setAttribute("aria-label", `${label}: ${values.length} samples, peak ${peak}, now ${last === null ? "none" : last.toFixed(1)}`);
-  if (values.length > 1) {
-    const step = w / (values.length - 1);
-    const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - (v / max) * (h - 4)).toFixed(1)}`);
+  if (values.length) {
+    // One rate so far (two samples) still draws, as a level line, so the chart is never blank.
+    const vs = values.length === 1 ? [values[0], values[0]] : values;
+    const step = w / (vs.length - 1);
+    const pts = vs.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - (v / max) * (h - 4)).toFixed(1)}`);
     const line = document.createElementNS(ns, "polyline");
     line.setAttribute("points", pts.join(" "));
     svg.append(line);
@@ -123,7 +135,7 @@ function renderEndpoints(list) {
         ? actionButton("Resume", e.endpoint, () => act(`/v1/endpoints/${encodeURIComponent(e.endpoint)}/resume`, `resume ${e.endpoint}`))
         : actionButton("Hold", e.endpoint, () => act(`/v1/endpoints/${encodeURIComponent(e.endpoint)}/hold`, `hold ${e.endpoint}`))));
   });
-  $("endpoints").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No endpoint yet."))]));
+  $("endpoints").replaceChildren(...(rows.length ? labelled($("endpoints"), rows) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No endpoint yet."))]));
 }
 
 function target(url) {
@@ -140,7 +152,7 @@ function renderDead(list) {
     el("td", {}, clock(n.finishedAt)),
     el("td", { class: "op" }, actionButton("Redeliver", n.notificationId,
       () => act(`/v1/notifications/${encodeURIComponent(n.notificationId)}/redeliver`, `redeliver ${n.notificationId}`)))));
-  $("dead-letters").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No dead letters."))]));
+  $("dead-letters").replaceChildren(...(rows.length ? labelled($("dead-letters"), rows) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No dead letters."))]));
 }
 
 function render(s) {
@@ -249,7 +261,7 @@ async function openNotification(id, prefix = "") {
     el("td", {}, a.result || "–"),
     el("td", {}, a.signature || "–"))) : [];
   const none = Array.isArray(log) ? "No attempt yet." : "This notifyd does not keep an attempt log yet.";
-  $("attempts").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, none))]));
+  $("attempts").replaceChildren(...(rows.length ? labelled($("attempts"), rows) : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, none))]));
   $("detail-title").focus();
   return true;
 }

@@ -95,6 +95,13 @@ async function main() {
     const { data } = await s("Page.captureScreenshot", { format: "png", captureBeyondViewport: false });
     fs.writeFileSync(path.join(OUT, name), Buffer.from(data, "base64"));
   };
+  // The whole page, for reviewing the layout below the fold.
+  const fullShot = async (name) => {
+    const { cssContentSize: c } = await s("Page.getLayoutMetrics");
+    const { data } = await s("Page.captureScreenshot", { format: "png", captureBeyondViewport: true,
+      clip: { x: 0, y: 0, width: c.width, height: Math.min(c.height, 4000), scale: 1 } });
+    fs.writeFileSync(path.join(OUT, name), Buffer.from(data, "base64"));
+  };
   const fill = (id, value) => evaluate(`(() => { const e = document.getElementById(${JSON.stringify(id)}); e.focus(); e.value = ${JSON.stringify(value)}; return true; })()`);
   const submit = (id) => evaluate(`(document.getElementById(${JSON.stringify(id)}).requestSubmit(), true)`);
   const clickRedeliver = () => evaluate(`(() => {
@@ -106,6 +113,8 @@ async function main() {
   await s("Page.navigate", { url: `${BASE}/` });
   await until("the dead letter", `${text("dead-letters")}.includes(${JSON.stringify(DEAD_ID)})`);
   await until("the status line", `${text("line")}.startsWith("Updated")`);
+  // Rates need two samples, 5 s apart: wait for the charts so the screenshot shows them.
+  await until("the charts", `${text("accepted-now")}.startsWith("(now")`, 15000);
   await shot("phone.png");
 
   // Without the right token the action is refused, and says so.
@@ -137,6 +146,7 @@ async function main() {
   const attemptRows = await evaluate(`document.querySelectorAll("#attempts tr td:not(.empty)").length ? document.querySelectorAll("#attempts tr").length : 0`);
   const attemptLog = (await evaluate(text("attempts"))).includes("does not keep an attempt log") ? "absent" : "present";
   await shot("phone-detail.png");
+  await fullShot("phone-full.png");
 
   if (!(await clickRedeliver())) throw new Error("no redeliver button for the dead letter");
   await until("the redelivery", `${text("action-line")}.startsWith("Done: redeliver")`);
