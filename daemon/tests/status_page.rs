@@ -354,10 +354,14 @@ async fn the_page_works_in_headless_chromium() {
     let Some(chromium) = found("chromium").or_else(|| found("chromium-browser")) else {
         return skip("chromium (Debian package chromium) is the browser");
     };
-    let h = guarded("F").await;
+    let mut h = guarded("F").await;
+    // The restart below must come back on the port the page was loaded from.
+    h.config.metrics.listen = metrics(&h);
     let id = failed_notification(&h, "PAY-BROWSER-1").await;
     let before = h.merchant.count();
     let out = artifacts();
+    let marker = out.join("restart-now");
+    let _ = std::fs::remove_file(&marker);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/status_browser/drive.js");
     let base = format!("http://{}", metrics(&h));
     let profile = tempfile::tempdir().unwrap();
@@ -370,15 +374,24 @@ async fn the_page_works_in_headless_chromium() {
         .env("PAYMENT_ID", "PAY-BROWSER-1")
         .env("OUT", &out)
         .env("PROFILE", profile.path());
+    let driver = tokio::task::spawn_blocking(move || cmd.output());
+    // When the driver asks, notifyd goes away for longer than one refresh and comes back on the
+    // same store and port: the page must say "unreachable", then recover by itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while !marker.exists() && !driver.is_finished() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if marker.exists() {
+        h.notifyd.take().unwrap().shutdown().await;
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        h.notifyd = Some(notifyd_daemon::run::start(&h.config).await.unwrap());
+    }
     // The driver bounds each of its waits; this bounds the whole run.
-    let run = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || cmd.output()),
-    )
-    .await
-    .expect("the browser run took over 2 minutes")
-    .unwrap()
-    .unwrap();
+    let run = tokio::time::timeout(Duration::from_secs(120), driver)
+        .await
+        .expect("the browser run took over 2 minutes")
+        .unwrap()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
@@ -389,21 +402,25 @@ async fn the_page_works_in_headless_chromium() {
         .unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(report["consoleErrors"], Value::Array(vec![]), "{report}");
     // Failed loads are only the API answers the run provokes: the refusal (401), and today the
-    // search API's absence (405) and the payment id tried as a notification id (404).
+    // search API's absence (405), the payment id tried as a notification id (404), and the
+    // refused connections of the restart.
     for e in report["networkErrors"].as_array().unwrap() {
         let e = e.as_str().unwrap();
+        let outage = e.contains("/status.json") && e.contains("net::ERR_CONNECTION");
         assert!(
-            e.contains("/status/api/v1/"),
+            e.contains("/status/api/v1/") || outage,
             "the page itself failed to load something: {e}"
         );
     }
     assert_eq!(report["refusedWithoutToken"], true, "{report}");
     assert_eq!(report["redelivered"], true, "{report}");
+    assert_eq!(report["sawUnreachable"], true, "{report}");
+    assert_eq!(report["recovered"], true, "{report}");
     assert!(
         report["attemptRows"].as_u64().unwrap() >= 1 || report["attemptLog"] == "absent",
         "{report}"
     );
-    for shot in ["phone.png", "desktop.png"] {
+    for shot in ["phone.png", "desktop.png", "unreachable.png"] {
         let len = std::fs::metadata(out.join(shot))
             .map(|m| m.len())
             .unwrap_or(0);

@@ -194,6 +194,8 @@ async function refresh() {
     // A restart or a dropped tunnel: keep the last numbers on screen, dimmed, and say since when.
     if (!downSince) downSince = new Date();
     $("main").classList.add("stale");
+    // The last "ready" would be a lie about now; the other numbers are labelled as old.
+    set("ready", "unreachable", "bad");
     const line = $("line");
     line.className = "down";
     line.textContent = `notifyd unreachable since ${downSince.toLocaleTimeString(undefined, { hour12: false })}` +

@@ -158,7 +158,16 @@ async function main() {
   await sleep(300);
   await shot("desktop.png");
 
-  console.log(JSON.stringify({ consoleErrors, networkErrors, refusedWithoutToken, redelivered, searchedBy, attemptRows, attemptLog }));
+  // notifyd restarts (the test stops it for longer than one refresh): the page must say so,
+  // keep the last numbers, and come back without a reload.
+  fs.writeFileSync(path.join(OUT, "restart-now"), "");
+  await until("the outage to show", `${text("line")}.startsWith("notifyd unreachable")`, 30000);
+  const sawUnreachable = true;
+  await shot("unreachable.png");
+  await until("the recovery", `${text("line")}.startsWith("Reachable again")`, 30000);
+  const recovered = await evaluate(`${text("dead-letters")}.includes(${JSON.stringify(DEAD_ID)})`);
+
+  console.log(JSON.stringify({ consoleErrors, networkErrors, refusedWithoutToken, redelivered, sawUnreachable, recovered, searchedBy, attemptRows, attemptLog }));
 }
 
 main().then(() => { browser.kill(); process.exit(0); }, (e) => {
