@@ -465,27 +465,24 @@ async fn serve_metrics(
         let status = status.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let (app, handle, status) = (app.clone(), handle.clone(), status.clone());
-                async move {
-                    if crate::status::owns(req.uri().path()) {
-                        return Ok(crate::status::handle(&status, &app, req).await);
-                    }
-                    let reply = match req.uri().path() {
-                        "/metrics" => bytes_response(
-                            StatusCode::OK,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                            Bytes::from(handle.render()),
-                            None,
-                        ),
-                        "/healthz" => Reply::ok("alive").into_response(),
-                        "/readyz" if app.is_ready() && !app.is_stopping() => {
-                            Reply::ok("ready").into_response()
-                        }
-                        "/readyz" => Reply::unavailable("not ready").into_response(),
-                        _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
-                    };
-                    Ok::<_, std::convert::Infallible>(reply)
+                if crate::status::owns(req.uri().path()) {
+                    return crate::status::serve(status.clone(), app.clone(), req);
                 }
+                let reply = match req.uri().path() {
+                    "/metrics" => bytes_response(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        Bytes::from(handle.render()),
+                        None,
+                    ),
+                    "/healthz" => Reply::ok("alive").into_response(),
+                    "/readyz" if app.is_ready() && !app.is_stopping() => {
+                        Reply::ok("ready").into_response()
+                    }
+                    "/readyz" => Reply::unavailable("not ready").into_response(),
+                    _ => Reply::not_found("NO_INTERFACE_DEF", "try /metrics").into_response(),
+                };
+                Box::pin(async move { Ok::<_, std::convert::Infallible>(reply) })
             });
             server::serve_http1(stream, service, stop).await;
         });

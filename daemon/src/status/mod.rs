@@ -33,6 +33,16 @@ pub fn owns(path: &str) -> bool {
     matches!(path, "/" | "/status.json") || path.starts_with("/status/")
 }
 
+/// The metrics listener's answer, boxed so its plain paths and these share one future type.
+pub type Answer = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send>,
+>;
+
+/// [`handle`] for the metrics listener's service.
+pub fn serve(status: Arc<Status>, app: Arc<App>, req: Request<Incoming>) -> Answer {
+    Box::pin(async move { Ok(handle(&status, &app, req).await) })
+}
+
 /// Answers the page, its assets, `/status.json` and the proxy.
 pub async fn handle(
     status: &Arc<Status>,
