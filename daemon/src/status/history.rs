@@ -108,7 +108,7 @@ impl Status {
         q.push_back(s);
     }
 
-    /// Samples the counters every [`SAMPLE_EVERY`] until `stop`.
+    /// Samples the counters every 5 s (`SAMPLE_EVERY`) until `stop`.
     pub async fn sample(
         self: Arc<Status>,
         app: Arc<App>,
