@@ -57,8 +57,12 @@ fn builder() -> PrometheusBuilder {
 pub async fn handle(
     app: Arc<App>,
     handle: PrometheusHandle,
+    status: Arc<crate::status::Status>,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    if crate::status::owns(req.uri().path()) {
+        return Ok(crate::status::handle(&status, &app, req).await);
+    }
     Ok(match req.uri().path() {
         "/metrics" => {
             // Figures read at scrape time rather than on every event.

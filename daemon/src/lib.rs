@@ -19,6 +19,7 @@ pub mod mock_merchant;
 pub mod profile;
 pub mod run;
 pub mod start_error;
+pub mod status;
 pub mod store;
 pub mod systemd;
 pub mod test_pg;

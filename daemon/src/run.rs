@@ -98,8 +98,11 @@ pub async fn start_with(
 ) -> Result<Running, StartError> {
     let handle = exporter::prometheus();
     let clock = Clock::new();
-    let observer: crate::store::CommitObserver = Arc::new(|c: &crate::store::CommitInfo| {
+    let status = crate::status::Status::new(&config.store.path);
+    let commits = status.clone();
+    let observer: crate::store::CommitObserver = Arc::new(move |c: &crate::store::CommitInfo| {
         metrics::store_commit(c.duration, c.ops);
+        commits.commit(c.duration);
     });
     let (store, shared): (Arc<dyn Store>, Option<Arc<PgStore>>) = match &config.store.backend {
         StoreBackend::Embedded => (open_embedded(config, store_options, observer).await?, None),
@@ -179,12 +182,17 @@ pub async fn start_with(
             server::ConnLimits::from(&config.ingest),
             stop.clone(),
         )),
+        tokio::spawn(
+            status
+                .clone()
+                .sample(app.clone(), handle.clone(), stop.clone()),
+        ),
         tokio::spawn({
             let app = app.clone();
             server::serve_with(
                 metrics_listener,
                 "metrics",
-                move |req| exporter::handle(app.clone(), handle.clone(), req),
+                move |req| exporter::handle(app.clone(), handle.clone(), status.clone(), req),
                 exporter::LIMITS,
                 stop.clone(),
             )

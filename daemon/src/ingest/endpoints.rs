@@ -11,7 +11,8 @@ fn time(t: Option<UnixMillis>) -> Value {
     t.map_or(Value::Null, |t| json!(t.rfc3339_millis().to_string()))
 }
 
-fn view(e: &EndpointView) -> Value {
+/// The JSON of one endpoint, as `GET /v1/endpoints` lists it.
+pub fn view(e: &EndpointView) -> Value {
     json!({
         "endpoint": e.endpoint,
         "state": e.state,

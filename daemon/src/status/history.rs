@@ -1,0 +1,207 @@
+//! What the status page remembers between requests: recent counter samples and commit times.
+//!
+//! Kept in memory on purpose: the page must work with no Prometheus around (a gateway host at
+//! 3 a.m.), and a restart forgetting the last ten minutes of rates is acceptable. Everything
+//! that must survive a restart (dead letters, pending) is read from the store instead.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use notifyd_core::UnixMillis;
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::metrics::{FINISHED, INGEST_REQUESTS};
+use crate::store::{PENDING_CHUNK, State};
+
+/// How often counters are sampled; the page refreshes at the same pace.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// Ten minutes of samples: enough to see a trend, small enough to draw on a phone.
+const SAMPLES: usize = 120;
+/// Commit times kept for the p99: recent enough to reflect the disk now.
+const COMMITS: usize = 1024;
+/// Above this many pending, the oldest overdue is not looked for: a full scan of the pending
+/// table every few seconds would cost the store more than the number is worth.
+pub const OVERDUE_SCAN_MAX: usize = 10_000;
+/// The overdue scan runs every this many samples.
+const OVERDUE_EVERY: u32 = 3;
+
+/// One sample of notifyd's own counters (totals since the process started).
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub at: UnixMillis,
+    pub accepted: f64,
+    pub delivered: f64,
+}
+
+/// The oldest overdue pending notification, as last looked for.
+#[derive(Debug, Clone, Copy)]
+pub enum Overdue {
+    /// Not looked for yet.
+    Unknown,
+    /// Too many pending to scan (see [`OVERDUE_SCAN_MAX`]).
+    TooMany,
+    /// Nothing pending is past its due time.
+    None,
+    /// The earliest due time among pending notifications, when it is in the past.
+    Since(UnixMillis),
+}
+
+/// The status page's state, one per running daemon.
+#[derive(Debug)]
+pub struct Status {
+    pub started: Instant,
+    pub store_path: PathBuf,
+    samples: Mutex<VecDeque<Sample>>,
+    commits: Mutex<VecDeque<f64>>,
+    overdue: Mutex<Overdue>,
+}
+
+impl Status {
+    pub fn new(store_path: &Path) -> Arc<Status> {
+        Arc::new(Status {
+            started: Instant::now(),
+            store_path: store_path.to_owned(),
+            samples: Mutex::new(VecDeque::with_capacity(SAMPLES)),
+            commits: Mutex::new(VecDeque::with_capacity(COMMITS)),
+            overdue: Mutex::new(Overdue::Unknown),
+        })
+    }
+
+    /// Called by the store's commit observer, on the writer thread: must stay cheap.
+    pub fn commit(&self, took: Duration) {
+        let mut c = self.commits.lock();
+        if c.len() == COMMITS {
+            c.pop_front();
+        }
+        c.push_back(took.as_secs_f64());
+    }
+
+    /// p99 of the recent commits, in seconds, with how many it was taken over.
+    pub fn commit_p99(&self) -> (Option<f64>, usize) {
+        let mut v: Vec<f64> = self.commits.lock().iter().copied().collect();
+        if v.is_empty() {
+            return (None, 0);
+        }
+        v.sort_by(f64::total_cmp);
+        let rank = (v.len() * 99).div_ceil(100).max(1) - 1;
+        (Some(v[rank]), v.len())
+    }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        self.samples.lock().iter().copied().collect()
+    }
+
+    pub fn overdue(&self) -> Overdue {
+        *self.overdue.lock()
+    }
+
+    fn push(&self, s: Sample) {
+        let mut q = self.samples.lock();
+        if q.len() == SAMPLES {
+            q.pop_front();
+        }
+        q.push_back(s);
+    }
+
+    /// Samples the counters every 5 s (`SAMPLE_EVERY`) until `stop`.
+    pub async fn sample(
+        self: Arc<Status>,
+        app: Arc<App>,
+        prometheus: PrometheusHandle,
+        stop: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n: u32 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            let text = prometheus.render();
+            self.push(Sample {
+                at: app.clock.now(),
+                accepted: sum(&text, INGEST_REQUESTS, "outcome=\"accepted\""),
+                delivered: sum(&text, FINISHED, "state=\"delivered\""),
+            });
+            if n.is_multiple_of(OVERDUE_EVERY) {
+                let found = find_overdue(&app).await;
+                *self.overdue.lock() = found;
+            }
+            n = n.wrapping_add(1);
+        }
+    }
+}
+
+/// Sums the samples of `family` whose labels contain `label` in Prometheus text.
+///
+/// The exposition is what notifyd already keeps; reading it back costs one render per sample
+/// and adds no second set of counters to keep in step with the first.
+pub fn sum(text: &str, family: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('{') && rest.contains(label))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn find_overdue(app: &Arc<App>) -> Overdue {
+    if app.dispatcher.pending() > OVERDUE_SCAN_MAX {
+        return Overdue::TooMany;
+    }
+    let store = app.store.clone();
+    let now = app.clock.now();
+    let scan = tokio::task::spawn_blocking(move || {
+        let mut earliest: Option<UnixMillis> = None;
+        store
+            .scan_pending(PENDING_CHUNK, &mut |chunk| {
+                for r in chunk.iter().filter(|r| r.state == State::Pending) {
+                    let due = r.next_attempt_at.unwrap_or(r.accepted_at);
+                    if due < now && earliest.is_none_or(|e| due < e) {
+                        earliest = Some(due);
+                    }
+                }
+            })
+            .map(|_| earliest)
+    });
+    match scan.await {
+        Ok(Ok(Some(at))) => Overdue::Since(at),
+        Ok(Ok(None)) => Overdue::None,
+        _ => Overdue::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_only_the_family_and_label_asked_for() {
+        let text = "\
+notifyd_ingest_requests_total{api=\"notifyPayment\",outcome=\"accepted\"} 3
+notifyd_ingest_requests_total{api=\"notifyVoid\",outcome=\"accepted\"} 2
+notifyd_ingest_requests_total{api=\"notifyVoid\",outcome=\"duplicate\"} 7
+notifyd_ingest_requests_total_other{outcome=\"accepted\"} 100
+";
+        assert_eq!(sum(text, INGEST_REQUESTS, "outcome=\"accepted\""), 5.0);
+    }
+
+    #[test]
+    fn p99_of_commits_is_the_slow_tail() {
+        let s = Status::new(Path::new("."));
+        assert_eq!(s.commit_p99().0, None);
+        for ms in 1..=100 {
+            s.commit(Duration::from_millis(ms));
+        }
+        let (p99, n) = s.commit_p99();
+        assert_eq!(n, 100);
+        assert!((p99.unwrap() - 0.099).abs() < 1e-9, "{p99:?}");
+    }
+}
