@@ -170,7 +170,18 @@ async fn the_page_and_its_assets_come_from_notifyd_alone() {
 async fn status_json_counts_a_failed_notification_and_shows_no_body() {
     let h = guarded("F").await;
     let id = failed_notification(&h, "PAY-STATUS-1").await;
-    let (s, st) = json(&h, true, "GET", "/status.json", None).await;
+    // A commit is visible to readers (the failed state) a moment before the writer reports it
+    // to its observers (the p99 sample): wait, bounded, for the outcome's commit to be counted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (s, st) = loop {
+        let (s, st) = json(&h, true, "GET", "/status.json", None).await;
+        if st["health"]["storeCommitsSampled"].as_u64() >= Some(2)
+            || tokio::time::Instant::now() >= deadline
+        {
+            break (s, st);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(s, 200, "{st}");
     let health = &st["health"];
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));

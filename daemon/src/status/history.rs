@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::metrics::{FINISHED, INGEST_REQUESTS};
-use crate::store::{PENDING_CHUNK, State};
 
 /// How often counters are sampled; the page refreshes at the same pace.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -24,12 +23,8 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const SAMPLES: usize = 120;
 /// Commit times kept for the p99: recent enough to reflect the disk now.
 const COMMITS: usize = 1024;
-/// Above this many pending, the oldest overdue is not looked for: a full scan of the pending
-/// table every few seconds would cost the store more than the number is worth.
-pub const OVERDUE_SCAN_MAX: usize = 10_000;
-/// The overdue scan runs every this many samples.
+/// The shards are asked for the oldest overdue every this many samples.
 const OVERDUE_EVERY: u32 = 3;
-
 /// One sample of notifyd's own counters (totals since the process started).
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
@@ -43,8 +38,6 @@ pub struct Sample {
 pub enum Overdue {
     /// Not looked for yet.
     Unknown,
-    /// Too many pending to scan (see [`OVERDUE_SCAN_MAX`]).
-    TooMany,
     /// Nothing pending is past its due time.
     None,
     /// The earliest due time among pending notifications, when it is in the past.
@@ -152,29 +145,13 @@ pub fn sum(text: &str, family: &str, label: &str) -> f64 {
         .sum()
 }
 
+/// The scheduler's own figure: the earliest due time among pending notifications not started
+/// (held, paused or waiting for a slot), asked of every shard; no store read, so no cap.
 async fn find_overdue(app: &Arc<App>) -> Overdue {
-    if app.dispatcher.pending() > OVERDUE_SCAN_MAX {
-        return Overdue::TooMany;
-    }
-    let store = app.store.clone();
     let now = app.clock.now();
-    let scan = tokio::task::spawn_blocking(move || {
-        let mut earliest: Option<UnixMillis> = None;
-        store
-            .scan_pending(PENDING_CHUNK, &mut |chunk| {
-                for r in chunk.iter().filter(|r| r.state == State::Pending) {
-                    let due = r.next_attempt_at.unwrap_or(r.accepted_at);
-                    if due < now && earliest.is_none_or(|e| due < e) {
-                        earliest = Some(due);
-                    }
-                }
-            })
-            .map(|_| earliest)
-    });
-    match scan.await {
-        Ok(Ok(Some(at))) => Overdue::Since(at),
-        Ok(Ok(None)) => Overdue::None,
-        _ => Overdue::Unknown,
+    match app.dispatcher.oldest_overdue(now).await {
+        Some(at) => Overdue::Since(at),
+        None => Overdue::None,
     }
 }
 

@@ -167,7 +167,7 @@ function render(s) {
   set("disk", free === null ? "unknown" : `${bytes(free)} of ${bytes(total)}`, low ? "bad" : "");
   set("pending", String(l.pending));
   const o = l.oldestOverdue;
-  const overdueText = { overdue: () => `${duration(o.seconds)} (due ${clock(o.since)})`, none: () => "none", not_scanned: () => `not scanned: ${o.reason}`, unknown: () => "not known yet" }[o.state];
+  const overdueText = { overdue: () => `${duration(o.seconds)} (due ${clock(o.since)})`, none: () => "none", unknown: () => "not known yet" }[o.state];
   set("overdue", overdueText ? overdueText() : o.state, o.state === "overdue" && o.seconds > 60 ? "bad" : "");
   const capped = l.countsCapped ? "+" : "";
   set("dead", `${l.dead.lastHour}${capped} / ${l.dead.lastDay}${capped}`, l.dead.lastHour ? "bad" : "");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use notifyd_core::UnixMillis;
 use serde_json::{Value, json};
 
-use super::history::{OVERDUE_SCAN_MAX, Overdue, SAMPLE_EVERY, Status};
+use super::history::{Overdue, SAMPLE_EVERY, Status};
 use crate::app::App;
 use crate::ingest::{endpoints, query};
 use crate::store::State;
@@ -57,8 +57,6 @@ pub async fn build(status: &Arc<Status>, app: &Arc<App>) -> Value {
         Overdue::Since(at) => json!({"state": "overdue", "since": time(at),
             "seconds": now.0.saturating_sub(at.0) as f64 / 1000.0}),
         Overdue::None => json!({"state": "none"}),
-        Overdue::TooMany => json!({"state": "not_scanned",
-            "reason": format!("more than {OVERDUE_SCAN_MAX} pending")}),
         Overdue::Unknown => json!({"state": "unknown"}),
     };
     let samples = status.samples();
