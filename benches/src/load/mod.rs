@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod http;
 pub mod ingest;
 pub mod payload;
+pub mod postgres;
 mod probe;
 pub mod receiver;
 pub mod report;
