@@ -13,6 +13,13 @@ use crate::store::{Accepted, Lease, NotificationRecord, StoreError};
 /// New notifications and their idempotency keys in one statement: a row whose key is already
 /// in `nd_idem` (committed by any host, or earlier in this batch) goes no further. Unnest keeps
 /// it one statement for any batch size; the arrays travel in binary.
+///
+/// The accepting host leases its new rows to itself when they are due and head their payment
+/// (no pending row of it in the table, none earlier in this batch), so first attempts need no
+/// claim round trip (POSTGRES.md §0). The queue row is inserted leased rather than leased by a
+/// second UPDATE: that update was not HOT (it changes indexed `due_at` and `lease_owner`), so
+/// it cost a second heap tuple, four index entries and a dead tuple per notification, about a
+/// fifth of the WAL of an accepted and delivered notification (benches/README.md, row 9).
 const INSERT: &str = "
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[], $5::bytea[], $6::uuid[],
@@ -30,18 +37,17 @@ notif AS (
   INSERT INTO nd_notification (id, api, profile, url, body, idem_key, fingerprint, order_key,
                                payment_id, payment_request_id, partner_id, accepted_at)
   SELECT id, api, profile, url, body, idem_key, fingerprint, order_key, payment_id,
-         payment_request_id, partner_id, accepted_at FROM fresh)
-INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at)
-SELECT id, order_hash, due_at, due_at FROM fresh ORDER BY ord
-RETURNING id";
-
-/// The accepting host leases its new rows to itself when they are due and head their payment,
-/// so first attempts need no claim round trip (POSTGRES.md §0).
-const SELF_CLAIM: &str = "
-UPDATE nd_queue q SET lease_owner = $1, lease_token = q.lease_token + 1, due_at = nd_now() + $2
-WHERE q.id = ANY($3) AND q.due_at <= nd_now()
-  AND NOT EXISTS (SELECT 1 FROM nd_queue p WHERE p.order_hash = q.order_hash AND p.seq < q.seq)
-RETURNING q.id, q.lease_token";
+         payment_request_id, partner_id, accepted_at FROM fresh),
+own AS (
+  SELECT f.*, f.due_at <= nd_now()
+           AND f.ord = min(f.ord) OVER (PARTITION BY f.order_hash)
+           AND NOT EXISTS (SELECT 1 FROM nd_queue p WHERE p.order_hash = f.order_hash) AS mine
+  FROM fresh f)
+INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at, lease_owner, lease_token)
+SELECT id, order_hash, CASE WHEN mine THEN nd_now() + $16::int8 ELSE due_at END, due_at,
+       CASE WHEN mine THEN $15::int4 END, CASE WHEN mine THEN 1 ELSE 0 END
+FROM own ORDER BY ord
+RETURNING id, lease_owner IS NOT NULL, lease_token";
 
 /// The winners for keys that lost. A separate statement, so that under READ COMMITTED it takes a
 /// new snapshot and sees the row another host committed while our insert waited on its key.
@@ -97,7 +103,7 @@ async fn accept(
         .transaction()
         .await
         .map_err(|e| pg_err("starting an accept transaction", e))?;
-    let inserted: Vec<Uuid> = tx
+    let rows = tx
         .query(
             INSERT,
             &[
@@ -115,27 +121,18 @@ async fn accept(
                 &accepted,
                 &hashes,
                 &due,
+                &shared.owner(),
+                &shared.lease_millis(),
             ],
         )
         .await
-        .map_err(|e| pg_err("inserting accepted notifications", e))?
+        .map_err(|e| pg_err("inserting accepted notifications", e))?;
+    let stored: std::collections::HashSet<Uuid> = rows.iter().map(|row| row.get(0)).collect();
+    let claimed: HashMap<Uuid, i64> = rows
         .iter()
-        .map(|row| row.get(0))
+        .filter(|row| row.get::<_, bool>(1))
+        .map(|row| (row.get(0), row.get(2)))
         .collect();
-    let claimed: HashMap<Uuid, i64> = if inserted.is_empty() {
-        HashMap::new()
-    } else {
-        tx.query(
-            SELF_CLAIM,
-            &[&shared.owner(), &shared.lease_millis(), &inserted],
-        )
-        .await
-        .map_err(|e| pg_err("leasing accepted notifications to this host", e))?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect()
-    };
-    let stored: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
     let lost: Vec<usize> = (0..records.len())
         .filter(|&i| !stored.contains(&ids[i]))
         .collect();
