@@ -24,7 +24,8 @@ run hosts1 throughput --count 100000
 run hosts2 throughput --count 100000 --hosts 2 --no-ceiling
 run hosts3 throughput --count 100000 --hosts 3 --no-ceiling
 run latency latency
-run long custom --rate 2000 --duration "$long" --connections 16 --batch 10 --drain 60 --no-ceiling
+run long custom --rate 2000 --duration "$long" --count $((2000 * long)) --connections 16 --batch 10 \
+  --drain 60 --no-ceiling
 
 echo "== digest ($out)"
 for name in hosts1 hosts2 hosts3; do
