@@ -82,7 +82,9 @@ const FOCUSED = `(() => {
   const a = document.activeElement;
   if (!a || a === document.body) return null;
   const r = a.getBoundingClientRect();
-  return { id: a.id, what: a.getAttribute("aria-label") || a.id || a.textContent.trim().slice(0, 40),
+  const by = a.getAttribute("aria-labelledby");
+  const labelled = by && document.getElementById(by) ? document.getElementById(by).textContent : null;
+  return { id: a.id, what: a.getAttribute("aria-label") || labelled || a.id || a.textContent.trim().slice(0, 40),
     tag: a.tagName.toLowerCase(), visible: r.width > 0 && r.height > 0 };
 })()`;
 
