@@ -68,6 +68,7 @@ impl Dispatcher {
             clock,
             profiles: Profiles::new(profiles),
             abort: abort.clone(),
+            tally: Arc::default(),
         });
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -95,6 +96,11 @@ impl Dispatcher {
             abort,
             ctx,
         }
+    }
+
+    /// This daemon's own counts, which its shards add deliveries to.
+    pub fn tally(&self) -> Arc<crate::status::Tally> {
+        self.ctx.tally.clone()
     }
 
     /// Hands a notification to its endpoint's shard. Never blocks: admission is bounded at

@@ -284,6 +284,9 @@ impl Shard {
                     // again, so it is counted as finished then. Memory follows the decision.
                     if written.is_some() && finished {
                         metrics::finished(api, state.as_str(), now.since(accepted_at));
+                        if state == State::Delivered {
+                            ctx.tally.delivered();
+                        }
                     }
                     ShardMsg::Recorded(id)
                 }
