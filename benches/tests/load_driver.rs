@@ -153,3 +153,35 @@ fn an_nginx_run_counts_each_delivery_at_nginx_and_in_notifyd_and_measures_wrk() 
         "the run's own date (UTC)"
     );
 }
+
+#[test]
+fn nginx_refuses_a_plan_it_cannot_serve_before_starting_anything() {
+    for (args, says) in [
+        (
+            &["custom", "--receiver", "nginx", "--endpoints", "3"][..],
+            "--receiver nginx is one endpoint answering S",
+        ),
+        (
+            &["custom", "--receiver", "nginx", "--respond", "U"][..],
+            "--receiver nginx is one endpoint answering S",
+        ),
+        (
+            &["storm", "--receiver", "nginx"][..],
+            "storm has receivers of its own",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_notifyd-load"))
+            .args(args)
+            .args([
+                "--notifyd",
+                "/nonexistent/notifyd",
+                "--nginx",
+                "/nonexistent/nginx",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -110,6 +110,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }),
     );
     match &cli.scenario {
+        Scenario::Backlog(_) | Scenario::Storm(_) if c.receiver == "nginx" => {
+            return Err(format!(
+                "{} has receivers of its own: --receiver nginx is for throughput, latency and custom",
+                cli.scenario.name()
+            ));
+        }
         Scenario::Backlog(_) => backlog(&r, &c, &mut s).await?,
         Scenario::Storm(_) => storm(&r, &c, &mut s).await?,
         _ if c.receiver == "nginx" => nginx_run(&r, &c, &mut s).await?,
@@ -445,6 +451,12 @@ async fn ceiling_phase(
 
 /// `--receiver nginx`: notifyd delivering to a Debian nginx, then wrk posting the same body straight to it.
 async fn nginx_run(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String> {
+    if r.endpoints != 1 || c.receiver_url.is_some() || r.respond != Answer::Ack {
+        return Err(
+            "--receiver nginx is one endpoint answering S: drop --endpoints, --receiver-url and --respond"
+                .into(),
+        );
+    }
     let client = http::client(8);
     let nginx = Nginx::start(&c.nginx, &client).await?;
     let c = Common {
