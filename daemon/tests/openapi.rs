@@ -824,31 +824,42 @@ async fn schemathesis_finds_no_5xx_and_no_answer_off_the_document() {
         ("merchant inquiry", &merchant_spec, ports[2], &[]),
     ];
     for (name, spec, port, filter) in runs {
-        let out = Command::new(&st)
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .arg("run")
-            .arg(spec)
-            .args(["--url", &format!("http://127.0.0.1:{port}"), "-H", &header])
-            .args(filter)
-            .args([
-                "--checks",
-                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
-                // Bounded: about a minute for all three runs on two shared cores; the seed
-                // makes a failure reproducible.
-                "--max-examples",
-                "20",
-                "--phases",
-                "examples,coverage,fuzzing",
-                "--seed",
-                "1",
-                "--workers",
-                "2",
-                "--request-timeout",
-                "10",
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", st.display()));
+        let run = || {
+            Command::new(&st)
+                .current_dir(dir.path())
+                .env("NO_COLOR", "1")
+                .arg("run")
+                .arg(spec)
+                .args(["--url", &format!("http://127.0.0.1:{port}"), "-H", &header])
+                .args(filter)
+                .args([
+                    "--checks",
+                    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+                    // Bounded: well under a minute for all three runs on two shared cores;
+                    // the seed makes a failure reproducible.
+                    "--max-examples",
+                    "20",
+                    "--phases",
+                    "examples,coverage,fuzzing",
+                    "--seed",
+                    "1",
+                    "--workers",
+                    "2",
+                    "--request-timeout",
+                    "10",
+                ])
+                .output()
+                .unwrap_or_else(|e| panic!("{}: {e}", st.display()))
+        };
+        let mut out = run();
+        // schemathesis itself sometimes crashes in its generator ("Runtime Error", marked 🚫;
+        // seen twice in some twenty runs while this test was written): that says nothing
+        // about notifyd, so it gets one more run. A failed check (❌) never does.
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() && text.contains("🚫") && !text.contains("❌") {
+            eprintln!("schemathesis crashed on the {name} listener; running it again:\n{text}");
+            out = run();
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
