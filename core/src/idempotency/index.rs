@@ -164,8 +164,7 @@ mod tests {
 
     #[test]
     fn overflowing_lines_stay_findable_and_removal_leaves_no_trace() {
-        // One line: the eighth key overflows into itself (wraps) only with a second line, so use
-        // two lines and keys that all share home line 0.
+        // Ten keys with one home line of seven slots: three overflow into the next line.
         let mut ix = Index::with_lines(2);
         let key = |n: u128| (n << 64) | 2; // low bits even: home line 0; distinct tags
         for n in 0..10 {
