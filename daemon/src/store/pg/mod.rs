@@ -17,10 +17,16 @@ mod accept;
 mod claim;
 mod connect;
 mod lane;
+mod operator;
+mod pause;
 mod read;
 mod schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hosts;
+#[cfg(test)]
+mod tests_operator;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,8 +38,9 @@ use tokio::runtime::Runtime;
 use uuid::Uuid;
 
 use super::{
-    Accepted, Applied, AttemptUpdate, IdempotencyRecord, KeyLookup, Lease, NotificationRecord,
-    PruneStats, RedeliverOutcome, Store, StoreError, StoreFuture, StoreMode,
+    Accepted, Applied, AttemptEntry, AttemptUpdate, IdempotencyRecord, KeyLookup, Lease,
+    NotificationRecord, PruneStats, RedeliverOutcome, SearchFilter, SearchPage, Store, StoreError,
+    StoreFuture, StoreMode,
 };
 use crate::config::PostgresConfig;
 
@@ -48,7 +55,7 @@ pub struct PgStore {
     // Option so Drop can shut it down without blocking (dropping a runtime from async code panics).
     runtime: Option<Runtime>,
     accepts: lane::Lane<NotificationRecord, Accepted>,
-    outcomes: lane::Lane<AttemptUpdate, Applied>,
+    outcomes: lane::Lane<claim::Outcome, Applied>,
 }
 
 /// What every task of the store needs.
@@ -156,6 +163,12 @@ impl PgStore {
         self.spawn(async move { claim::release_all(&inner).await })
     }
 
+    /// The throttle pauses running now (any host's), each with how long it has left.
+    pub fn paused_endpoints(&self) -> StoreFuture<Vec<(String, Duration)>> {
+        let inner = self.inner.clone();
+        self.spawn(async move { pause::paused(&inner).await })
+    }
+
     fn runtime(&self) -> &Runtime {
         self.runtime.as_ref().expect("the runtime lives until drop")
     }
@@ -249,7 +262,33 @@ impl Store for PgStore {
     }
 
     fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<Vec<Applied>> {
-        self.outcomes.submit(updates)
+        self.outcomes
+            .submit(claim::Outcome::pair(updates, Vec::new()))
+    }
+
+    fn update_logged(
+        &self,
+        updates: Vec<AttemptUpdate>,
+        log: Vec<AttemptEntry>,
+    ) -> StoreFuture<Vec<Applied>> {
+        self.outcomes.submit(claim::Outcome::pair(updates, log))
+    }
+
+    fn attempt_log(&self, id: NotificationId) -> Result<Vec<AttemptEntry>, StoreError> {
+        let inner = self.inner.clone();
+        self.wait(async move { operator::attempt_log(&inner, id).await })
+    }
+
+    fn search(&self, filter: &SearchFilter) -> Result<SearchPage, StoreError> {
+        let inner = self.inner.clone();
+        let filter = filter.clone();
+        self.wait(async move { operator::search(&inner, &filter).await })
+    }
+
+    fn pause_endpoint(&self, endpoint: &str, pause: Duration) -> StoreFuture<()> {
+        let inner = self.inner.clone();
+        let endpoint = endpoint.to_owned();
+        self.spawn(async move { pause::pause(&inner, &endpoint, pause).await })
     }
 
     fn claim(&self, max: usize) -> StoreFuture<Vec<(NotificationRecord, Lease)>> {
