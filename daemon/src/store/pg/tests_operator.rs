@@ -173,6 +173,22 @@ fn compare(pg: &super::PgStore, redb: &RedbStore) {
         pg.dead_letters(100).unwrap(),
         redb.dead_letters(100).unwrap()
     );
+    // Inquiry's lookups.
+    for p in ["pay0", "pay1", "pay2", "pay3"] {
+        assert_eq!(
+            pg.find_by_payment_id(p).unwrap(),
+            redb.find_by_payment_id(p).unwrap(),
+            "by paymentId {p}"
+        );
+        let request = format!("req-{p}");
+        for partner in [None, Some("P3")] {
+            assert_eq!(
+                pg.find_by_payment_request_id(partner, &request).unwrap(),
+                redb.find_by_payment_request_id(partner, &request).unwrap(),
+                "by paymentRequestId {request} {partner:?}"
+            );
+        }
+    }
 }
 
 #[test]
