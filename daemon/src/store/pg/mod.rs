@@ -27,6 +27,8 @@ mod tests;
 mod tests_hosts;
 #[cfg(test)]
 mod tests_operator;
+#[cfg(test)]
+mod tests_wal;
 
 use std::future::Future;
 use std::sync::Arc;
