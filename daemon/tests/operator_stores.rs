@@ -1,5 +1,5 @@
 //! The operator's view through the real `notifyd` binary, one test body run on each store kind:
-//! search, the attempt log, bulk redelivery (dry run and real) and `/status.json` answer alike
+//! search, the attempt log, inquiry, bulk redelivery (dry run and real) and `/status.json` answer alike
 //! on the embedded store and on PostgreSQL (a private cluster the test starts).
 
 mod support;
@@ -167,6 +167,28 @@ async fn operator_body(url: Option<String>) {
     let log = dead["attemptLog"].as_array().expect("attemptLog");
     assert_eq!(log.len(), 2, "both attempts of the schedule: {dead}");
     assert_eq!(log[0]["httpStatus"], json!(null), "no answer: {dead}");
+
+    // Inquiry answers from the store, by either id, narrowed by the partner named.
+    const INQUIRY: &str = "/v1/payments/inquiryPayment";
+    for ask in [
+        json!({"paymentId": "PAY-O1"}),
+        json!({"partnerId": "P0001", "paymentRequestId": "REQ-PAY-O1"}),
+    ] {
+        let a = host.post(INQUIRY, ask.clone()).await;
+        assert_eq!(a["result"]["resultStatus"], "S", "{ask}: {a}");
+        assert_eq!(a["paymentId"], "PAY-O1", "{ask}: {a}");
+        assert_eq!(a["paymentStatus"], "SUCCESS", "{ask}: {a}");
+    }
+    let other = host
+        .post(
+            INQUIRY,
+            json!({"partnerId": "OTHER", "paymentRequestId": "REQ-PAY-O1"}),
+        )
+        .await;
+    assert_eq!(
+        other["result"]["resultCode"], "UNKNOWN_EXCEPTION",
+        "{other}"
+    );
 
     // The status page counts them.
     let status = host
