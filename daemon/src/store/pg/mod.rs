@@ -12,6 +12,20 @@
 //! and maintenance use a small pool. All of it runs on a dedicated runtime of one worker thread,
 //! so the trait's blocking reads can wait on it from any thread (they are called from
 //! `spawn_blocking`, where a nested `block_on` of the caller's runtime is not allowed).
+//!
+//! Where schema v2 departs from POSTGRES.md, and why:
+//! - *Attempt log.* The design keeps attempt history out of the database (logs and metrics);
+//!   CONTRACT.md §2.1 wants the last 20 per notification from the API. It is `nd_attempt`, one
+//!   row per notification (an array of attempts.rs's entries), never a row per attempt and never
+//!   in `nd_queue`: a notification delivered at once costs one small insert (WAL: benches row 9).
+//! - *Pauses.* `nd_endpoint` is keyed by the endpoint's name (as the shards know it), not a hash,
+//!   and claims take no `$paused` list: the first pause of an episode moves the endpoint's due
+//!   unleased rows to its end instead, and each host's shards enforce the pauses they read once
+//!   per claim cycle. Pauses travel as time left on the database's clock (`pause.rs`).
+//! - *Pruning leader.* A transaction-scoped `pg_try_advisory_xact_lock` per batch rather than a
+//!   leader holding a session lock: nothing to hand over when a host dies, and no lock left on a
+//!   pooled connection.
+//! - *Redeliver* leaves the row unleased and due; the claimers take it (no NOTIFY yet).
 
 mod accept;
 mod claim;
