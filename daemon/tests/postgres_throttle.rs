@@ -71,8 +71,25 @@ async fn a_throttle_answer_on_one_host_pauses_the_endpoint_on_the_other() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let throttled_at = arrivals.lock().unwrap()[0];
-    // b learns the pause within a claim cycle (500 ms ± 20 %).
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // b learns the pause within a claim cycle (500 ms ± 20 %): its endpoint list shows it then,
+    // though b has sent nothing there yet.
+    let deadline = throttled_at + Duration::from_secs(3);
+    loop {
+        let (_, list) = b.get("/v1/endpoints").await;
+        let known = list["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["endpoint"] == endpoint.as_str());
+        if known.is_some_and(|e| e["state"] == "paused") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never learned the pause: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut later = Vec::new();
     for n in 1..=4 {
         later.push(b.submit(&payment(&url, &format!("PAY-T{n}"))).await);
