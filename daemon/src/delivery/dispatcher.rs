@@ -189,6 +189,13 @@ impl Dispatcher {
         rx.await.unwrap_or(false)
     }
 
+    /// A throttle pause another host learned (shared store): no attempt to `endpoint` starts
+    /// for `pause` from now. This host's limit for it is left as it is.
+    pub fn pause(&self, endpoint: &str, pause: std::time::Duration) {
+        let shard = &self.shards[self.shard_of_endpoint(endpoint)];
+        let _ = shard.send(ShardMsg::Pause(endpoint.into(), pause));
+    }
+
     /// Every endpoint the shards know, worst state first, then by name.
     pub async fn endpoints(&self) -> Vec<EndpointView> {
         let mut replies = Vec::with_capacity(self.shards.len());
