@@ -34,6 +34,8 @@ pub(super) struct AttemptCtx {
     /// Fired when the shutdown grace period runs out: attempts still waiting for an answer are
     /// abandoned, leaving their notifications pending (and due) in the store.
     pub abort: tokio_util::sync::CancellationToken,
+    /// This daemon's own counts (the status page's charts).
+    pub tally: Arc<crate::status::Tally>,
 }
 
 /// An attempt's answer, classified.
@@ -375,6 +377,7 @@ mod tests {
             clock: Clock::new(),
             profiles: Profiles::new(HashMap::new()),
             abort: tokio_util::sync::CancellationToken::new(),
+            tally: Arc::default(),
         };
         (ctx, store)
     }

@@ -26,10 +26,10 @@ const INSERT: &str = "
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[], $5::bytea[], $6::uuid[],
                        $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[],
-                       $13::int8[], $14::int8[])
+                       $13::int8[], $14::int8[], $15::int8[])
     WITH ORDINALITY AS u(id, api, profile, url, body, idem_key, fingerprint, order_key,
                          payment_id, payment_request_id, partner_id, accepted_at, order_hash,
-                         due_at, ord)),
+                         due_at, delivery_started_at, ord)),
 idem AS (
   INSERT INTO nd_idem (profile, idem_key, fingerprint, id, accepted_at)
   SELECT profile, idem_key, fingerprint, id, accepted_at FROM input ORDER BY ord
@@ -37,17 +37,18 @@ idem AS (
 fresh AS (SELECT input.* FROM input JOIN idem USING (id)),
 notif AS (
   INSERT INTO nd_notification (id, api, profile, url, body, idem_key, fingerprint, order_key,
-                               payment_id, payment_request_id, partner_id, accepted_at)
+                               payment_id, payment_request_id, partner_id, accepted_at,
+                               delivery_started_at)
   SELECT id, api, profile, url, body, idem_key, fingerprint, order_key, payment_id,
-         payment_request_id, partner_id, accepted_at FROM fresh),
+         payment_request_id, partner_id, accepted_at, delivery_started_at FROM fresh),
 own AS (
   SELECT f.*, f.due_at <= nd_now()
            AND f.ord = min(f.ord) OVER (PARTITION BY f.order_hash)
            AND NOT EXISTS (SELECT 1 FROM nd_queue p WHERE p.order_hash = f.order_hash) AS mine
   FROM fresh f)
 INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at, lease_owner, lease_token)
-SELECT id, order_hash, CASE WHEN mine THEN nd_now() + $16::int8 ELSE due_at END, due_at,
-       CASE WHEN mine THEN $15::int4 END, CASE WHEN mine THEN 1 ELSE 0 END
+SELECT id, order_hash, CASE WHEN mine THEN nd_now() + $17::int8 ELSE due_at END, due_at,
+       CASE WHEN mine THEN $16::int4 END, CASE WHEN mine THEN 1 ELSE 0 END
 FROM own ORDER BY ord
 RETURNING id, lease_owner IS NOT NULL, lease_token";
 
@@ -101,6 +102,10 @@ async fn accept(
         .iter()
         .map(|r| millis(r.next_attempt_at.unwrap_or(r.accepted_at)))
         .collect();
+    let started: Vec<Option<i64>> = records
+        .iter()
+        .map(|r| r.delivery_started_at.map(millis))
+        .collect();
 
     let (owner, lease) = (shared.owner(), shared.lease_millis());
     // One statement is its own transaction, committed (and flushed: synchronous_commit is on)
@@ -125,6 +130,7 @@ async fn accept(
                 (&accepted, Type::INT8_ARRAY),
                 (&hashes, Type::INT8_ARRAY),
                 (&due, Type::INT8_ARRAY),
+                (&started, Type::INT8_ARRAY),
                 (&owner, Type::INT4),
                 (&lease, Type::INT8),
             ],
