@@ -104,6 +104,46 @@ fn a_storm_delivers_the_healthy_half_and_retries_the_other() {
     );
 }
 
+#[test]
+fn two_hosts_on_postgres_deliver_everything_once_and_report_the_servers_costs() {
+    let Some(r) = run(&[
+        "custom",
+        "--store",
+        "postgres",
+        "--hosts",
+        "2",
+        "--count",
+        "400",
+        "--batch",
+        "10",
+        "--no-ceiling",
+    ]) else {
+        return;
+    };
+    assert_eq!(r["accepted"], 400, "{r:#}");
+    assert_eq!(r["delivered"], 400, "{r:#}");
+    // Round-robin: both hosts took their half.
+    assert_eq!(
+        r["accepted_by_host"],
+        serde_json::json!([200.0, 200.0]),
+        "{r:#}"
+    );
+    assert!(
+        r["pg_wal_bytes_per_notification"].as_f64().unwrap() > 100.0,
+        "{r:#}"
+    );
+    assert!(
+        r["pg_cpu_us_per_notification"].as_f64().unwrap() > 0.0,
+        "{r:#}"
+    );
+    let series = r["pg_tables_over_time"].as_array().unwrap();
+    let last = &series.last().unwrap()["tables"];
+    // Sizes, not tuple counts: backends publish those only when idle, seconds later.
+    for table in ["nd_queue", "nd_notification", "nd_outcome", "nd_idem"] {
+        assert!(last[table]["bytes"].as_i64().unwrap() > 0, "{table}: {r:#}");
+    }
+}
+
 /// The nginx receiver and the wrk ceiling (`--receiver nginx`): Debian's nginx and wrk on PATH.
 fn nginx_tools() -> bool {
     let have = |bin: &str| Command::new(bin).arg("-v").output().is_ok();

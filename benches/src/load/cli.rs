@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Load driver for notifyd: ingest traffic in, deliveries counted at an in-process receiver, a bare-client
 /// ceiling measured in the same run.
@@ -147,6 +147,27 @@ pub struct Common {
     /// Keep notifyd's data dir and log (printed) instead of deleting them.
     #[arg(long)]
     pub keep: bool,
+    /// Where notifyd keeps notifications; `postgres` also reports the server's CPU and WAL per
+    /// notification and its tables over time.
+    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// With `--store postgres`: this server (libpq URL or key=value, a database of its own for
+    /// the run) instead of a private cluster with fsync on, started and removed by the driver.
+    #[arg(long)]
+    pub pg_url: Option<String>,
+    /// notifyd processes sharing the one database (`--store postgres`); ingest requests go to
+    /// them round-robin, deliveries are counted at the one receiver.
+    #[arg(long, default_value_t = 1)]
+    pub hosts: usize,
+}
+
+/// `--store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Each notifyd's own redb file.
+    Embedded,
+    /// One PostgreSQL database.
+    Postgres,
 }
 
 /// Parses `SLOW:100ms` style delays (ms or s).

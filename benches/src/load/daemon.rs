@@ -23,6 +23,8 @@ pub struct Settings {
     pub idempotency_capacity: u64,
     /// `delivery.endpoint_concurrency`.
     pub endpoint_concurrency: u64,
+    /// More `[store]` lines (the PostgreSQL store's `kind` and `url`).
+    pub store: String,
 }
 
 impl Default for Settings {
@@ -33,6 +35,7 @@ impl Default for Settings {
             max_pending: 2_000_000,
             idempotency_capacity: 2_000_000,
             endpoint_concurrency: 64,
+            store: String::new(),
         }
     }
 }
@@ -83,7 +86,7 @@ impl Daemon {
             r#"[store]
 path = "{data}"
 idempotency_capacity = {idem}
-[ingest]
+{store}[ingest]
 listen = "{ingest}"
 max_pending = {max_pending}
 [metrics]
@@ -104,6 +107,7 @@ attempt_timeout = "15s"
 "#,
             data = dir.join("data").display(),
             idem = settings.idempotency_capacity,
+            store = settings.store,
             max_pending = settings.max_pending,
             shards = settings.shards,
             endpoint_concurrency = settings.endpoint_concurrency,
@@ -217,7 +221,7 @@ impl Drop for Daemon {
     }
 }
 
-fn clock_ticks() -> f64 {
+pub(super) fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -14,8 +14,8 @@ use super::payload;
 /// One ingest phase.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Ingest base URL.
-    pub target: String,
+    /// Ingest base URLs (several hosts): request k goes to `targets[k % len]`.
+    pub targets: Arc<Vec<String>>,
     /// Delivery URLs; notification `seq` goes to `urls[seq % len]`.
     pub urls: Arc<Vec<String>>,
     /// Envelopes per request (1 = single ingest).
@@ -114,11 +114,12 @@ async fn worker(
         answers: Vec::new(),
     };
     let single = plan.batch <= 1;
-    let url = if single {
-        format!("{}/v1/notifications", plan.target)
+    let path = if single {
+        "/v1/notifications"
     } else {
-        format!("{}/v1/notifications/batch", plan.target)
+        "/v1/notifications/batch"
     };
+    let ingest_urls: Vec<String> = plan.targets.iter().map(|t| format!("{t}{path}")).collect();
     let urls = Arc::clone(&plan.urls);
     loop {
         let offset = next.fetch_add(plan.batch.max(1) as u64, Ordering::Relaxed);
@@ -137,8 +138,9 @@ async fn worker(
         let body = payload::request(first..first + n, plan.run, !single, |seq| {
             urls[(seq % urls.len() as u64) as usize].clone()
         });
+        let url = &ingest_urls[(offset / plan.batch.max(1) as u64) as usize % ingest_urls.len()];
         let sent = Instant::now();
-        let answer = http::post(&client, &url, Bytes::from(body)).await;
+        let answer = http::post(&client, url, Bytes::from(body)).await;
         let at = epoch.elapsed().as_nanos() as u64;
         let _ = w.latency.record((sent.elapsed().as_micros() as u64).max(1));
         match answer {

@@ -9,6 +9,7 @@ pub mod http;
 pub mod ingest;
 pub mod nginx;
 pub mod payload;
+pub mod postgres;
 mod probe;
 pub mod receiver;
 pub mod report;

@@ -11,6 +11,7 @@ use super::cli::{Cli, Common, Scenario};
 use super::daemon::{self, Daemon, Settings};
 use super::http::{self, Client};
 use super::ingest::{self, Plan};
+use super::postgres::{self, Pg};
 use super::nginx::Nginx;
 use super::receiver::{Answer, Receiver};
 use super::report::{self, Summary, round3};
@@ -32,9 +33,9 @@ struct Resolved {
 impl Resolved {
     /// The ingest plan of this run: its rate, size and shape, to `target`, bound for `urls`, with
     /// payment ids of their own (a fresh run id).
-    fn plan(&self, target: String, urls: Arc<Vec<String>>) -> Plan {
+    fn plan(&self, targets: Vec<String>, urls: Arc<Vec<String>>) -> Plan {
         Plan {
-            target,
+            targets: Arc::new(targets),
             urls,
             batch: self.batch,
             connections: self.connections,
@@ -155,31 +156,46 @@ fn machine() -> String {
     format!("{cores} cores, {model}")
 }
 
-/// The notifyd under test: started here, or the one `--target` names.
+/// The notifyd under test: started here (`--hosts` of them), or the one `--target` names.
 struct UnderTest {
+    /// The first host.
     daemon: Option<Daemon>,
+    others: Vec<Daemon>,
     _dir: Option<tempfile::TempDir>,
-    ingest: String,
-    metrics: Option<String>,
+    /// Ingest base URL of each host.
+    targets: Vec<String>,
+    metrics: Vec<String>,
+    // Last: the hosts stop before their database does.
+    pg: Option<Pg>,
 }
 
 impl UnderTest {
     async fn start(c: &Common, settings: &Settings, client: &Client) -> Result<UnderTest, String> {
+        let pg = postgres::for_run(c).await?;
         if let Some(target) = &c.target {
             return Ok(UnderTest {
                 daemon: None,
+                others: Vec::new(),
                 _dir: None,
-                ingest: target.trim_end_matches('/').to_owned(),
-                metrics: c.metrics_url.clone(),
+                targets: vec![target.trim_end_matches('/').to_owned()],
+                metrics: c.metrics_url.iter().cloned().collect(),
+                pg,
             });
         }
         let dir = tempfile::Builder::new()
             .prefix("notifyd-load-")
             .tempdir()
             .map_err(|e| format!("temp dir: {e}"))?;
-        let mut daemon = Daemon::start(&c.notifyd, dir.path(), settings)?;
-        daemon.wait_ready(client, Duration::from_secs(60)).await?;
-        let (ingest, metrics) = (daemon.ingest.clone(), Some(daemon.metrics.clone()));
+        let mut settings = settings.clone();
+        settings.store = pg.as_ref().map(Pg::store_toml).unwrap_or_default();
+        let mut hosts = postgres::start_hosts(&c.notifyd, dir.path(), &settings, c.hosts)?;
+        for host in &mut hosts {
+            host.wait_ready(client, Duration::from_secs(60)).await?;
+        }
+        let targets = hosts.iter().map(|h| h.ingest.clone()).collect();
+        let metrics = hosts.iter().map(|h| h.metrics.clone()).collect();
+        let mut hosts = hosts.into_iter();
+        let daemon = hosts.next();
         let dir = if c.keep {
             eprintln!("notifyd-load: keeping {}", dir.path().display());
             let _ = dir.keep();
@@ -188,28 +204,57 @@ impl UnderTest {
             Some(dir)
         };
         Ok(UnderTest {
-            daemon: Some(daemon),
+            daemon,
+            others: hosts.collect(),
             _dir: dir,
-            ingest,
+            targets,
             metrics,
+            pg,
         })
     }
 
+    /// All hosts together: CPU and memory summed.
     fn stats(&self) -> Option<daemon::ProcStats> {
-        let pid = self.daemon.as_ref()?.pid()?;
-        Some(daemon::proc_stats(&pid.to_string()))
+        let all: Vec<daemon::ProcStats> = self
+            .daemon
+            .iter()
+            .chain(&self.others)
+            .filter_map(|d| Some(daemon::proc_stats(&d.pid()?.to_string())))
+            .collect();
+        (!all.is_empty()).then(|| daemon::ProcStats {
+            cpu_secs: all.iter().map(|s| s.cpu_secs).sum(),
+            rss_kib: all.iter().map(|s| s.rss_kib).sum(),
+            hwm_kib: all.iter().map(|s| s.hwm_kib).sum(),
+        })
     }
 
+    /// The family's sum over every host that answers.
     async fn metric(&self, client: &Client, family: &str, filter: &[&str]) -> Option<f64> {
-        let url = format!("{}/metrics", self.metrics.as_ref()?);
-        match http::get(client, &url).await {
-            Ok((200, text)) => Some(daemon::metric_sum(
-                &String::from_utf8_lossy(&text),
-                family,
-                filter,
-            )),
-            _ => None,
+        let each = self.metric_each(client, family, filter).await;
+        each.iter()
+            .any(Option::is_some)
+            .then(|| each.iter().flatten().sum())
+    }
+
+    /// The family's sum on each host.
+    async fn metric_each(
+        &self,
+        client: &Client,
+        family: &str,
+        filter: &[&str],
+    ) -> Vec<Option<f64>> {
+        let mut each = Vec::with_capacity(self.metrics.len());
+        for base in &self.metrics {
+            each.push(match http::get(client, &format!("{base}/metrics")).await {
+                Ok((200, text)) => Some(daemon::metric_sum(
+                    &String::from_utf8_lossy(&text),
+                    family,
+                    filter,
+                )),
+                _ => None,
+            });
         }
+        each
     }
 
     async fn delivered(&self, client: &Client) -> Option<f64> {
@@ -272,8 +317,12 @@ async fn delivery_phase(
     let delivered_before = nd.delivered(&client).await.unwrap_or(0.0);
     let cpu_before = nd.stats().unwrap_or_default();
     let self_before = daemon::proc_stats("self");
+    let pg_watch = match &nd.pg {
+        Some(pg) => Some(pg.watch().await?),
+        None => None,
+    };
     let ingest_start = epoch.elapsed();
-    let plan = r.plan(nd.ingest.clone(), Arc::clone(&urls));
+    let plan = r.plan(nd.targets.clone(), Arc::clone(&urls));
     let out = ingest::run(plan, client.clone(), epoch).await;
     // Only notifications bound for endpoints that answer S can be delivered.
     let expected = out
@@ -395,6 +444,20 @@ async fn delivery_phase(
         .metric(&client, "notifyd_delivery_attempts_total", &[])
         .await;
     s.put(&k("notifyd_delivery_attempts"), attempts);
+    if !nd.others.is_empty() {
+        let family = "notifyd_ingest_requests_total";
+        let each = nd
+            .metric_each(&client, family, &["outcome=\"accepted\""])
+            .await;
+        s.put(&k("accepted_by_host"), each);
+    }
+    if let Some(watch) = pg_watch {
+        let work = postgres::Work {
+            delivered,
+            notifyd_cpu_secs: cpu_after.cpu_secs - cpu_before.cpu_secs,
+        };
+        watch.finish(work, prefix, s).await?;
+    }
     drop(nd);
     Ok(PhaseResult {
         receiver,
@@ -532,6 +595,7 @@ async fn backlog(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String
         max_pending: r.count.max(1_000_000) * 2,
         idempotency_capacity: r.count.max(2_000_000),
         endpoint_concurrency: c.endpoint_concurrency.unwrap_or(64),
+        ..Settings::default()
     };
     // A receiver that is down but does not refuse: a listener never accepting. Attempts hang until their
     // 15 s timeout, so only `endpoint_concurrency` of them run at a time, nothing is written back, and
@@ -545,7 +609,7 @@ async fn backlog(r: &Resolved, c: &Common, s: &mut Summary) -> Result<(), String
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = nd.stats().unwrap_or_default();
     let epoch = Instant::now();
-    let plan = r.plan(nd.ingest.clone(), urls);
+    let plan = r.plan(nd.targets.clone(), urls);
     let out = ingest::run(plan, client.clone(), epoch).await;
     let loaded = nd.stats().unwrap_or_default();
     let pending = nd

@@ -1,9 +1,11 @@
-//! Accepts: one transaction for a whole batch, idempotency judged by the unique key.
+//! Accepts: one statement, so one transaction, for a whole batch, idempotency judged by the
+//! unique key.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::lane::{Batch, BatchFuture};
@@ -13,6 +15,13 @@ use crate::store::{Accepted, Lease, NotificationRecord, StoreError};
 /// New notifications and their idempotency keys in one statement: a row whose key is already
 /// in `nd_idem` (committed by any host, or earlier in this batch) goes no further. Unnest keeps
 /// it one statement for any batch size; the arrays travel in binary.
+///
+/// The accepting host leases its new rows to itself when they are due and head their payment
+/// (no pending row of it in the table, none earlier in this batch), so first attempts need no
+/// claim round trip (POSTGRES.md §0). The queue row is inserted leased rather than leased by a
+/// second UPDATE: that update was not HOT (it changes indexed `due_at` and `lease_owner`), so
+/// it cost a second heap tuple, four index entries and a dead tuple per notification, about a
+/// fifth of the WAL of an accepted and delivered notification (benches/README.md, row 9).
 const INSERT: &str = "
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[], $5::bytea[], $6::uuid[],
@@ -31,21 +40,21 @@ notif AS (
                                payment_id, payment_request_id, partner_id, accepted_at,
                                delivery_started_at)
   SELECT id, api, profile, url, body, idem_key, fingerprint, order_key, payment_id,
-         payment_request_id, partner_id, accepted_at, delivery_started_at FROM fresh)
-INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at)
-SELECT id, order_hash, due_at, due_at FROM fresh ORDER BY ord
-RETURNING id";
-
-/// The accepting host leases its new rows to itself when they are due and head their payment,
-/// so first attempts need no claim round trip (POSTGRES.md §0).
-const SELF_CLAIM: &str = "
-UPDATE nd_queue q SET lease_owner = $1, lease_token = q.lease_token + 1, due_at = nd_now() + $2
-WHERE q.id = ANY($3) AND q.due_at <= nd_now()
-  AND NOT EXISTS (SELECT 1 FROM nd_queue p WHERE p.order_hash = q.order_hash AND p.seq < q.seq)
-RETURNING q.id, q.lease_token";
+         payment_request_id, partner_id, accepted_at, delivery_started_at FROM fresh),
+own AS (
+  SELECT f.*, f.due_at <= nd_now()
+           AND f.ord = min(f.ord) OVER (PARTITION BY f.order_hash)
+           AND NOT EXISTS (SELECT 1 FROM nd_queue p WHERE p.order_hash = f.order_hash) AS mine
+  FROM fresh f)
+INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at, lease_owner, lease_token)
+SELECT id, order_hash, CASE WHEN mine THEN nd_now() + $17::int8 ELSE due_at END, due_at,
+       CASE WHEN mine THEN $16::int4 END, CASE WHEN mine THEN 1 ELSE 0 END
+FROM own ORDER BY ord
+RETURNING id, lease_owner IS NOT NULL, lease_token";
 
 /// The winners for keys that lost. A separate statement, so that under READ COMMITTED it takes a
 /// new snapshot and sees the row another host committed while our insert waited on its key.
+/// Rare (repeats only), so it keeps the plain prepared path.
 const WINNERS: &str = "
 SELECT i.profile, i.idem_key, i.fingerprint, i.id FROM nd_idem i
 JOIN unnest($1::text[], $2::uuid[]) AS k(profile, idem_key) USING (profile, idem_key)";
@@ -98,59 +107,54 @@ async fn accept(
         .map(|r| r.delivery_started_at.map(millis))
         .collect();
 
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| pg_err("starting an accept transaction", e))?;
-    let inserted: Vec<Uuid> = tx
-        .query(
+    let (owner, lease) = (shared.owner(), shared.lease_millis());
+    // One statement is its own transaction, committed (and flushed: synchronous_commit is on)
+    // at the Sync that ends it, before the answer's ReadyForQuery, and the rows come back only
+    // with that: typed parameters make it one round trip instead of BEGIN, prepare, execute and
+    // COMMIT, each of which waited for the server.
+    let rows = client
+        .query_typed(
             INSERT,
             &[
-                &ids,
-                &apis,
-                &profiles,
-                &urls,
-                &bodies,
-                &keys,
-                &fps,
-                &order_keys,
-                &payment_ids,
-                &request_ids,
-                &partner_ids,
-                &accepted,
-                &hashes,
-                &due,
-                &started,
+                (&ids, Type::UUID_ARRAY),
+                (&apis, Type::INT2_ARRAY),
+                (&profiles, Type::TEXT_ARRAY),
+                (&urls, Type::TEXT_ARRAY),
+                (&bodies, Type::BYTEA_ARRAY),
+                (&keys, Type::UUID_ARRAY),
+                (&fps, Type::UUID_ARRAY),
+                (&order_keys, Type::TEXT_ARRAY),
+                (&payment_ids, Type::TEXT_ARRAY),
+                (&request_ids, Type::TEXT_ARRAY),
+                (&partner_ids, Type::TEXT_ARRAY),
+                (&accepted, Type::INT8_ARRAY),
+                (&hashes, Type::INT8_ARRAY),
+                (&due, Type::INT8_ARRAY),
+                (&started, Type::INT8_ARRAY),
+                (&owner, Type::INT4),
+                (&lease, Type::INT8),
             ],
         )
         .await
-        .map_err(|e| pg_err("inserting accepted notifications", e))?
+        .map_err(|e| pg_err("inserting accepted notifications", e))?;
+    let stored: std::collections::HashSet<Uuid> = rows.iter().map(|row| row.get(0)).collect();
+    let claimed: HashMap<Uuid, i64> = rows
         .iter()
-        .map(|row| row.get(0))
+        .filter(|row| row.get::<_, bool>(1))
+        .map(|row| (row.get(0), row.get(2)))
         .collect();
-    let claimed: HashMap<Uuid, i64> = if inserted.is_empty() {
-        HashMap::new()
-    } else {
-        tx.query(
-            SELF_CLAIM,
-            &[&shared.owner(), &shared.lease_millis(), &inserted],
-        )
-        .await
-        .map_err(|e| pg_err("leasing accepted notifications to this host", e))?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect()
-    };
-    let stored: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
     let lost: Vec<usize> = (0..records.len())
         .filter(|&i| !stored.contains(&ids[i]))
         .collect();
+    // After the commit: should this read fail, the batch answers U although its new rows are
+    // stored, and the gateway's retry of each finds it as a duplicate with the same id.
     let winners: HashMap<(String, Uuid), (Uuid, Uuid)> = if lost.is_empty() {
         HashMap::new()
     } else {
         let lost_profiles: Vec<&str> = lost.iter().map(|&i| profiles[i]).collect();
         let lost_keys: Vec<Uuid> = lost.iter().map(|&i| keys[i]).collect();
-        tx.query(WINNERS, &[&lost_profiles, &lost_keys])
+        client
+            .query(WINNERS, &[&lost_profiles, &lost_keys])
             .await
             .map_err(|e| {
                 pg_err(
@@ -162,9 +166,6 @@ async fn accept(
             .map(|row| ((row.get(0), row.get(1)), (row.get(2), row.get(3))))
             .collect()
     };
-    tx.commit()
-        .await
-        .map_err(|e| pg_err("committing accepted notifications", e))?;
 
     records
         .iter()

@@ -353,6 +353,14 @@ fn only_the_head_of_a_payment_is_claimable_and_leases_renew_and_release() {
     assert_eq!(taken.iter().map(|(r, _)| r.id).collect::<Vec<_>>(), [id(3)]);
     assert_eq!(taken[0].0.attempts, 1, "the retry was recorded");
 
+    // A later accept of the same payment waits behind its pending rows too.
+    let later = a.accept(vec![record(4, "p")]).wait().unwrap();
+    assert_eq!(
+        later,
+        [Accepted::Stored(None)],
+        "behind 1 and 2, accepted earlier"
+    );
+
     // Notification 2 becomes claimable only once 1 is final.
     assert_eq!(
         a.update(vec![outcome(1, first, State::Failed)])
