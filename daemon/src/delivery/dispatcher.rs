@@ -68,6 +68,7 @@ impl Dispatcher {
             clock,
             profiles: Profiles::new(profiles),
             abort: abort.clone(),
+            leases: Default::default(),
         });
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -232,6 +233,17 @@ impl Dispatcher {
         let shard = &self.shards[self.shard_of_endpoint(endpoint)];
         shard.send(ShardMsg::WaitingFor(id, tx)).ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// Every lease this host holds on a shared store was renewed: asked at `asked`, answered
+    /// at `done`.
+    pub(crate) fn leases_renewed(
+        &self,
+        asked: notifyd_core::UnixMillis,
+        done: notifyd_core::UnixMillis,
+        lease: Duration,
+    ) {
+        self.ctx.leases.renewed(asked, done, lease);
     }
 
     /// Notifications accepted and not yet final.
