@@ -437,6 +437,11 @@ impl<T> Scheduler<T> {
         released
     }
 
+    /// Every notification it holds, in no order.
+    pub fn payloads(&self) -> impl Iterator<Item = (NotificationId, &T)> {
+        self.entries.iter().map(|(id, e)| (*id, &e.payload))
+    }
+
     /// The payload of a notification it holds.
     pub fn payload_mut(&mut self, id: NotificationId) -> Option<&mut T> {
         self.entries.get_mut(&id).map(|e| &mut e.payload)

@@ -100,9 +100,25 @@ pub(crate) async fn renew_loop(
             () = tokio::time::sleep(every) => {}
             () = stop.cancelled() => return,
         }
+        // Only what the shards hold: a claim this host gave up on (an outcome it could not
+        // write, an accept whose answer was lost) must run out so another host takes it;
+        // renewing all its rows would keep such a one leased and unattempted for good. Asked
+        // before the shards answer: a claim granted meanwhile and not in the list counts from
+        // its own grant; one still on its way to a shard is off by that trip, inside
+        // `lease_term::START_MARGIN`.
         let asked = app.clock.now();
-        match store.renew_all().await {
-            Ok(_) => app.dispatcher.leases_renewed(asked, app.clock.now(), lease),
+        let held = app.dispatcher.held_leases().await;
+        match store.renew(held).await {
+            Ok(gone) => {
+                if !gone.is_empty() {
+                    // Their outcome writes will be refused; the shards learn it then.
+                    tracing::info!(
+                        notifications = gone.len(),
+                        "Claims no longer held by this host: another host took them over."
+                    );
+                }
+                app.dispatcher.leases_renewed(asked, app.clock.now(), lease);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "Renewing this host's leases failed; will try again.")
             }

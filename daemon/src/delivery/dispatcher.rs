@@ -201,6 +201,25 @@ impl Dispatcher {
         all
     }
 
+    /// Every shared-store claim the shards hold: what this host must keep renewing, and nothing
+    /// else (a claim it let go of must run out, so another host takes it).
+    pub(crate) async fn held_leases(
+        &self,
+    ) -> Vec<(notifyd_core::NotificationId, crate::store::Lease)> {
+        let mut replies = Vec::with_capacity(self.shards.len());
+        for shard in self.shards.iter() {
+            let (tx, rx) = oneshot::channel();
+            if shard.send(ShardMsg::Held(tx)).is_ok() {
+                replies.push(rx);
+            }
+        }
+        let mut all = Vec::new();
+        for rx in replies {
+            all.extend(rx.await.unwrap_or_default());
+        }
+        all
+    }
+
     /// The due time of the most overdue notification not yet started, over every shard.
     pub async fn oldest_overdue(
         &self,

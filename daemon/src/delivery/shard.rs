@@ -46,6 +46,8 @@ pub(super) enum ShardMsg {
     OldestOverdue(oneshot::Sender<Option<notifyd_core::UnixMillis>>),
     /// The earlier notification this one waits behind, for `waitingFor`.
     WaitingFor(NotificationId, oneshot::Sender<Option<NotificationId>>),
+    /// Every shared-store claim this shard holds, to renew.
+    Held(oneshot::Sender<Vec<(NotificationId, Lease)>>),
 }
 
 pub(super) struct Shard {
@@ -166,6 +168,14 @@ impl Shard {
             }
             ShardMsg::WaitingFor(id, reply) => {
                 let _ = reply.send(self.sched.waiting_for(id));
+            }
+            ShardMsg::Held(reply) => {
+                let held = self
+                    .sched
+                    .payloads()
+                    .filter(|(_, p)| p.lease != Lease::LOCAL)
+                    .map(|(id, p)| (id, p.lease));
+                let _ = reply.send(held.collect());
             }
         }
     }
