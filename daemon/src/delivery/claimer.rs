@@ -84,7 +84,7 @@ async fn enqueue(
     }
 }
 
-/// Renews every lease this host holds often enough that a claim always has room for the
+/// Renews the claims the shards hold often enough that a claim always has room for the
 /// longest attempt (`lease_term::renew_every`), and tells the shards, which start no attempt
 /// their claim would not outlast.
 pub(crate) async fn renew_loop(

@@ -1,15 +1,14 @@
 //! How long this host's claims on a shared store last, as this host knows it: the rule "a host
 //! starts no attempt it could not finish inside its lease" (POSTGRES.md §3).
 //!
-//! The database extends a claim (`due_at`) when it grants it and at each renewal of all this
-//! host's leases; this host knows only when it asked (no later than the database acted) and when
-//! the answer came (no earlier). So a claim asked at `c` lasts at least until `c + lease`, and a
-//! renewal asked at `a` and answered at `d` extends it to `a + lease` only if it was still alive
-//! when the statement ran, which is sure when `d < ` its end so far. A claim that lapsed (the
-//! host stopped, starved, or cut off from the database) may have been taken by another host,
-//! and the blanket renewal says nothing about which rows it still found: such a claim is not
-//! revived by a later renewal, locally. No clock of another machine enters: only this host's
-//! own readings, ordered against the database's acts.
+//! The database extends a claim (`due_at`) when it grants it and at each renewal of the claims
+//! the shards hold; this host knows only when it asked (no later than the database acted) and
+//! when the answer came (no earlier). So a claim asked at `c` lasts at least until `c + lease`,
+//! and a renewal asked at `a` and answered at `d` extends it to `a + lease` only if it was still
+//! alive when the statement ran, which is sure when `d <` its end so far. A claim that lapsed
+//! (the host stopped, starved, or cut off from the database) may have been taken by another
+//! host, and is not counted as revived by a later renewal. No clock of another machine enters:
+//! only this host's own readings, ordered against the database's acts.
 
 use std::time::Duration;
 
@@ -28,14 +27,14 @@ struct Run {
     last_asked: UnixMillis,
 }
 
-/// This host's renewals of all its leases (shared store only).
+/// This host's renewals of the claims its shards hold (shared store only).
 #[derive(Debug, Default)]
 pub(crate) struct LeaseTerm {
     run: Mutex<Option<Run>>,
 }
 
 impl LeaseTerm {
-    /// A renewal of all this host's leases, asked at `asked`, was answered done at `done`.
+    /// A renewal of the claims the shards hold, asked at `asked`, was answered done at `done`.
     pub(crate) fn renewed(&self, asked: UnixMillis, done: UnixMillis, lease: Duration) {
         let mut run = self.run.lock();
         *run = match *run {

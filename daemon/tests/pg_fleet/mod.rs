@@ -62,8 +62,9 @@ impl Slot {
 
     pub fn signal(&self, sig: &str) {
         let pid = self.proc.as_ref().expect("running").pid().to_string();
-        let ok = std::process::Command::new("kill")
-            .args([sig, &pid])
+        // The shell's builtin: a fresh Debian has no /usr/bin/kill without procps.
+        let ok = std::process::Command::new("sh")
+            .args(["-c", &format!("kill {sig} {pid}")])
             .status()
             .unwrap()
             .success();
