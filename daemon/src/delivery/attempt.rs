@@ -36,6 +36,8 @@ pub(super) struct AttemptCtx {
     pub abort: tokio_util::sync::CancellationToken,
     /// How long this host's claims last (shared store only).
     pub leases: super::lease_term::LeaseTerm,
+    /// This daemon's own counts (the status page's charts).
+    pub tally: Arc<crate::status::Tally>,
 }
 
 /// An attempt's answer, classified.
@@ -378,6 +380,7 @@ mod tests {
             profiles: Profiles::new(HashMap::new()),
             abort: tokio_util::sync::CancellationToken::new(),
             leases: Default::default(),
+            tally: Arc::default(),
         };
         (ctx, store)
     }

@@ -69,6 +69,7 @@ impl Dispatcher {
             profiles: Profiles::new(profiles),
             abort: abort.clone(),
             leases: Default::default(),
+            tally: Arc::default(),
         });
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -96,6 +97,11 @@ impl Dispatcher {
             abort,
             ctx,
         }
+    }
+
+    /// This daemon's own counts, which its shards add deliveries to.
+    pub fn tally(&self) -> Arc<crate::status::Tally> {
+        self.ctx.tally.clone()
     }
 
     /// Hands a notification to its endpoint's shard. Never blocks: admission is bounded at
@@ -182,6 +188,13 @@ impl Dispatcher {
             return false;
         }
         rx.await.unwrap_or(false)
+    }
+
+    /// A throttle pause another host learned (shared store): no attempt to `endpoint` starts
+    /// for `pause` from now. This host's limit for it is left as it is.
+    pub fn pause(&self, endpoint: &str, pause: std::time::Duration) {
+        let shard = &self.shards[self.shard_of_endpoint(endpoint)];
+        let _ = shard.send(ShardMsg::Pause(endpoint.into(), pause));
     }
 
     /// Every endpoint the shards know, worst state first, then by name.
