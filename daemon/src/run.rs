@@ -254,11 +254,21 @@ pub async fn start_with(
                 StoreBackend::Postgres(c) => c.lease,
                 StoreBackend::Embedded => Duration::from_secs(60),
             };
+            // A reload may lengthen it: check-config still keeps the lease 10s longer, and the
+            // shards check each attempt against its own profile's timeout.
+            let longest_attempt = config
+                .profiles
+                .values()
+                .map(|p| p.attempt_timeout)
+                .max()
+                .unwrap_or_default();
             running
                 .tasks
                 .push(tokio::spawn(crate::delivery::claimer::renew_loop(
+                    running.app.clone(),
                     pg.clone(),
                     lease,
+                    longest_attempt,
                     stop,
                 )));
             Ok(())

@@ -13,6 +13,8 @@ pub struct Cluster {
     bin: PathBuf,
     dir: PathBuf,
     as_postgres: bool,
+    /// The server options it was started with, to start it again the same way.
+    options: String,
 }
 
 /// Debian's layout: the newest `/usr/lib/postgresql/<major>/bin` that holds `initdb`.
@@ -67,10 +69,11 @@ impl Cluster {
             std::os::unix::fs::chown(&dir, Some(ids("-u")?), Some(ids("-g")?))
                 .map_err(|e| format!("chown {}: {e}", dir.display()))?;
         }
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             bin,
             dir,
             as_postgres,
+            options: String::new(),
         };
         let data = cluster.dir.join("data");
         cluster.run(
@@ -88,13 +91,19 @@ impl Cluster {
             ],
         )?;
         // fsync off by default: these tests check logic, not the disk; the build disk is shared.
-        let options = format!(
+        cluster.options = format!(
             "-k {} -c listen_addresses='' -c max_connections=200 -c fsync={}",
             cluster.dir.display(),
             if fsync { "on" } else { "off" }
         );
-        let log = cluster.dir.join("log");
-        cluster.run(
+        cluster.start_again()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server (again, after [`Cluster::stop`]) and waits until it accepts connections.
+    pub fn start_again(&self) -> Result<(), String> {
+        let (data, log) = (self.dir.join("data"), self.dir.join("log"));
+        self.run(
             "pg_ctl",
             &[
                 "-D".as_ref(),
@@ -103,11 +112,28 @@ impl Cluster {
                 log.as_os_str(),
                 "-w".as_ref(),
                 "-o".as_ref(),
-                options.as_ref(),
+                self.options.as_ref(),
                 "start".as_ref(),
             ],
-        )?;
-        Ok(cluster)
+        )
+    }
+
+    /// Stops the server with `pg_ctl stop -m <mode>` (`fast`: sessions are cut and it shuts
+    /// down cleanly; `immediate`: it dies and recovers from WAL at the next start) and waits
+    /// until it is down.
+    pub fn stop(&self, mode: &str) -> Result<(), String> {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                mode.as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        )
     }
 
     fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) -> Result<(), String> {
@@ -161,17 +187,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let data = self.dir.join("data");
-        let _ = self.run(
-            "pg_ctl",
-            &[
-                "-D".as_ref(),
-                data.as_os_str(),
-                "-m".as_ref(),
-                "immediate".as_ref(),
-                "stop".as_ref(),
-            ],
-        );
+        let _ = self.stop("immediate");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -351,6 +351,24 @@ impl<T> Scheduler<T> {
         self.leave(now, id)
     }
 
+    /// `id` was handed out by [`Scheduler::poll_start`] but will not be attempted after all (a
+    /// shared store's claim on it would run out before the attempt could finish): it leaves
+    /// unattempted, its slots are free again, and the next of its chain may go. Its owner hands
+    /// it back to the store, so this host keeps no order for it from here on. `None` when `id`
+    /// has no attempt just handed out.
+    pub fn withdraw(&mut self, now: UnixMillis, id: NotificationId) -> Option<T> {
+        let entry = self.entries.get(&id)?;
+        if entry.phase != Phase::InFlight {
+            return None;
+        }
+        let index = entry.endpoint;
+        self.endpoints[index as usize].in_flight -= 1;
+        self.in_flight -= 1;
+        let payload = self.leave(now, id);
+        self.touch(index, now);
+        payload
+    }
+
     /// Removes `id` for good: its endpoint counts one less, and its chain's next may go.
     fn leave(&mut self, now: UnixMillis, id: NotificationId) -> Option<T> {
         let entry = self.entries.remove(&id)?;
@@ -433,6 +451,11 @@ impl<T> Scheduler<T> {
             }
         }
         released
+    }
+
+    /// Every notification it holds, in no order.
+    pub fn payloads(&self) -> impl Iterator<Item = (NotificationId, &T)> {
+        self.entries.iter().map(|(id, e)| (*id, &e.payload))
     }
 
     /// The payload of a notification it holds.

@@ -534,6 +534,35 @@ fn a_lost_lease_forgets_the_notification_and_frees_its_slot_and_chain() {
 }
 
 #[test]
+fn a_withdrawn_start_leaves_unattempted_and_frees_its_slot_and_chain() {
+    let mut sim = Sim::new(1, 1);
+    sim.add(1, EP, 7);
+    sim.add(2, EP, 7);
+    sim.add(3, EP, 8);
+    assert_eq!(sim.started(), vec![1]);
+    assert_eq!(
+        sim.s.withdraw(sim.now, id(1)),
+        Some(1),
+        "its payload comes back"
+    );
+    assert_eq!(sim.s.in_flight(), 0);
+    assert_eq!(sim.snapshot().in_flight, 0);
+    // The endpoint's one slot and the host's one slot are free again (3 goes, ready first),
+    // and 2 no longer waits behind 1 (the store orders them from here on).
+    assert_eq!(sim.started(), vec![3]);
+    sim.answer(3, s());
+    assert_eq!(sim.started(), vec![2]);
+    assert_eq!(sim.s.withdraw(sim.now, id(1)), None, "gone for good");
+    sim.answer(2, s());
+    assert_eq!(
+        sim.s.withdraw(sim.now, id(2)),
+        None,
+        "only a start just handed out"
+    );
+    assert_eq!(sim.s.len(), 0);
+}
+
+#[test]
 fn oldest_overdue_is_the_longest_waiting_due_notification_not_started() {
     let mut sim = Sim::new(1, 10);
     assert_eq!(sim.s.oldest_overdue(sim.now), None, "nothing held");

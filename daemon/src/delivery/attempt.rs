@@ -34,6 +34,8 @@ pub(super) struct AttemptCtx {
     /// Fired when the shutdown grace period runs out: attempts still waiting for an answer are
     /// abandoned, leaving their notifications pending (and due) in the store.
     pub abort: tokio_util::sync::CancellationToken,
+    /// How long this host's claims last (shared store only).
+    pub leases: super::lease_term::LeaseTerm,
     /// This daemon's own counts (the status page's charts).
     pub tally: Arc<crate::status::Tally>,
 }
@@ -377,6 +379,7 @@ mod tests {
             clock: Clock::new(),
             profiles: Profiles::new(HashMap::new()),
             abort: tokio_util::sync::CancellationToken::new(),
+            leases: Default::default(),
             tally: Arc::default(),
         };
         (ctx, store)

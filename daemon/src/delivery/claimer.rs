@@ -31,10 +31,12 @@ pub(crate) async fn claim_loop(
             .min(CLAIM_BATCH);
         let mut full = false;
         if room > 0 {
+            // Before the round trip: the claims' terms count from no later than the grant.
+            let asked = app.clock.now();
             match store.claim(room).await {
                 Ok(claimed) => {
                     full = claimed.len() == room;
-                    enqueue(&app, &store, claimed).await;
+                    enqueue(&app, &store, claimed, asked).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Claiming due notifications failed; will try again.")
@@ -72,13 +74,16 @@ async fn enqueue(
     app: &App,
     store: &PgStore,
     claimed: Vec<(crate::store::NotificationRecord, crate::store::Lease)>,
+    asked: notifyd_core::UnixMillis,
 ) {
     let now = app.clock.now();
     let mut jobs = Vec::with_capacity(claimed.len());
     let mut unknown = Vec::new();
     for (rec, lease) in claimed {
         match app.profile(&rec.profile) {
-            Some(profile) => jobs.push(Job::from_record(&rec, profile, now).with_lease(lease)),
+            Some(profile) => {
+                jobs.push(Job::from_record(&rec, profile, now).with_lease(lease, asked))
+            }
             // Another host may still have this profile (a rolling config change): hand it back.
             None => {
                 tracing::warn!(id = %rec.id, profile = %rec.profile, "Claimed a notification of a profile this host does not have; released.");
@@ -93,17 +98,44 @@ async fn enqueue(
     }
 }
 
-/// Renews every lease this host holds each third of the lease, so one missed renewal still
-/// leaves a third of it.
-pub(crate) async fn renew_loop(store: Arc<PgStore>, lease: Duration, stop: CancellationToken) {
-    let every = lease / 3;
+/// Renews the claims the shards hold often enough that a claim always has room for the
+/// longest attempt (`lease_term::renew_every`), and tells the shards, which start no attempt
+/// their claim would not outlast.
+pub(crate) async fn renew_loop(
+    app: Arc<App>,
+    store: Arc<PgStore>,
+    lease: Duration,
+    longest_attempt: Duration,
+    stop: CancellationToken,
+) {
+    let every = super::lease_term::renew_every(lease, longest_attempt);
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             () = stop.cancelled() => return,
         }
-        if let Err(e) = store.renew_all().await {
-            tracing::warn!(error = %e, "Renewing this host's leases failed; will try again.");
+        // Only what the shards hold: a claim this host gave up on (an outcome it could not
+        // write, an accept whose answer was lost) must run out so another host takes it;
+        // renewing all its rows would keep such a one leased and unattempted for good. Asked
+        // before the shards answer: a claim granted meanwhile and not in the list counts from
+        // its own grant; one still on its way to a shard is off by that trip, inside
+        // `lease_term::START_MARGIN`.
+        let asked = app.clock.now();
+        let held = app.dispatcher.held_leases().await;
+        match store.renew(held).await {
+            Ok(gone) => {
+                if !gone.is_empty() {
+                    // Their outcome writes will be refused; the shards learn it then.
+                    tracing::info!(
+                        notifications = gone.len(),
+                        "Claims no longer held by this host: another host took them over."
+                    );
+                }
+                app.dispatcher.leases_renewed(asked, app.clock.now(), lease);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Renewing this host's leases failed; will try again.")
+            }
         }
     }
 }

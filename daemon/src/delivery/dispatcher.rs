@@ -68,6 +68,7 @@ impl Dispatcher {
             clock,
             profiles: Profiles::new(profiles),
             abort: abort.clone(),
+            leases: Default::default(),
             tally: Arc::default(),
         });
         let tracker = TaskTracker::new();
@@ -213,6 +214,25 @@ impl Dispatcher {
         all
     }
 
+    /// Every shared-store claim the shards hold: what this host must keep renewing, and nothing
+    /// else (a claim it let go of must run out, so another host takes it).
+    pub(crate) async fn held_leases(
+        &self,
+    ) -> Vec<(notifyd_core::NotificationId, crate::store::Lease)> {
+        let mut replies = Vec::with_capacity(self.shards.len());
+        for shard in self.shards.iter() {
+            let (tx, rx) = oneshot::channel();
+            if shard.send(ShardMsg::Held(tx)).is_ok() {
+                replies.push(rx);
+            }
+        }
+        let mut all = Vec::new();
+        for rx in replies {
+            all.extend(rx.await.unwrap_or_default());
+        }
+        all
+    }
+
     /// The due time of the most overdue notification not yet started, over every shard.
     pub async fn oldest_overdue(
         &self,
@@ -245,6 +265,17 @@ impl Dispatcher {
         let shard = &self.shards[self.shard_of_endpoint(endpoint)];
         shard.send(ShardMsg::WaitingFor(id, tx)).ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// Every lease this host holds on a shared store was renewed: asked at `asked`, answered
+    /// at `done`.
+    pub(crate) fn leases_renewed(
+        &self,
+        asked: notifyd_core::UnixMillis,
+        done: notifyd_core::UnixMillis,
+        lease: Duration,
+    ) {
+        self.ctx.leases.renewed(asked, done, lease);
     }
 
     /// Notifications accepted and not yet final.

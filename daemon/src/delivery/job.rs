@@ -46,6 +46,8 @@ pub struct Payload {
     pub accepted_at: UnixMillis,
     /// The claim its outcome writes complete ([`Lease::LOCAL`] on the embedded store).
     pub lease: Lease,
+    /// When that claim was asked for: its term counts from here (`lease_term.rs`).
+    pub leased_at: UnixMillis,
 }
 
 impl Job {
@@ -72,13 +74,16 @@ impl Job {
                 body: rec.body.clone(),
                 accepted_at: rec.accepted_at,
                 lease: Lease::LOCAL,
+                leased_at: rec.accepted_at,
             },
         }
     }
 
-    /// The same job under a claim a shared store granted.
-    pub fn with_lease(mut self, lease: Lease) -> Job {
+    /// The same job under a claim a shared store granted, asked for at `asked_at` (no later
+    /// than the store granted it).
+    pub fn with_lease(mut self, lease: Lease, asked_at: UnixMillis) -> Job {
         self.payload.lease = lease;
+        self.payload.leased_at = asked_at;
         self
     }
 }

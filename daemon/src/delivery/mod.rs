@@ -20,6 +20,8 @@
 //! - `tls.rs`: a profile's TLS trust and client certificate.
 //! - `peer_keys.rs`: a profile's receiver public keys, by `keyVersion`.
 //! - `guard.rs`: the SSRF guard (which addresses a profile may reach).
+//! - `lease_term.rs`: how long this host's claims on a shared store last, and whether an
+//!   attempt may still start under one.
 //! - `dispatcher.rs`: the handle the rest of the daemon uses.
 
 mod ack_ratio;
@@ -31,6 +33,7 @@ mod dispatcher;
 pub mod guard;
 mod interner;
 mod job;
+pub(crate) mod lease_term;
 mod peer_keys;
 mod proxy;
 mod report;

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use notifyd_core::NotificationId;
 use notifyd_core::ack::{Ack, known_code};
@@ -23,7 +24,7 @@ use super::interner::Interner;
 use super::job::{Job, Payload};
 use super::report::{EndpointView, Report};
 use crate::metrics;
-use crate::store::{Applied, AttemptUpdate, State, StoreMode};
+use crate::store::{Applied, AttemptUpdate, Lease, State, StoreMode};
 
 pub(super) enum ShardMsg {
     Enqueue(Job),
@@ -47,6 +48,8 @@ pub(super) enum ShardMsg {
     OldestOverdue(oneshot::Sender<Option<notifyd_core::UnixMillis>>),
     /// The earlier notification this one waits behind, for `waitingFor`.
     WaitingFor(NotificationId, oneshot::Sender<Option<NotificationId>>),
+    /// Every shared-store claim this shard holds, to renew.
+    Held(oneshot::Sender<Vec<(NotificationId, Lease)>>),
 }
 
 pub(super) struct Shard {
@@ -172,6 +175,14 @@ impl Shard {
             ShardMsg::WaitingFor(id, reply) => {
                 let _ = reply.send(self.sched.waiting_for(id));
             }
+            ShardMsg::Held(reply) => {
+                let held = self
+                    .sched
+                    .payloads()
+                    .filter(|(_, p)| p.lease != Lease::LOCAL)
+                    .map(|(id, p)| (id, p.lease));
+                let _ = reply.send(held.collect());
+            }
         }
     }
 
@@ -213,8 +224,20 @@ impl Shard {
             return;
         }
         let now = self.ctx.clock.now();
+        let lease = match self.ctx.store.mode() {
+            StoreMode::Shared { lease, .. } => Some(lease),
+            StoreMode::Local => None,
+        };
+        let mut late = Vec::new();
         while let Some(start) = self.sched.poll_start(now) {
             let (id, payload) = (start.id, start.payload.clone());
+            if let Some(lease) = lease
+                && !self.in_term(&payload, now, lease)
+            {
+                self.sched.withdraw(now, id);
+                late.push((id, payload.lease));
+                continue;
+            }
             metrics::in_flight(1.0);
             let ctx = self.ctx.clone();
             let report = Report::new(self.tx.clone(), id);
@@ -225,6 +248,42 @@ impl Shard {
                 }
             });
         }
+        if !late.is_empty() {
+            self.give_back(late);
+        }
+    }
+
+    /// Whether an attempt of `p` started `now` would end, outcome written, inside the claim
+    /// this host holds on it: a stalled host (stopped, starved, or cut off from the database
+    /// so its renewals failed) must not send what another host may be sending already.
+    fn in_term(&self, p: &Payload, now: notifyd_core::UnixMillis, lease: Duration) -> bool {
+        let timeout = self
+            .ctx
+            .profiles
+            .get(&p.profile.name)
+            .map_or(p.profile.attempt_timeout, |current| current.attempt_timeout);
+        self.ctx.leases.may_start(now, p.leased_at, lease, timeout)
+    }
+
+    /// Hands back claims too close to their end to attempt under: the store makes them due
+    /// again, and whichever host claims them next (this one too) holds a fresh lease. If the
+    /// release is lost, the lease runs out instead; either way nothing is left behind.
+    fn give_back(&mut self, late: Vec<(NotificationId, Lease)>) {
+        let remaining = self
+            .pending
+            .fetch_sub(late.len(), Ordering::Relaxed)
+            .saturating_sub(late.len());
+        metrics::pending(remaining);
+        tracing::warn!(
+            notifications = late.len(),
+            "Claims too close to their end to attempt under (leases not renewed in time); handed back unattempted."
+        );
+        let store = self.ctx.store.clone();
+        self.tracker.spawn(async move {
+            if let Err(e) = store.release(late).await {
+                tracing::warn!(error = %e, "Handing back claims failed; they return when their leases run out.");
+            }
+        });
     }
 
     /// An answer came: let the scheduler decide, then make the decision durable.

@@ -269,8 +269,10 @@ fn settle(app: &App, p: Prepared, answer: Accepted) -> Reply {
             // Without a lease another host's claim delivers it.
             if let Some(lease) = lease {
                 let now = app.clock.now();
+                // Taken before the commit that leased it: the lease's term counts from there.
+                let asked = p.record.accepted_at;
                 app.dispatcher
-                    .enqueue(Job::from_record(&p.record, p.profile, now).with_lease(lease));
+                    .enqueue(Job::from_record(&p.record, p.profile, now).with_lease(lease, asked));
             }
             metrics::ingest(Some(p.record.api), IngestOutcome::Accepted);
             app.tally.accepted();

@@ -29,6 +29,8 @@ pub struct Received {
     pub content_type: Option<HeaderValue>,
     /// The body, exactly as sent.
     pub body: Bytes,
+    /// When it arrived (before it was answered), to order deliveries against outside events.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -41,6 +43,7 @@ impl Received {
             request_time: headers.get("request-time").cloned(),
             content_type: headers.get(http::header::CONTENT_TYPE).cloned(),
             body,
+            at: std::time::Instant::now(),
         }
     }
 

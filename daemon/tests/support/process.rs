@@ -22,6 +22,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Two distinct free loopback addresses: an ingest and a metrics listener.
+pub fn two_ports() -> (SocketAddr, SocketAddr) {
+    let port = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
+    let ingest = port();
+    let mut metrics = port();
+    while metrics == ingest {
+        metrics = port();
+    }
+    (ingest, metrics)
+}
+
 /// A config file for the binary: plain http to loopback allowed, `retry` as the default
 /// profile's `[profiles.default.retry]` body, `extra` appended (other sections).
 pub fn config_text(
@@ -69,12 +80,7 @@ impl Home {
     /// Writes the config; `retry` and `extra` as in [`config_text`].
     pub fn new(retry: &str, extra: &str) -> Home {
         let dir = tempfile::tempdir().unwrap();
-        let port = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
-        let ingest = port();
-        let mut metrics = port();
-        while metrics == ingest {
-            metrics = port();
-        }
+        let (ingest, metrics) = two_ports();
         let config = dir.path().join("notifyd.toml");
         let text = config_text(&dir.path().join("store"), ingest, metrics, retry, extra);
         std::fs::write(&config, text).unwrap();

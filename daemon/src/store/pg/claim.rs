@@ -71,7 +71,7 @@ pub(super) async fn renew(
     // arrays (POSTGRES.md §3). The tokens are compared here instead.
     let held: HashMap<Uuid, i64> = client
         .query(
-            "UPDATE nd_queue SET due_at = nd_now() + $1
+            "UPDATE nd_queue SET due_at = greatest(due_at, nd_now() + $1)
              WHERE id = ANY($2) AND lease_owner = $3 RETURNING id, lease_token",
             &[&shared.lease_millis(), &ids, &shared.owner()],
         )
@@ -109,19 +109,6 @@ pub(super) async fn release(
         .await
         .map_err(|e| pg_err("releasing leases", e))?;
     Ok(())
-}
-
-/// Extends every lease this host holds, in one statement (POSTGRES.md §3, rule 2): rows queued
-/// locally behind a busy endpoint age like the one being attempted. Answers how many.
-pub(super) async fn renew_all(shared: &Shared) -> Result<u64, StoreError> {
-    let client = pooled(&shared.pool).await?;
-    client
-        .execute(
-            "UPDATE nd_queue SET due_at = greatest(due_at, nd_now() + $1) WHERE lease_owner = $2",
-            &[&shared.lease_millis(), &shared.owner()],
-        )
-        .await
-        .map_err(|e| pg_err("renewing this host's leases", e))
 }
 
 /// Gives back everything this host holds (at shutdown), due at its own schedule, so other

@@ -167,12 +167,6 @@ impl PgStore {
         self.inner.host
     }
 
-    /// Extends every lease this host holds; answers how many rows it holds.
-    pub fn renew_all(&self) -> StoreFuture<u64> {
-        let inner = self.inner.clone();
-        self.spawn(async move { claim::renew_all(&inner).await })
-    }
-
     /// Gives back every lease this host holds (at shutdown).
     pub fn release_all(&self) -> StoreFuture<u64> {
         let inner = self.inner.clone();
@@ -239,9 +233,25 @@ pub(crate) fn pg_err(what: &str, e: tokio_postgres::Error) -> StoreError {
     };
     if e.is_closed() {
         StoreError::io(&format!("{what}: connection to PostgreSQL lost: {detail}"))
+    } else if e.as_db_error().is_some_and(|db| passing(db.code().code())) {
+        // Transient, so a caller tries again: an outcome given up on would stay leased to this
+        // host with nobody attempting it.
+        StoreError::io(&format!("{what}: {detail}"))
     } else {
         StoreError::Backend(format!("{what}: {detail}"))
     }
+}
+
+/// SQLSTATEs that say "not now" rather than "never": the connection's class (08), the server
+/// shutting down, crashed or still starting (57P01-57P03, seen on every restart), too many
+/// connections (53300), and a transaction chosen to fail a serialization or deadlock (40001,
+/// 40P01).
+fn passing(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+        )
 }
 
 pub(crate) fn uid(id: NotificationId) -> Uuid {
