@@ -63,11 +63,13 @@ impl Dispatcher {
             opts.shards
         };
         let abort = CancellationToken::new();
+        let (hooks, mut stored_hooks) = mpsc::unbounded_channel();
         let ctx = Arc::new(AttemptCtx {
             store,
             clock,
             profiles: Profiles::new(profiles),
             abort: abort.clone(),
+            hooks,
         });
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -87,14 +89,28 @@ impl Dispatcher {
                 })
             })
             .collect();
-        Dispatcher {
+        let dispatcher = Dispatcher {
             shards,
             pending,
             tracker,
             stop,
             abort,
             ctx,
-        }
+        };
+        // Stored dead-letter hooks, to the shard of their endpoint (another shard's, usually).
+        let router = dispatcher.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    job = stored_hooks.recv() => match job {
+                        Some(job) => router.enqueue(job),
+                        None => return,
+                    },
+                    () = router.stop.cancelled() => return,
+                }
+            }
+        });
+        dispatcher
     }
 
     /// Hands a notification to its endpoint's shard. Never blocks: admission is bounded at

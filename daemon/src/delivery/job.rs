@@ -46,6 +46,9 @@ pub struct Payload {
     pub accepted_at: UnixMillis,
     /// The claim its outcome writes complete ([`Lease::LOCAL`] on the embedded store).
     pub lease: Lease,
+    /// A dead-letter hook (`dead_letter.rs`): its own end fires no hook, and its answers are
+    /// not checked for the merchant's signature.
+    pub hook: bool,
 }
 
 impl Job {
@@ -72,6 +75,7 @@ impl Job {
                 body: rec.body.clone(),
                 accepted_at: rec.accepted_at,
                 lease: Lease::LOCAL,
+                hook: rec.hook_of.is_some(),
             },
         }
     }

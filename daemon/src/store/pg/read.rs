@@ -62,6 +62,7 @@ fn record(row: &Row) -> Result<NotificationRecord, StoreError> {
         // never later), and the receiver's ids are not shown.
         delivery_started_at: None,
         receiver_ids: Default::default(),
+        hook_of: None,
     })
 }
 
