@@ -97,7 +97,11 @@ mod tests {
             ("", "https://ops.example/dl#x", "fragment"),
             ("", "http://ops.example/dl", "allow_http = false"),
             ("", "https://127.0.0.1/dl", "loopback"),
-            ("allow_http = true", "http://[::ffff:a9fe:a9fe]/", "cloud-metadata"),
+            (
+                "allow_http = true",
+                "http://[::ffff:a9fe:a9fe]/",
+                "cloud-metadata",
+            ),
             (
                 "allow_private = [\"10.0.0.0/8\"]",
                 "https://192.168.1.1/dl",
@@ -106,7 +110,9 @@ mod tests {
         ] {
             let found = problems(&hook(extra, url));
             assert!(
-                found.iter().any(|p| p.key == key && p.message.contains(says)),
+                found
+                    .iter()
+                    .any(|p| p.key == key && p.message.contains(says)),
                 "{url}: {found:?}"
             );
         }

@@ -30,9 +30,9 @@ mod tables;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_operator;
-#[cfg(test)]
 mod tests_hooks;
+#[cfg(test)]
+mod tests_operator;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -63,7 +63,11 @@ async fn no_hook_is_stored_unless_the_commit_ends_a_pending_delivery() {
         .unwrap();
     // Still pending: no end to report.
     store
-        .update_with_hooks(vec![update(1, State::Pending, 1)], vec![], vec![hook(50, 1)])
+        .update_with_hooks(
+            vec![update(1, State::Pending, 1)],
+            vec![],
+            vec![hook(50, 1)],
+        )
         .await
         .unwrap();
     assert_eq!(store.get(id(50)).unwrap(), None);
