@@ -35,6 +35,18 @@ fn ops_profile(keys: &Path, hook: SocketAddr, schedule: &str) -> String {
     )
 }
 
+/// A home whose `ops` profile hooks to `hook` (with the key directory, removed with it).
+fn home(hook: SocketAddr, schedule: &str) -> (Home, tempfile::TempDir) {
+    let keys = tempfile::tempdir().unwrap();
+    let home = Home::new("", &ops_profile(keys.path(), hook, schedule));
+    (home, keys)
+}
+
+/// A loopback address nobody listens on yet.
+fn nobody() -> SocketAddr {
+    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+}
+
 async fn merchant(mode: &str) -> MockMerchant {
     merchant_at("127.0.0.1:0".parse().unwrap(), mode).await
 }
@@ -154,11 +166,7 @@ fn hooks_counted(text: &str, result: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_notification_fires_exactly_one_signed_hook_that_names_it() {
     let hook = merchant("S").await;
-    let keys = tempfile::tempdir().unwrap();
-    let home = Home::new(
-        "",
-        &ops_profile(keys.path(), hook.addr(), r#"["0s", "50ms", "50ms"]"#),
-    );
+    let (home, _keys) = home(hook.addr(), r#"["0s", "50ms", "50ms"]"#);
     let _n = home.spawn(&[]).await.unwrap();
     let down = merchant("U").await;
     let id = submit(home.ingest, &down, "PAY-DEAD").await;
@@ -191,11 +199,7 @@ async fn a_dead_notification_fires_exactly_one_signed_hook_that_names_it() {
 async fn failed_fires_a_hook_delivered_does_not_and_a_failed_hook_fires_none() {
     // The hook receiver refuses every hook for good: a hook of a hook would come back here.
     let hook = merchant("F").await;
-    let keys = tempfile::tempdir().unwrap();
-    let home = Home::new(
-        "",
-        &ops_profile(keys.path(), hook.addr(), r#"["0s", "50ms", "50ms"]"#),
-    );
+    let (home, _keys) = home(hook.addr(), r#"["0s", "50ms", "50ms"]"#);
     let _n = home.spawn(&[]).await.unwrap();
     let (refusing, taking) = (merchant("F").await, merchant("S").await);
     let failed = submit(home.ingest, &refusing, "PAY-F").await;
@@ -219,15 +223,10 @@ async fn failed_fires_a_hook_delivered_does_not_and_a_failed_hook_fires_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_receiver_down_then_up_still_gets_the_hook() {
-    let hook_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let home = Home::new(
-        "",
-        &ops_profile(
-            keys.path(),
-            hook_addr,
-            r#"["0s", "100ms", "200ms", "400ms", "800ms", "1s", "1s", "1s", "1s"]"#,
-        ),
+    let hook_addr = nobody();
+    let (home, _keys) = home(
+        hook_addr,
+        r#"["0s", "100ms", "200ms", "400ms", "800ms", "1s", "1s", "1s", "1s"]"#,
     );
     let _n = home.spawn(&[]).await.unwrap();
     let refusing = merchant("F").await;
@@ -245,16 +244,11 @@ async fn a_hook_receiver_down_then_up_still_gets_the_hook() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_stored_with_its_outcome_survives_kill_9() {
-    let hook_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let keys = tempfile::tempdir().unwrap();
     // Nobody listens at the hook's URL before the kill, so the hook is still pending then.
-    let home = Home::new(
-        "",
-        &ops_profile(
-            keys.path(),
-            hook_addr,
-            r#"["0s", "500ms", "500ms", "500ms", "500ms", "500ms", "500ms"]"#,
-        ),
+    let hook_addr = nobody();
+    let (home, _keys) = home(
+        hook_addr,
+        r#"["0s", "500ms", "500ms", "500ms", "500ms", "500ms", "500ms"]"#,
     );
     let mut n = home.spawn(&[]).await.unwrap();
     let refusing = merchant("F").await;
