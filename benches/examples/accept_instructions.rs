@@ -61,5 +61,5 @@ fn main() {
         next = end;
     }
     let bytes = std::fs::metadata(store.path()).map_or(0, |m| m.len());
-    println!("{n} records accepted; file {bytes} bytes");
+    eprintln!("{n} records accepted; file {bytes} bytes");
 }
