@@ -103,3 +103,85 @@ fn a_storm_delivers_the_healthy_half_and_retries_the_other() {
             > 0.0
     );
 }
+
+/// The nginx receiver and the wrk ceiling (`--receiver nginx`): Debian's nginx and wrk on PATH.
+fn nginx_tools() -> bool {
+    let have = |bin: &str| Command::new(bin).arg("-v").output().is_ok();
+    if have("/usr/sbin/nginx") && have("wrk") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("NOTIFYD_CI").is_none(),
+        "nginx or wrk is missing (apt-get install nginx wrk)"
+    );
+    eprintln!("SKIPPED: apt-get install nginx wrk");
+    false
+}
+
+#[test]
+fn an_nginx_run_counts_each_delivery_at_nginx_and_in_notifyd_and_measures_wrk() {
+    if !nginx_tools() {
+        return;
+    }
+    let Some(r) = run(&[
+        "custom",
+        "--receiver",
+        "nginx",
+        "--count",
+        "300",
+        "--batch",
+        "100",
+    ]) else {
+        return;
+    };
+    assert_eq!(r["receiver"], "nginx");
+    assert_eq!(r["accepted"], 300);
+    assert_eq!(r["delivered"], 300, "{r:#}");
+    assert_eq!(
+        r["nginx_requests"], 300,
+        "nginx answered each delivery once, and nothing else: {r:#}"
+    );
+    assert_eq!(r["notifyd_delivery_attempts"], 300.0);
+    assert!(r["ceiling_delivered"].as_u64().unwrap() > 0, "{r:#}");
+    assert_eq!(r["ceiling_errors"], 0, "{r:#}");
+    assert_eq!(r["ceiling_concurrency"], 8);
+    assert!(r["delivered_ratio_of_ceiling"].as_f64().unwrap() > 0.0);
+    let today = Command::new("date").args(["-u", "+%F"]).output().unwrap();
+    assert_eq!(
+        r["date"],
+        String::from_utf8_lossy(&today.stdout).trim(),
+        "the run's own date (UTC)"
+    );
+}
+
+#[test]
+fn nginx_refuses_a_plan_it_cannot_serve_before_starting_anything() {
+    for (args, says) in [
+        (
+            &["custom", "--receiver", "nginx", "--endpoints", "3"][..],
+            "--receiver nginx is one endpoint answering S",
+        ),
+        (
+            &["custom", "--receiver", "nginx", "--respond", "U"][..],
+            "--receiver nginx is one endpoint answering S",
+        ),
+        (
+            &["storm", "--receiver", "nginx"][..],
+            "storm has receivers of its own",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_notifyd-load"))
+            .args(args)
+            .args([
+                "--notifyd",
+                "/nonexistent/notifyd",
+                "--nginx",
+                "/nonexistent/nginx",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

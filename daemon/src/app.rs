@@ -12,6 +12,7 @@ use crate::delivery::Dispatcher;
 use crate::ingest::inflight::InFlight;
 use crate::inquiry::InquirySettings;
 use crate::profile::Profile;
+use crate::status::Tally;
 use crate::store::Store;
 
 /// Ingest limits from `[ingest]`.
@@ -36,6 +37,8 @@ pub struct App {
     pub idempotency: IdempotencyTable,
     /// Delivery.
     pub dispatcher: Dispatcher,
+    /// This daemon's own accepted and delivered counts (the dispatcher's, shared).
+    pub tally: Arc<Tally>,
     /// Notification ids, strictly increasing in accept order.
     pub ids: IdGenerator,
     /// Accept commits under way, which repeats of their keys wait for.
@@ -65,6 +68,7 @@ impl App {
         App {
             store,
             idempotency,
+            tally: dispatcher.tally(),
             dispatcher,
             ids: IdGenerator::new(),
             inflight: InFlight::default(),

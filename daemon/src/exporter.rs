@@ -63,6 +63,16 @@ pub async fn handle(
     if crate::status::owns(req.uri().path()) {
         return Ok(crate::status::handle(&status, &app, req).await);
     }
+    // Read-only paths: anything but GET (or HEAD) is refused, as the status page's paths are.
+    if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+        return Ok(Reply::result(
+            StatusCode::METHOD_NOT_ALLOWED,
+            notifyd_core::ack::Status::F,
+            notifyd_core::ack::codes::METHOD_NOT_SUPPORTED,
+            &format!("{} {} is not supported", req.method(), req.uri().path()),
+        )
+        .into_response());
+    }
     Ok(match req.uri().path() {
         "/metrics" => {
             // Figures read at scrape time rather than on every event.

@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
 };
 use notifyd_core::Api;
 
@@ -246,6 +249,86 @@ pub fn register() {
         counter!(DEAD_LETTER_HOOKS, "result" => result).increment(0);
     }
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let _ = HANDLES.set(Handles::new());
+}
+
+/// The series written per notification, looked up once: a macro call with labels builds its key
+/// (a label vector) and finds it in the recorder's registry on every event, several times per
+/// delivered notification. Made by [`register`], so they belong to the recorder installed then;
+/// before that (or for a label value outside the fixed sets) the events take the macro path.
+struct Handles {
+    /// By `[api index][IngestOutcome index]`; api index 3 is `unknown`.
+    ingest: Vec<Vec<Counter>>,
+    /// By `[api index][ATTEMPT_OUTCOMES index]`.
+    attempts: Vec<Vec<Counter>>,
+    attempt_duration: Vec<Histogram>,
+    /// By `[api index][FINISHED_STATES index]`.
+    finished: Vec<Vec<Counter>>,
+    delivery_latency: Vec<Histogram>,
+    pending: Gauge,
+    in_flight: Gauge,
+    store_commit: Histogram,
+    store_batch: Histogram,
+}
+
+static HANDLES: OnceLock<Handles> = OnceLock::new();
+
+impl Handles {
+    fn new() -> Handles {
+        let apis = Api::ALL.map(Api::as_str);
+        let ingest = apis
+            .iter()
+            .copied()
+            .chain([UNKNOWN_API])
+            .map(|api| {
+                IngestOutcome::ALL
+                    .iter()
+                    .map(|o| counter!(INGEST_REQUESTS, "api" => api, "outcome" => o.as_str()))
+                    .collect()
+            })
+            .collect();
+        Handles {
+            ingest,
+            attempts: apis
+                .iter()
+                .map(|&api| {
+                    ATTEMPT_OUTCOMES
+                        .iter()
+                        .map(|&o| counter!(DELIVERY_ATTEMPTS, "api" => api, "outcome" => o))
+                        .collect()
+                })
+                .collect(),
+            attempt_duration: apis
+                .iter()
+                .map(|&api| histogram!(ATTEMPT_DURATION, "api" => api))
+                .collect(),
+            finished: apis
+                .iter()
+                .map(|&api| {
+                    FINISHED_STATES
+                        .iter()
+                        .map(|&st| counter!(FINISHED, "api" => api, "state" => st))
+                        .collect()
+                })
+                .collect(),
+            delivery_latency: apis
+                .iter()
+                .map(|&api| histogram!(DELIVERY_LATENCY, "api" => api))
+                .collect(),
+            pending: gauge!(PENDING),
+            in_flight: gauge!(IN_FLIGHT),
+            store_commit: histogram!(STORE_COMMIT),
+            store_batch: histogram!(STORE_BATCH),
+        }
+    }
+}
+
+fn api_index(api: Api) -> usize {
+    Api::ALL.iter().position(|a| *a == api).unwrap_or(0)
+}
+
+fn index_of(values: &[&str], value: &str) -> Option<usize> {
+    values.iter().position(|v| *v == value)
 }
 
 /// Histogram buckets (seconds) per family: sub-millisecond ingest and attempts up to the hours
@@ -320,12 +403,27 @@ impl IngestOutcome {
 
 /// Counts one ingest request. `api` is `unknown` when the envelope did not name a valid one.
 pub fn ingest(api: Option<Api>, outcome: IngestOutcome) {
+    if let Some(h) = HANDLES.get() {
+        let a = api.map_or(Api::ALL.len(), api_index);
+        let o = IngestOutcome::ALL
+            .iter()
+            .position(|x| *x == outcome)
+            .unwrap_or(0);
+        h.ingest[a][o].increment(1);
+        return;
+    }
     counter!(INGEST_REQUESTS, "api" => api.map_or(UNKNOWN_API, Api::as_str), "outcome" => outcome.as_str())
         .increment(1);
 }
 
 /// Counts one attempt and its duration; `outcome` is one of [`notifyd_core::ack::Ack::metric_outcome`].
 pub fn attempt(api: Api, outcome: &'static str, took: Duration) {
+    if let (Some(h), Some(o)) = (HANDLES.get(), index_of(&ATTEMPT_OUTCOMES, outcome)) {
+        let a = api_index(api);
+        h.attempts[a][o].increment(1);
+        h.attempt_duration[a].record(took.as_secs_f64());
+        return;
+    }
     counter!(DELIVERY_ATTEMPTS, "api" => api.as_str(), "outcome" => outcome).increment(1);
     histogram!(ATTEMPT_DURATION, "api" => api.as_str()).record(took.as_secs_f64());
 }
@@ -337,6 +435,12 @@ pub fn transport_error(kind: &'static str) {
 
 /// Counts a notification reaching `state` after `latency` since accept.
 pub fn finished(api: Api, state: &'static str, latency: Duration) {
+    if let (Some(h), Some(st)) = (HANDLES.get(), index_of(&FINISHED_STATES, state)) {
+        let a = api_index(api);
+        h.finished[a][st].increment(1);
+        h.delivery_latency[a].record(latency.as_secs_f64());
+        return;
+    }
     counter!(FINISHED, "api" => api.as_str(), "state" => state).increment(1);
     histogram!(DELIVERY_LATENCY, "api" => api.as_str()).record(latency.as_secs_f64());
 }
@@ -353,7 +457,10 @@ pub fn lease_lost() {
 
 /// Sets the pending gauge.
 pub fn pending(n: usize) {
-    gauge!(PENDING).set(n as f64);
+    match HANDLES.get() {
+        Some(h) => h.pending.set(n as f64),
+        None => gauge!(PENDING).set(n as f64),
+    }
 }
 
 /// Moves the count of endpoints in `state` (one of `EndpointState::as_str`) by `delta`.
@@ -363,7 +470,10 @@ pub fn endpoints(state: &'static str, delta: f64) {
 
 /// Moves the in-flight gauge.
 pub fn in_flight(delta: f64) {
-    gauge!(IN_FLIGHT).increment(delta);
+    match HANDLES.get() {
+        Some(h) => h.in_flight.increment(delta),
+        None => gauge!(IN_FLIGHT).increment(delta),
+    }
 }
 
 /// The figures read at scrape time rather than on every event: the most overdue notification
@@ -386,6 +496,11 @@ pub fn unreadable_record() {
 
 /// Records one store commit.
 pub fn store_commit(took: Duration, ops: usize) {
+    if let Some(h) = HANDLES.get() {
+        h.store_commit.record(took.as_secs_f64());
+        h.store_batch.record(ops as f64);
+        return;
+    }
     histogram!(STORE_COMMIT).record(took.as_secs_f64());
     histogram!(STORE_BATCH).record(ops as f64);
 }

@@ -182,11 +182,7 @@ pub async fn start_with(
             server::ConnLimits::from(&config.ingest),
             stop.clone(),
         )),
-        tokio::spawn(
-            status
-                .clone()
-                .sample(app.clone(), handle.clone(), stop.clone()),
-        ),
+        tokio::spawn(status.clone().sample(app.clone(), stop.clone())),
         tokio::spawn({
             let app = app.clone();
             server::serve_with(

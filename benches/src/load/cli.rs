@@ -93,6 +93,16 @@ pub struct Common {
     /// deliveries are then counted from notifyd's finished counter and accepted→delivered is not measured.
     #[arg(long)]
     pub receiver_url: Option<String>,
+    /// Who answers the deliveries: `builtin` (the in-process receiver, hyper as the ceiling) or `nginx`
+    /// (a Debian nginx started here answering the ack, wrk posting the same body to it as the ceiling).
+    #[arg(long, default_value = "builtin", value_parser = ["builtin", "nginx"])]
+    pub receiver: String,
+    /// With `--receiver nginx`: the nginx binary.
+    #[arg(long, default_value = "/usr/sbin/nginx")]
+    pub nginx: PathBuf,
+    /// With `--receiver nginx`: the wrk binary.
+    #[arg(long, default_value = "wrk")]
+    pub wrk: PathBuf,
     /// Distinct receiver endpoints (host:port pairs, each its own endpoint key in notifyd).
     #[arg(long)]
     pub endpoints: Option<usize>,
@@ -118,7 +128,8 @@ pub struct Common {
     /// How long to wait after ingest for deliveries to catch up, in seconds.
     #[arg(long)]
     pub drain: Option<f64>,
-    /// Concurrency of the bare-client ceiling run (default: what notifyd may have in flight for these endpoints).
+    /// Concurrency of the bare-client ceiling run (default: what notifyd may have in flight for these
+    /// endpoints; with `--receiver nginx`, wrk's connections, default 8).
     #[arg(long)]
     pub ceiling_concurrency: Option<usize>,
     /// Skip the ceiling run.

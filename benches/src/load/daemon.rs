@@ -61,7 +61,8 @@ pub struct ProcStats {
     pub hwm_kib: u64,
 }
 
-fn free_port() -> std::io::Result<SocketAddr> {
+/// A free loopback port.
+pub fn free_port() -> std::io::Result<SocketAddr> {
     // Bound then released: a tiny race with other processes, acceptable for a loopback benchmark.
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }

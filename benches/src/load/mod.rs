@@ -7,6 +7,7 @@ pub mod cli;
 pub mod daemon;
 pub mod http;
 pub mod ingest;
+pub mod nginx;
 pub mod payload;
 mod probe;
 pub mod receiver;

@@ -6,6 +6,7 @@
 
 mod fields;
 mod hash;
+mod index;
 mod table;
 
 pub use hash::{Fingerprint, IdempotencyKey, KeyHasher};

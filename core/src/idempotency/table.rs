@@ -6,11 +6,15 @@
 //!
 //! Design:
 //! - **Sharded.** `N` shards (a power of two, 64 by default), each a `parking_lot::Mutex` around a
-//!   `hashbrown` map and a FIFO of insertions. Keys are xxh3-128 outputs and already uniform, so the
-//!   shard is chosen by the top bits and the map hashes with the low 64 bits as they are (no second
-//!   hash). The bits that pick the shard, the bucket and hashbrown's 7-bit tag do not overlap.
-//!   Keys are assumed to come from [`KeyHasher`](super::KeyHasher) over fields of the authenticated
-//!   gateway; a party able to choose colliding inputs freely could lengthen probe chains.
+//!   key index and an age ring. Keys are xxh3-128 outputs and already uniform, so the shard is
+//!   chosen by the top bits and the index uses other bits of the key as they are (no second
+//!   hash). Keys are assumed to come from [`KeyHasher`](super::KeyHasher) over fields of the
+//!   authenticated gateway; a party able to choose colliding inputs freely could lengthen probes.
+//! - **One ring per shard holds the entries in insertion order**; the [index](super::index) maps a
+//!   key to its ring position. An unknown key costs one cold cache line (its index line), making
+//!   room costs one more (the evicted key's index line), and the ring is read and written only at
+//!   its two ends, in order, which the CPU prefetches: the accept path of a full table meets two
+//!   cache misses, where a hash map of entries beside a FIFO of keys meets four.
 //! - **Bounded.** A capacity (split evenly over the shards) and a retention window. An entry older
 //!   than the window counts as unknown and is replaced; when a shard is full its oldest entry goes.
 //!   Age order is kept per shard, so eviction approximates global FIFO: the entry evicted is the
@@ -22,24 +26,21 @@
 //!   Pending entries do expire with the retention window (a reservation that old was leaked by its
 //!   caller), and [`confirm`](IdempotencyTable::confirm)/[`release`](IdempotencyTable::release)
 //!   tolerate a reservation that is gone.
-//! - **Stale FIFO items.** Removing or replacing an entry leaves its FIFO item behind. Each entry
-//!   carries a per-shard sequence number that its FIFO item repeats; an item whose number does not
-//!   match the live entry is stale and skipped, so it can never evict a newer entry under the same
-//!   key. The FIFO is compacted when stale items outnumber live ones, which keeps it at most about
-//!   twice the map and keeps a stale item from outliving 2^32 insertions (the sequence wraps).
+//! - **Dead ring items.** Removing or replacing an entry leaves its ring item behind, marked dead
+//!   and no longer indexed, so it can never evict a newer entry under the same key. The ring is
+//!   compacted (and the index rebuilt) when dead items outnumber live ones, which keeps it at most
+//!   about twice the live entries and keeps every position within the index's 32 bits.
 //!
 //! Memory: see [`IdempotencyTable::APPROX_BYTES_PER_ENTRY`].
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use hashbrown::HashMap;
-use hashbrown::hash_map::Entry as MapEntry;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::hash::{Fingerprint, IdempotencyKey};
+use super::index::{Found, Index};
 use crate::id::NotificationId;
 use crate::time::UnixMillis;
 
@@ -48,7 +49,7 @@ use crate::time::UnixMillis;
 pub const DEFAULT_SHARDS: usize = 64;
 
 const MAX_SHARDS: usize = 1 << 12;
-// Keeps the FIFO (at most ~2x the shard plus slack) far below the 2^32 wrap of the sequence number.
+// Keeps the ring (at most ~2x the shard plus slack) far below the 2^32 positions the index holds.
 const MAX_PER_SHARD: usize = 1 << 30;
 
 /// The answer to "have we seen this key?".
@@ -63,59 +64,24 @@ pub enum Check {
     Inconsistent { id: NotificationId },
 }
 
+/// One ring item: an entry, or (`live` false) the remains of a removed or replaced one.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct Item {
+    key: u128,
     fingerprint: u128,
     id: NotificationId,
     inserted_at: UnixMillis,
-    seq: u32,
     pending: bool,
+    live: bool,
 }
-
-/// One FIFO item. The key is split in two `u64`s so the item is 8-aligned: 24 bytes instead of 32.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    key_lo: u64,
-    key_hi: u64,
-    seq: u32,
-}
-
-impl Slot {
-    fn key(&self) -> u128 {
-        (u128::from(self.key_hi) << 64) | u128::from(self.key_lo)
-    }
-}
-
-/// Hashes a `u128` key to its low 64 bits. The keys are already uniform hashes; hashing them again
-/// would only cost time.
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyBits(u64);
-
-impl Hasher for KeyBits {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_u128(&mut self, i: u128) {
-        self.0 = i as u64;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u128` keys reach this hasher, through `write_u128`; this fallback just keeps the
-        // Hasher contract (FNV-1a) should another type ever be hashed with it.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
-        }
-    }
-}
-
-type Map = HashMap<u128, Entry, BuildHasherDefault<KeyBits>>;
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: Map,
-    fifo: VecDeque<Slot>,
-    next_seq: u32,
+    index: Index,
+    ring: VecDeque<Item>,
+    /// Ring position of `ring[0]`; positions count insertions and wrap at 2^32.
+    head: u32,
+    live: usize,
 }
 
 /// What [`Shard::put`] needs of the table around it.
@@ -135,7 +101,7 @@ fn expired(inserted_at: UnixMillis, retention_ms: u64, now: UnixMillis) -> bool 
     inserted_at.0.saturating_add(retention_ms) <= now.0
 }
 
-fn judge(e: &Entry, fp: Fingerprint) -> Check {
+fn judge(e: &Item, fp: Fingerprint) -> Check {
     if e.fingerprint == fp.0 {
         Check::Duplicate {
             id: e.id,
@@ -147,78 +113,134 @@ fn judge(e: &Entry, fp: Fingerprint) -> Check {
 }
 
 impl Shard {
-    /// The live entry a FIFO item stands for, if it is not stale.
-    fn is_live(map: &Map, slot: &Slot) -> bool {
-        map.get(&slot.key()).is_some_and(|e| e.seq == slot.seq)
+    fn at(&self, pos: u32) -> usize {
+        pos.wrapping_sub(self.head) as usize
     }
 
-    /// Inserts or replaces `key`, making room first if the shard is full. The caller has checked
-    /// that any existing entry under `key` may be replaced. An entry evicted for room before its
-    /// retention ran out is counted in `evicted`.
-    fn put(&mut self, key: u128, mut entry: Entry, limits: Limits<'_>) {
-        if !self.map.contains_key(&key)
-            && self.map.len() >= limits.per_shard
-            && let Some(at) = self.evict_oldest_settled()
-            && !expired(at, limits.retention_ms, entry.inserted_at)
-        {
-            limits.evicted.fetch_add(1, Ordering::Relaxed);
+    /// The live entry of `key`, if any.
+    fn find(&self, key: u128) -> Option<Found> {
+        self.index.find(key, |pos| {
+            self.ring
+                .get(self.at(pos))
+                .is_some_and(|e| e.key == key && e.live)
+        })
+    }
+
+    fn entry(&self, at: Found) -> &Item {
+        &self.ring[self.at(at.pos)]
+    }
+
+    fn entry_mut(&mut self, at: Found) -> &mut Item {
+        let i = self.at(at.pos);
+        &mut self.ring[i]
+    }
+
+    /// Appends `item` to the ring and returns its position.
+    fn push(&mut self, item: Item, per_shard: usize) -> u32 {
+        let len = self.ring.len();
+        if len == self.ring.capacity() {
+            // Doubling, but not past the shard's share while below it: a full shard's ring is
+            // then its share exactly, not up to twice that (64 bytes per item).
+            let doubled = (2 * len).max(4);
+            let target = if len < per_shard {
+                doubled.min(per_shard)
+            } else {
+                doubled
+            };
+            self.ring.reserve_exact(target - len);
         }
-        entry.seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
-        // A replaced entry's FIFO item turns stale here: its seq no longer matches.
-        self.map.insert(key, entry);
-        self.fifo.push_back(Slot {
-            key_lo: key as u64,
-            key_hi: (key >> 64) as u64,
-            seq: entry.seq,
-        });
-        if self.fifo.len() > 2 * self.map.len() + 32 {
-            let Shard { map, fifo, .. } = self;
-            fifo.retain(|s| Shard::is_live(map, s));
+        let pos = self.head.wrapping_add(len as u32);
+        self.ring.push_back(item);
+        self.live += 1;
+        pos
+    }
+
+    /// Marks the entry found at `at` dead and unindexes it.
+    fn kill(&mut self, key: u128, at: Found) {
+        self.entry_mut(at).live = false;
+        self.index.remove(key, at);
+        self.live -= 1;
+        self.pop_dead_front();
+    }
+
+    fn pop_dead_front(&mut self) {
+        while self.ring.front().is_some_and(|e| !e.live) {
+            self.ring.pop_front();
+            self.head = self.head.wrapping_add(1);
         }
+    }
+
+    /// Inserts `key`, or replaces its entry found at `existing` (which [`find`](Self::find) gave
+    /// with no removal since), making room first if the shard is full. The caller has checked
+    /// that the existing entry may be replaced. An entry evicted for room before its retention ran
+    /// out is counted in `evicted`.
+    fn put(&mut self, key: u128, item: Item, existing: Option<Found>, limits: Limits<'_>) {
+        if let Some(at) = existing {
+            // The replaced entry's item stays in the ring, dead, until the front or a compaction
+            // reaches it.
+            self.entry_mut(at).live = false;
+            self.live -= 1;
+            let pos = self.push(item, limits.per_shard);
+            self.index.repoint(at, pos);
+        } else {
+            if self.live >= limits.per_shard
+                && let Some(at) = self.evict_oldest_settled()
+                && !expired(at, limits.retention_ms, item.inserted_at)
+            {
+                limits.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+            let pos = self.push(item, limits.per_shard);
+            if self.index.needs_growth() {
+                self.reindex(2 * self.index.lines());
+            } else {
+                self.index.insert(key, pos);
+            }
+        }
+        if self.ring.len() > 2 * self.live + 32 {
+            self.ring.retain(|e| e.live);
+            self.reindex(self.index.lines());
+        }
+    }
+
+    /// Rebuilds the index from the ring, over `lines` lines.
+    fn reindex(&mut self, lines: usize) {
+        let mut index = Index::with_lines(lines);
+        for (i, e) in self.ring.iter().enumerate() {
+            if e.live {
+                index.insert(e.key, self.head.wrapping_add(i as u32));
+            }
+        }
+        self.index = index;
     }
 
     /// Removes the oldest entry that is not pending. Pending items met on the way keep their place.
     /// Returns when the removed entry was inserted, if one was removed.
     fn evict_oldest_settled(&mut self) -> Option<UnixMillis> {
-        // Allocates only when pending entries sit at the front, which is rare: reservations are
-        // the youngest entries.
-        let mut parked = Vec::new();
-        let mut evicted = None;
-        while let Some(slot) = self.fifo.pop_front() {
-            if let MapEntry::Occupied(o) = self.map.entry(slot.key())
-                && o.get().seq == slot.seq
-            {
-                if o.get().pending {
-                    parked.push(slot);
-                    continue;
-                }
-                evicted = Some(o.remove().inserted_at);
-                break;
-            }
-        }
-        for slot in parked.into_iter().rev() {
-            self.fifo.push_front(slot);
-        }
-        evicted
+        let i = self.ring.iter().position(|e| e.live && !e.pending)?;
+        let e = &mut self.ring[i];
+        e.live = false;
+        let (key, at) = (e.key, e.inserted_at);
+        self.index.remove_pos(key, self.head.wrapping_add(i as u32));
+        self.live -= 1;
+        self.pop_dead_front();
+        Some(at)
     }
 
-    /// Drops expired entries from the front of the FIFO, stopping at the first live one that has
+    /// Drops expired entries from the front of the ring, stopping at the first live one that has
     /// not expired. Returns how many entries went.
     fn evict_expired_front(&mut self, retention_ms: u64, now: UnixMillis) -> usize {
         let mut n = 0;
-        while let Some(slot) = self.fifo.front().copied() {
-            match self.map.entry(slot.key()) {
-                MapEntry::Occupied(o) if o.get().seq == slot.seq => {
-                    if !expired(o.get().inserted_at, retention_ms, now) {
-                        break;
-                    }
-                    o.remove();
-                    n += 1;
+        while let Some(e) = self.ring.front() {
+            if e.live {
+                if !expired(e.inserted_at, retention_ms, now) {
+                    break;
                 }
-                _ => {}
+                self.index.remove_pos(e.key, self.head);
+                self.live -= 1;
+                n += 1;
             }
-            self.fifo.pop_front();
+            self.ring.pop_front();
+            self.head = self.head.wrapping_add(1);
         }
         n
     }
@@ -242,20 +264,19 @@ pub struct IdempotencyTable {
 impl IdempotencyTable {
     /// Upper bound, measured, on heap bytes per entry of a full table in steady churn.
     ///
-    /// Measured at 2^20 entries (64 shards): 154 B/entry by allocation sizes
-    /// (`tests/idempotency_memory.rs`) and 157 to 159 B/entry by RSS growth (printed by
-    /// `cargo bench -p benches --bench idempotency`, where a `DashMap<u128, (u128, u128)>`, which
-    /// keeps no age order, measures 96).
+    /// Where it goes: a 64-byte ring item, and an 8-byte index slot in a 64-byte line of seven,
+    /// at a load between 7/16 and 7/8 (the index doubles at 7/8): 64 + 10 to 21 bytes. A ring
+    /// grows by doubling but stops at its shard's share, so a full shard's ring holds no slack;
+    /// it may grow past its share (to twice, briefly) only with dead items from releases or
+    /// replaced keys, or with pending reservations beyond the share.
     ///
-    /// Where it goes: a 64-byte map bucket plus one control byte, a 24-byte FIFO item, and the
-    /// slack of power-of-two growth, so the figure depends on the capacity. hashbrown fills at most
-    /// 7/8 of its buckets, and evictions leave tombstones that make a map filled close to 7/8 double
-    /// once. Measured in steady churn at 64 shards: 600 k entries 155, 800 k 116, 917 504 (the
-    /// doubling case) 176, 2^20 154, 1.2 M 155, 1.5 M 124 B/entry. [`memory_bytes`] reports the
-    /// live figure.
+    /// Measured at 64 shards by allocation sizes (`tests/idempotency_memory.rs`): 2^20 entries 80,
+    /// 802 880 (each shard's index just doubled, the worst case) 84 B/entry; the RSS growth is
+    /// printed by `cargo bench -p benches --bench idempotency`. The hashbrown map plus FIFO of
+    /// keys this layout replaced measured 116 to 176. [`memory_bytes`] reports the live figure.
     ///
     /// [`memory_bytes`]: Self::memory_bytes
-    pub const APPROX_BYTES_PER_ENTRY: usize = 180;
+    pub const APPROX_BYTES_PER_ENTRY: usize = 96;
 
     /// A table for `capacity` entries kept at most `retention`, over [`DEFAULT_SHARDS`] shards.
     /// `capacity` is raised to at least one entry per shard.
@@ -312,30 +333,37 @@ impl IdempotencyTable {
         now: UnixMillis,
     ) -> Check {
         let mut shard = self.shard(key).lock();
-        if let Some(e) = shard.map.get(&key.0)
-            && !expired(e.inserted_at, self.retention_ms, now)
-        {
-            return judge(e, fp);
+        let existing = shard.find(key.0);
+        if let Some(at) = existing {
+            let e = shard.entry(at);
+            if !expired(e.inserted_at, self.retention_ms, now) {
+                return judge(e, fp);
+            }
         }
-        // Amortised O(1): every FIFO item is popped at most once.
+        // Amortised O(1): every ring item is popped at most once.
         shard.evict_expired_front(self.retention_ms, now);
-        let entry = Entry {
+        // Only an expired entry of this very key can have gone with the front: look it up again
+        // then, and only then (the unknown key, the common case, is probed once).
+        let existing = existing.and_then(|_| shard.find(key.0));
+        let item = Item {
+            key: key.0,
             fingerprint: fp.0,
             id,
             inserted_at: now,
-            seq: 0,
             pending: true,
+            live: true,
         };
-        shard.put(key.0, entry, self.limits());
+        shard.put(key.0, item, existing, self.limits());
         Check::New
     }
 
     /// The store committed `id`: its reservation becomes a settled entry. Returns false (and does
     /// nothing) when `key` no longer holds `id`, e.g. the reservation expired.
     pub fn confirm(&self, key: IdempotencyKey, id: NotificationId) -> bool {
-        match self.shard(key).lock().map.get_mut(&key.0) {
-            Some(e) if e.id == id => {
-                e.pending = false;
+        let mut shard = self.shard(key).lock();
+        match shard.find(key.0) {
+            Some(at) if shard.entry(at).id == id => {
+                shard.entry_mut(at).pending = false;
                 true
             }
             _ => false,
@@ -346,10 +374,10 @@ impl IdempotencyTable {
     /// new again. Only a pending entry holding `id` is removed; returns whether one was.
     pub fn release(&self, key: IdempotencyKey, id: NotificationId) -> bool {
         let mut shard = self.shard(key).lock();
-        match shard.map.entry(key.0) {
-            MapEntry::Occupied(o) if o.get().id == id && o.get().pending => {
-                // Its FIFO item is now stale and will be skipped or compacted away.
-                o.remove();
+        match shard.find(key.0) {
+            Some(at) if shard.entry(at).id == id && shard.entry(at).pending => {
+                // Its ring item stays, dead, until the front or a compaction reaches it.
+                shard.kill(key.0, at);
                 true
             }
             _ => false,
@@ -370,7 +398,9 @@ impl IdempotencyTable {
         inserted_at: UnixMillis,
     ) {
         let mut shard = self.shard(key).lock();
-        if let Some(e) = shard.map.get(&key.0) {
+        let existing = shard.find(key.0);
+        if let Some(at) = existing {
+            let e = shard.entry(at);
             let (earlier, later) = if e.inserted_at <= inserted_at {
                 (e.inserted_at, inserted_at)
             } else {
@@ -386,14 +416,15 @@ impl IdempotencyTable {
                 return;
             }
         }
-        let entry = Entry {
+        let item = Item {
+            key: key.0,
             fingerprint: fp.0,
             id,
             inserted_at,
-            seq: 0,
             pending: false,
+            live: true,
         };
-        shard.put(key.0, entry, self.limits());
+        shard.put(key.0, item, existing, self.limits());
     }
 
     /// Read-only lookup: `None` when `key` is unknown or expired, otherwise
@@ -401,8 +432,8 @@ impl IdempotencyTable {
     pub fn check(&self, key: IdempotencyKey, fp: Fingerprint, now: UnixMillis) -> Option<Check> {
         let shard = self.shard(key).lock();
         shard
-            .map
-            .get(&key.0)
+            .find(key.0)
+            .map(|at| shard.entry(at))
             .filter(|e| !expired(e.inserted_at, self.retention_ms, now))
             .map(|e| judge(e, fp))
     }
@@ -421,12 +452,12 @@ impl IdempotencyTable {
 
     /// Entries held, pending ones and expired ones not yet evicted included.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().map.len()).sum()
+        self.shards.iter().map(|s| s.0.lock().live).sum()
     }
 
     /// Whether the table holds no entry.
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|s| s.0.lock().map.is_empty())
+        self.shards.iter().all(|s| s.0.lock().live == 0)
     }
 
     /// Entries the table keeps before evicting: the requested capacity rounded up to a whole
@@ -440,7 +471,7 @@ impl IdempotencyTable {
         Duration::from_millis(self.retention_ms)
     }
 
-    /// Heap bytes the table holds now, from the sizes of its allocations (map tables, FIFO buffers,
+    /// Heap bytes the table holds now, from the sizes of its allocations (index lines, ring buffers,
     /// shard array). Cheap enough for a metrics gauge; takes each shard lock briefly.
     pub fn memory_bytes(&self) -> usize {
         let shards: usize = self
@@ -448,7 +479,7 @@ impl IdempotencyTable {
             .iter()
             .map(|s| {
                 let s = s.0.lock();
-                s.map.allocation_size() + s.fifo.capacity() * size_of::<Slot>()
+                s.index.bytes() + s.ring.capacity() * size_of::<Item>()
             })
             .sum();
         shards + self.shards.len() * size_of::<Padded>()
@@ -462,8 +493,7 @@ mod tests {
     #[test]
     fn layout_is_as_documented() {
         // APPROX_BYTES_PER_ENTRY's explanation relies on these sizes.
-        assert_eq!(size_of::<(u128, Entry)>(), 64);
-        assert_eq!(size_of::<Slot>(), 24);
+        assert_eq!(size_of::<Item>(), 64);
     }
 
     #[test]

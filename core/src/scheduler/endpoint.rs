@@ -313,9 +313,17 @@ impl Endpoint {
                 (FIRST_THROTTLE_PAUSE * (1 << doublings)).min(MAX_THROTTLE_PAUSE)
             }
         };
-        let until = now.plus(pause);
-        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+        self.pause_until(now.plus(pause));
         pause
+    }
+
+    /// Pauses until `until` at least, leaving the limit as it is. True when that extended it.
+    pub fn pause_until(&mut self, until: UnixMillis) -> bool {
+        if self.paused_until.is_some_and(|p| p >= until) {
+            return false;
+        }
+        self.paused_until = Some(until);
+        true
     }
 
     /// A retry-later answer: once such answers are most of the recent ones, halve the limit. A

@@ -395,6 +395,22 @@ impl<T> Scheduler<T> {
         was != Some(HoldKind::Operator)
     }
 
+    /// A throttle pause learned elsewhere (another host sharing the store was throttled by this
+    /// endpoint): no attempt to it starts before `until`. The limit is not touched: each host
+    /// learns its own from its own answers. True when it extended the endpoint's pause.
+    pub fn pause(&mut self, now: UnixMillis, endpoint: &str, until: UnixMillis) -> bool {
+        if until <= now {
+            return false;
+        }
+        let index = self.endpoint_index(endpoint);
+        if !self.endpoints[index as usize].pause_until(until) {
+            return false;
+        }
+        self.timers.add(until, Timer::Wake(index));
+        self.touch(index, now);
+        true
+    }
+
     /// Ends a hold of either kind; due notifications may go at once. True when it was held.
     pub fn resume(&mut self, now: UnixMillis, endpoint: &str) -> bool {
         let Some(&index) = self.by_name.get(endpoint) else {

@@ -143,6 +143,33 @@ fn a_throttle_pauses_the_endpoint_briefly_not_for_the_notifications_delay() {
 }
 
 #[test]
+fn a_pause_learned_from_another_host_holds_starts_until_it_ends_and_keeps_the_limit() {
+    let mut sim = Sim::new(8, 100);
+    let until = sim.now.plus(3 * SEC);
+    assert!(
+        sim.s.pause(sim.now, EP, until),
+        "works before anything is queued"
+    );
+    assert!(
+        !sim.s.pause(sim.now, EP, sim.now.plus(SEC)),
+        "never shortened"
+    );
+    sim.add(1, EP, 1);
+    assert!(sim.started().is_empty(), "paused");
+    assert_eq!(sim.state(), EndpointState::Paused);
+    assert_eq!(sim.s.poll_timeout(), Some(until));
+    sim.advance(3 * SEC - Duration::from_millis(1));
+    assert!(sim.started().is_empty(), "still paused 1 ms before the end");
+    sim.advance(Duration::from_millis(1));
+    assert_eq!(sim.started(), vec![1], "the pause ended");
+    assert_eq!(
+        sim.state(),
+        EndpointState::Ok,
+        "no throttle answer here: the limit stays"
+    );
+}
+
+#[test]
 fn consecutive_throttles_double_the_pause_up_to_a_minute_and_a_final_answer_resets_it() {
     let mut sim = Sim::new(8, 100);
     let mut pauses = Vec::new();

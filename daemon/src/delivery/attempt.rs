@@ -40,6 +40,8 @@ pub(super) struct AttemptCtx {
     /// Where dead-letter hooks go once stored: to the dispatcher, which routes them to the
     /// shard of their endpoint.
     pub hooks: tokio::sync::mpsc::UnboundedSender<super::job::Job>,
+    /// This daemon's own counts (the status page's charts).
+    pub tally: Arc<crate::status::Tally>,
 }
 
 /// An attempt's answer, classified.
@@ -392,6 +394,7 @@ mod tests {
             profiles: Profiles::new(HashMap::new()),
             abort: tokio_util::sync::CancellationToken::new(),
             hooks: tokio::sync::mpsc::unbounded_channel().0,
+            tally: Arc::default(),
         };
         (ctx, store)
     }

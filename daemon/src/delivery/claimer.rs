@@ -25,6 +25,7 @@ pub(crate) async fn claim_loop(
     stop: CancellationToken,
 ) {
     loop {
+        share_pauses(&app, &store).await;
         let room = backlog
             .saturating_sub(app.dispatcher.pending())
             .min(CLAIM_BATCH);
@@ -51,6 +52,19 @@ pub(crate) async fn claim_loop(
             () = tokio::time::sleep(wait) => {}
             () = stop.cancelled() => return,
         }
+    }
+}
+
+/// Hands the throttle pauses other hosts recorded to this host's shards, once per claim cycle:
+/// a pause reaches every host within one cycle (about `POLL`).
+async fn share_pauses(app: &App, store: &PgStore) {
+    match store.paused_endpoints().await {
+        Ok(pauses) => {
+            for (endpoint, left) in pauses {
+                app.dispatcher.pause(&endpoint, left);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "Reading endpoint pauses failed; will try again."),
     }
 }
 

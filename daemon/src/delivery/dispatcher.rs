@@ -70,6 +70,7 @@ impl Dispatcher {
             profiles: Profiles::new(profiles),
             abort: abort.clone(),
             hooks,
+            tally: Arc::default(),
         });
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -111,6 +112,11 @@ impl Dispatcher {
             }
         });
         dispatcher
+    }
+
+    /// This daemon's own counts, which its shards add deliveries to.
+    pub fn tally(&self) -> Arc<crate::status::Tally> {
+        self.ctx.tally.clone()
     }
 
     /// Hands a notification to its endpoint's shard. Never blocks: admission is bounded at
@@ -197,6 +203,13 @@ impl Dispatcher {
             return false;
         }
         rx.await.unwrap_or(false)
+    }
+
+    /// A throttle pause another host learned (shared store): no attempt to `endpoint` starts
+    /// for `pause` from now. This host's limit for it is left as it is.
+    pub fn pause(&self, endpoint: &str, pause: std::time::Duration) {
+        let shard = &self.shards[self.shard_of_endpoint(endpoint)];
+        let _ = shard.send(ShardMsg::Pause(endpoint.into(), pause));
     }
 
     /// Every endpoint the shards know, worst state first, then by name.

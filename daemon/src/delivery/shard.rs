@@ -24,7 +24,7 @@ use super::interner::Interner;
 use super::job::{Job, Payload};
 use super::report::{EndpointView, Report};
 use crate::metrics;
-use crate::store::{Applied, AttemptUpdate, State};
+use crate::store::{Applied, AttemptUpdate, State, StoreMode};
 
 pub(super) enum ShardMsg {
     Enqueue(Job),
@@ -38,6 +38,8 @@ pub(super) enum ShardMsg {
     Lost(NotificationId),
     /// An operator's hold (true) or resume (false) of an endpoint; answers whether it changed.
     Hold(Box<str>, bool, oneshot::Sender<bool>),
+    /// A throttle pause another host learned (shared store), lasting this long from now.
+    Pause(Box<str>, std::time::Duration),
     /// A configuration reload: holds caused by answers about our side end.
     Reloaded,
     /// Every endpoint of this shard, for `GET /v1/endpoints`.
@@ -139,6 +141,10 @@ impl Shard {
                     tracing::warn!(endpoint = %endpoint, "Endpoint {verb} by an operator.");
                 }
                 let _ = reply.send(changed);
+            }
+            ShardMsg::Pause(endpoint, pause) => {
+                let now = self.ctx.clock.now();
+                self.sched.pause(now, &endpoint, now.plus(pause));
             }
             ShardMsg::Reloaded => {
                 let released = self.sched.release_our_side_holds(self.ctx.clock.now());
@@ -253,6 +259,9 @@ impl Shard {
         };
         let endpoint = self.sched.endpoint_of(id).unwrap_or_default();
         self.ack_ratios.record(endpoint, now, acked);
+        if let Learned::Paused(pause) = d.learned {
+            self.share_pause(endpoint, pause);
+        }
         note.log(id, api, endpoint, &d, &mut text);
         let state = match d.verdict {
             Verdict::Pending => State::Pending,
@@ -299,6 +308,9 @@ impl Shard {
                             metrics::dead_letter_hook(state.as_str());
                         } else {
                             metrics::finished(api, state.as_str(), now.since(accepted_at));
+                            if state == State::Delivered {
+                                ctx.tally.delivered();
+                            }
                         }
                     }
                     ShardMsg::Recorded(id)
@@ -306,6 +318,22 @@ impl Shard {
             };
             // The shard is gone only when the daemon is exiting; the outcome is in the store.
             let _ = tx.send(msg);
+        });
+    }
+
+    /// Records a throttle pause for the other hosts of a shared store (a no-op on the embedded
+    /// one). Best effort: a pause that cannot be written only means the others learn it from
+    /// their own throttle answers.
+    fn share_pause(&self, endpoint: &str, pause: std::time::Duration) {
+        if !matches!(self.ctx.store.mode(), StoreMode::Shared { .. }) {
+            return;
+        }
+        let write = self.ctx.store.pause_endpoint(endpoint, pause);
+        let endpoint = endpoint.to_owned();
+        self.tracker.spawn(async move {
+            if let Err(e) = write.await {
+                tracing::warn!(%endpoint, error = %e, "Could not share an endpoint's throttle pause with the other hosts.");
+            }
         });
     }
 

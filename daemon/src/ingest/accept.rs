@@ -274,6 +274,7 @@ fn settle(app: &App, p: Prepared, answer: Accepted) -> Reply {
                     .enqueue(Job::from_record(&p.record, p.profile, now).with_lease(lease));
             }
             metrics::ingest(Some(p.record.api), IngestOutcome::Accepted);
+            app.tally.accepted();
             Reply::ok("accepted").with("notificationId", json!(p.record.id.to_string()))
         }
         Accepted::Duplicate(first) => {

@@ -242,7 +242,13 @@ impl Redelivery {
         profile: Arc<crate::profile::Profile>,
     ) -> Result<RedeliverOutcome, StoreError> {
         let outcome = self.write.await;
-        if let Ok(RedeliverOutcome::Started(rec)) = &outcome {
+        // A shared store leaves the row due and unleased: whichever host claims it first
+        // delivers it (this one's claimer within a cycle). A local job as well would send it
+        // twice, once without a lease.
+        let local = matches!(app.store.mode(), crate::store::StoreMode::Local);
+        if let Ok(RedeliverOutcome::Started(rec)) = &outcome
+            && local
+        {
             app.dispatcher
                 .enqueue(Job::from_record(rec, profile, self.now));
         }

@@ -9,13 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use notifyd_core::UnixMillis;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::metrics::{FINISHED, INGEST_REQUESTS};
 
 /// How often counters are sampled; the page refreshes at the same pace.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -25,12 +23,12 @@ const SAMPLES: usize = 120;
 const COMMITS: usize = 1024;
 /// The shards are asked for the oldest overdue every this many samples.
 const OVERDUE_EVERY: u32 = 3;
-/// One sample of notifyd's own counters (totals since the process started).
+/// One sample of this daemon's own counts (totals since it started, see [`super::Tally`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub at: UnixMillis,
-    pub accepted: f64,
-    pub delivered: f64,
+    pub accepted: u64,
+    pub delivered: u64,
 }
 
 /// The oldest overdue pending notification, as last looked for.
@@ -102,12 +100,7 @@ impl Status {
     }
 
     /// Samples the counters every 5 s (`SAMPLE_EVERY`) until `stop`.
-    pub async fn sample(
-        self: Arc<Status>,
-        app: Arc<App>,
-        prometheus: PrometheusHandle,
-        stop: CancellationToken,
-    ) {
+    pub async fn sample(self: Arc<Status>, app: Arc<App>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut n: u32 = 0;
@@ -116,11 +109,11 @@ impl Status {
                 _ = tick.tick() => {}
                 () = stop.cancelled() => return,
             }
-            let text = prometheus.render();
+            let (accepted, delivered) = app.tally.totals();
             self.push(Sample {
                 at: app.clock.now(),
-                accepted: sum(&text, INGEST_REQUESTS, "outcome=\"accepted\""),
-                delivered: sum(&text, FINISHED, "state=\"delivered\""),
+                accepted,
+                delivered,
             });
             if n.is_multiple_of(OVERDUE_EVERY) {
                 let found = find_overdue(&app).await;
@@ -129,20 +122,6 @@ impl Status {
             n = n.wrapping_add(1);
         }
     }
-}
-
-/// Sums the samples of `family` whose labels contain `label` in Prometheus text.
-///
-/// The exposition is what notifyd already keeps; reading it back costs one render per sample
-/// and adds no second set of counters to keep in step with the first.
-pub fn sum(text: &str, family: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(family)
-                .is_some_and(|rest| rest.starts_with('{') && rest.contains(label))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// The scheduler's own figure: the earliest due time among pending notifications not started
@@ -158,17 +137,6 @@ async fn find_overdue(app: &Arc<App>) -> Overdue {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sums_only_the_family_and_label_asked_for() {
-        let text = "\
-notifyd_ingest_requests_total{api=\"notifyPayment\",outcome=\"accepted\"} 3
-notifyd_ingest_requests_total{api=\"notifyVoid\",outcome=\"accepted\"} 2
-notifyd_ingest_requests_total{api=\"notifyVoid\",outcome=\"duplicate\"} 7
-notifyd_ingest_requests_total_other{outcome=\"accepted\"} 100
-";
-        assert_eq!(sum(text, INGEST_REQUESTS, "outcome=\"accepted\""), 5.0);
-    }
 
     #[test]
     fn p99_of_commits_is_the_slow_tail() {

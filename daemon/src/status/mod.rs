@@ -2,13 +2,15 @@
 //!
 //! - `page.html`, `page.css`, `page.js`: the page, embedded in the binary (gateway hosts have no
 //!   internet, so nothing may come from a CDN).
-//! - `history.rs`: counters sampled in memory (a ring buffer), the store's commit times.
+//! - `tally.rs`: this daemon's own accepted and delivered counts.
+//! - `history.rs`: those counts sampled in memory (a ring buffer), the store's commit times.
 //! - `snapshot.rs`: `GET /status.json`, the data the page draws.
 //! - `proxy.rs`: the page's operator actions, forwarded to the ingest API's own handlers.
 
 mod history;
 mod proxy;
 mod snapshot;
+mod tally;
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 pub use history::Status;
+pub use tally::Tally;
 
 use crate::app::App;
 use crate::ingest::respond::{Body, Reply, bytes_response, json_response};

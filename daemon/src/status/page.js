@@ -116,8 +116,22 @@ function chart(id, nowId, samples, key, label) {
   box.replaceChildren(svg);
 }
 
-function actionButton(label, what, run) {
-  return el("button", { type: "button", class: "secondary", "aria-label": `${label} ${what}`, onclick: run }, label);
+// `key` names the control across refreshes (see `rebuild`): Hold and Resume of one endpoint
+// share it, so focus moves from one to the other when the endpoint changes state.
+function actionButton(label, what, key, run) {
+  return el("button", { type: "button", class: "secondary", "aria-label": `${label} ${what}`, "data-focus": key, onclick: run }, label);
+}
+
+// Every refresh rebuilds the tables. A keyboard user on one of their controls would lose focus
+// to the top of the page every 5 s: it is found again by its key, or, when its row is gone (a
+// redelivered dead letter), given to the table's scroll region.
+function rebuild(tbody, rows) {
+  const a = document.activeElement;
+  const key = a && tbody.contains(a) ? a.getAttribute("data-focus") : null;
+  tbody.replaceChildren(...rows);
+  if (!key) return;
+  const again = [...tbody.querySelectorAll("[data-focus]")].find((e) => e.getAttribute("data-focus") === key);
+  (again || tbody.closest(".scroll")).focus();
 }
 
 function renderEndpoints(list) {
@@ -132,10 +146,10 @@ function renderEndpoints(list) {
       el("td", { class: "num" }, e.inFlight),
       el("td", {}, e.lastError ? `${e.lastError} (${clock(e.lastErrorAt)})` : "–"),
       el("td", { class: "op" }, held
-        ? actionButton("Resume", e.endpoint, () => act(`/v1/endpoints/${encodeURIComponent(e.endpoint)}/resume`, `resume ${e.endpoint}`))
-        : actionButton("Hold", e.endpoint, () => act(`/v1/endpoints/${encodeURIComponent(e.endpoint)}/hold`, `hold ${e.endpoint}`))));
+        ? actionButton("Resume", e.endpoint, `ep:${e.endpoint}`, () => act(`/v1/endpoints/${encodeURIComponent(e.endpoint)}/resume`, `resume ${e.endpoint}`))
+        : actionButton("Hold", e.endpoint, `ep:${e.endpoint}`, () => act(`/v1/endpoints/${encodeURIComponent(e.endpoint)}/hold`, `hold ${e.endpoint}`))));
   });
-  $("endpoints").replaceChildren(...(rows.length ? labelled($("endpoints"), rows) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No endpoint yet."))]));
+  rebuild($("endpoints"), rows.length ? labelled($("endpoints"), rows) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No endpoint yet."))]);
 }
 
 function target(url) {
@@ -144,20 +158,21 @@ function target(url) {
 
 function renderDead(list) {
   const rows = list.map((n) => el("tr", {},
-    el("td", { class: "id" }, el("a", { href: `#n=${encodeURIComponent(n.notificationId)}` }, n.notificationId)),
+    el("td", { class: "id" }, el("a", { href: `#n=${encodeURIComponent(n.notificationId)}`, "data-focus": `n:${n.notificationId}` }, n.notificationId)),
     el("td", { class: "bad" }, n.state),
     el("td", {}, `${n.api} → ${target(n.url)}`),
     el("td", { class: "num" }, n.attempts),
     el("td", {}, n.lastResult || "–"),
     el("td", {}, clock(n.finishedAt)),
-    el("td", { class: "op" }, actionButton("Redeliver", n.notificationId,
+    el("td", { class: "op" }, actionButton("Redeliver", n.notificationId, `rd:${n.notificationId}`,
       () => act(`/v1/notifications/${encodeURIComponent(n.notificationId)}/redeliver`, `redeliver ${n.notificationId}`)))));
-  $("dead-letters").replaceChildren(...(rows.length ? labelled($("dead-letters"), rows) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No dead letters."))]));
+  rebuild($("dead-letters"), rows.length ? labelled($("dead-letters"), rows) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No dead letters."))]);
 }
 
 function render(s) {
   const h = s.health, l = s.losing;
   set("ready", h.ready ? "ready" : (h.stopping ? "stopping" : "recovering"), h.ready ? "ok" : "bad");
+  set("store", h.storeReadable ? "readable" : "unreadable", h.storeReadable ? "" : "bad");
   set("version", h.version);
   set("uptime", duration(h.uptimeSeconds));
   const p99 = h.storeCommitP99Seconds;
@@ -235,11 +250,11 @@ function fact(dl, name, value) {
   dl.append(el("div", {}, el("dt", {}, name), el("dd", {}, value === null || value === undefined ? "–" : String(value))));
 }
 
-async function openNotification(id, prefix = "") {
+async function openNotification(id) {
   const line = $("search-line");
   const r = await fetchJson(`${API}/v1/notifications/${encodeURIComponent(id)}`, { headers: headers() });
   if (r.status === 401) { line.textContent = "Looking notifications up needs the ingest token (Operator actions, below)."; return false; }
-  if (r.status !== 200) { line.textContent = `${prefix}Notification ${id}: ${message(r.body, `HTTP ${r.status}`)}`; return false; }
+  if (r.status !== 200) { line.textContent = `Notification ${id}: ${message(r.body, `HTTP ${r.status}`)}`; return false; }
   const n = r.body;
   $("detail").hidden = false;
   $("detail-title").textContent = `Notification ${n.notificationId}`;
@@ -262,8 +277,7 @@ async function openNotification(id, prefix = "") {
     el("td", { class: "num" }, a.httpStatus === undefined || a.httpStatus === null ? "–" : a.httpStatus),
     el("td", {}, a.result || "–"),
     el("td", {}, a.signature || "–"))) : [];
-  const none = Array.isArray(log) ? "No attempt yet." : "This notifyd does not keep an attempt log yet.";
-  $("attempts").replaceChildren(...(rows.length ? labelled($("attempts"), rows) : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, none))]));
+  $("attempts").replaceChildren(...(rows.length ? labelled($("attempts"), rows) : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, "No attempt yet."))]));
   $("detail-title").focus();
   return true;
 }
@@ -275,25 +289,20 @@ async function search(by, q) {
   $("detail").hidden = true;
   line.textContent = "Searching…";
   try {
-    if (by !== "id") {
-      const r = await fetchJson(`${API}/v1/notifications?${by}=${encodeURIComponent(q)}&limit=50`, { headers: headers() });
-      if (r.status === 401) { line.textContent = "Searching needs the ingest token (Operator actions, below)."; return; }
-      if (r.status === 200 && r.body && Array.isArray(r.body.notifications)) {
-        const found = r.body.notifications;
-        line.textContent = found.length ? `${found.length} notification(s) for ${by} ${q}.` : `Nothing found for ${by} ${q}.`;
-        for (const n of found) {
-          list.append(el("li", {}, el("button", { type: "button", class: "secondary", onclick: () => openNotification(n.notificationId) },
-            `${n.api} ${n.state}, ${n.attempts} attempt(s), accepted ${clock(n.acceptedAt)}`), " ", el("span", { class: "id" }, n.notificationId)));
-        }
-        if (found.length === 1) await openNotification(found[0].notificationId);
-        return;
-      }
-      if (r.status !== 404 && r.status !== 405) { line.textContent = `Search failed: ${message(r.body, `HTTP ${r.status}`)}`; return; }
-      // This notifyd has no search API yet: the value may still be a notification id.
-      line.textContent = `Search by ${by} is not available on this notifyd; looking ${q} up as a notification id…`;
+    if (by === "id") {
+      if (await openNotification(q)) line.textContent = `Found notification ${q}.`;
+      return;
     }
-    const prefix = by === "id" ? "" : `Search by ${by} is not available on this notifyd. `;
-    if (await openNotification(q, prefix)) line.textContent = `${prefix}Found notification ${q}.`;
+    const r = await fetchJson(`${API}/v1/notifications?${by}=${encodeURIComponent(q)}&limit=50`, { headers: headers() });
+    if (r.status === 401) { line.textContent = "Searching needs the ingest token (Operator actions, below)."; return; }
+    if (r.status !== 200 || !r.body || !Array.isArray(r.body.notifications)) { line.textContent = `Search failed: ${message(r.body, `HTTP ${r.status}`)}`; return; }
+    const found = r.body.notifications;
+    line.textContent = found.length ? `${found.length} notification(s) for ${by} ${q}.` : `Nothing found for ${by} ${q}.`;
+    for (const n of found) {
+      list.append(el("li", {}, el("button", { type: "button", class: "secondary", onclick: () => openNotification(n.notificationId) },
+        `${n.api} ${n.state}, ${n.attempts} attempt(s), accepted ${clock(n.acceptedAt)}`), " ", el("span", { class: "id" }, n.notificationId)));
+    }
+    if (found.length === 1) await openNotification(found[0].notificationId);
   } catch (_) {
     line.textContent = "Search failed: notifyd did not answer.";
   }

@@ -64,14 +64,16 @@ pub async fn build(status: &Arc<Status>, app: &Arc<App>) -> Value {
         .windows(2)
         .map(|w| {
             let secs = (w[1].at.0.saturating_sub(w[0].at.0) as f64 / 1000.0).max(0.001);
+            let per_second = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
             json!({
                 "at": time(w[1].at),
-                "acceptedPerSecond": ((w[1].accepted - w[0].accepted) / secs).max(0.0),
-                "deliveredPerSecond": ((w[1].delivered - w[0].delivered) / secs).max(0.0),
+                "acceptedPerSecond": per_second(w[0].accepted, w[1].accepted),
+                "deliveredPerSecond": per_second(w[0].delivered, w[1].delivered),
             })
         })
         .collect();
     let endpoint_list = app.dispatcher.endpoints().await;
+    let (accepted_total, delivered_total) = app.tally.totals();
     json!({
         "generatedAt": time(now),
         "health": {
@@ -94,6 +96,8 @@ pub async fn build(status: &Arc<Status>, app: &Arc<App>) -> Value {
         },
         "rates": {
             "sampleSeconds": SAMPLE_EVERY.as_secs(),
+            "acceptedTotal": accepted_total,
+            "deliveredTotal": delivered_total,
             "samples": rates,
         },
         "endpoints": endpoint_list.iter().map(endpoints::view).collect::<Vec<_>>(),

@@ -240,6 +240,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         let _ = filter;
         Err(StoreError::Backend("this store has no search".into()))
     }
+
+    /// A receiver throttled `endpoint`: no host starts attempts to it for `pause` (shared
+    /// stores; the embedded store's one host pauses in its scheduler alone).
+    fn pause_endpoint(&self, endpoint: &str, pause: Duration) -> StoreFuture<()> {
+        let _ = (endpoint, pause);
+        StoreFuture::ready(Ok(()))
+    }
 }
 
 /// The result of a store write, resolved once the write is durable (or has failed).

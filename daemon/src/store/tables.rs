@@ -106,19 +106,28 @@ impl<'txn> WriteTables<'txn> {
     /// Stores a newly accepted record, its body, its indexes and its idempotency entry. A record
     /// already under this id is replaced, indexes included.
     pub(super) fn insert_new(&mut self, r: &NotificationRecord) -> Result<(), StoreError> {
-        match self.load_meta(r.id) {
-            Ok(Some(old)) => {
+        // The meta insert hands back what it replaced, so a fresh id (every accept but a test's
+        // or a repair's) costs no lookup before it. An error aborts the whole transaction, so
+        // writing before the old copy is read changes nothing on failure.
+        self.scratch.clear();
+        encode_meta(r, &mut self.scratch);
+        let old = self
+            .notifications
+            .insert(r.id.as_u128(), self.scratch.as_slice())
+            .map_err(db)?
+            .map(|old| decode_meta(r.id, old.value(), Bytes::new()));
+        match old {
+            Some(Ok(old)) => {
                 self.remove_state_index(&old)?;
                 self.remove_lookup_index(&old)?;
                 self.search.remove(&old)?;
             }
-            Ok(None) => {}
+            None => {}
             // An unreadable old copy is simply overwritten; its stale index entries point at an
             // id that now holds this record, and readers re-check what they load.
-            Err(StoreError::Corrupt(_)) => {}
-            Err(e) => return Err(e),
+            Some(Err(StoreError::Corrupt(_))) => {}
+            Some(Err(e)) => return Err(e),
         }
-        self.write_meta(r)?;
         self.bodies
             .insert(r.id.as_u128(), r.body.as_ref())
             .map_err(db)?;

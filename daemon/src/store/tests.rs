@@ -708,3 +708,55 @@ async fn the_embedded_store_owns_what_it_holds_and_refuses_a_foreign_lease() {
     );
     assert_eq!(store.get(id(2)).unwrap().unwrap().state, State::Delivered);
 }
+
+#[tokio::test]
+async fn a_record_accepted_again_under_its_id_replaces_the_old_one_with_every_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.accept(vec![record(1, "p1")]).await.unwrap();
+    let mut again = record(1, "p9");
+    again.partner_id = Some("P0009".into());
+    again.state = State::Dead;
+    again.next_attempt_at = None;
+    again.finished_at = Some(UnixMillis(9_000));
+    store.accept(vec![again.clone()]).await.unwrap();
+
+    assert_eq!(
+        store.get(id(1)).unwrap().unwrap().payment_id,
+        again.payment_id
+    );
+    assert!(
+        store.find_by_payment_id("p1").unwrap().is_empty(),
+        "old lookup entry left"
+    );
+    assert_eq!(ids(&store.find_by_payment_id("p9").unwrap()), vec![id(1)]);
+    assert!(
+        store.load_pending().unwrap().is_empty(),
+        "old pending entry left"
+    );
+    assert_eq!(ids(&store.dead_letters(10).unwrap()), vec![id(1)]);
+    let by_partner = |p: &str| {
+        store
+            .search(&SearchFilter {
+                partner_id: Some(p.into()),
+                limit: 10,
+                ..SearchFilter::default()
+            })
+            .unwrap()
+            .records
+    };
+    assert!(by_partner("P0001").is_empty(), "old search entry left");
+    assert_eq!(ids(&by_partner("P0009")), vec![id(1)]);
+    let by_state = |s: State| {
+        store
+            .search(&SearchFilter {
+                state: Some(s),
+                limit: 10,
+                ..SearchFilter::default()
+            })
+            .unwrap()
+            .records
+    };
+    assert!(by_state(State::Pending).is_empty());
+    assert_eq!(ids(&by_state(State::Dead)), vec![id(1)]);
+}

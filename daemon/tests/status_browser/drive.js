@@ -6,8 +6,14 @@ const { spawn } = require("child_process");
 const fs = require("fs");
 const path = require("path");
 
+const a11y = require("./a11y.js");
+
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
 const BASE = env("BASE"), TOKEN = env("TOKEN"), DEAD_ID = env("DEAD_ID"), PAYMENT_ID = env("PAYMENT_ID");
+const PAYMENT_REQUEST_ID = env("PAYMENT_REQUEST_ID"), ENDPOINT = env("ENDPOINT");
+// Values the test sent or notifyd used that the page must never show (a signature, the
+// private key, a body field, the token).
+const SECRETS = JSON.parse(env("SECRETS"));
 const OUT = env("OUT");
 
 const browser = spawn(env("CHROMIUM"), [
@@ -104,9 +110,24 @@ async function main() {
   };
   const fill = (id, value) => evaluate(`(() => { const e = document.getElementById(${JSON.stringify(id)}); e.focus(); e.value = ${JSON.stringify(value)}; return true; })()`);
   const submit = (id) => evaluate(`(document.getElementById(${JSON.stringify(id)}).requestSubmit(), true)`);
-  const clickRedeliver = () => evaluate(`(() => {
-    const b = [...document.querySelectorAll("#dead-letters button")].find((b) => b.getAttribute("aria-label") === ${JSON.stringify("Redeliver " + DEAD_ID)});
+  const clickButton = (label) => evaluate(`(() => {
+    const b = [...document.querySelectorAll("td.op button")].find((b) => b.getAttribute("aria-label") === ${JSON.stringify(label)});
     if (!b) return false; b.click(); return true; })()`);
+  const k = a11y.keys(s);
+  const focused = () => evaluate(a11y.FOCUSED);
+  // A fresh load puts the keyboard back at the top of the page.
+  const reload = async () => {
+    await s("Page.reload", {});
+    await until("the page again", `${text("line")}.startsWith("Updated")`);
+  };
+  const leaks = [];
+  const noSecrets = async (where) => {
+    const page = await evaluate("document.documentElement.outerHTML + '\\n' + document.body.innerText");
+    const { nodes } = await s("Accessibility.getFullAXTree", {});
+    const said = JSON.stringify(nodes.map((n) => [n.name && n.name.value, n.value && n.value.value]));
+    for (const x of SECRETS) if (page.includes(x) || said.includes(x)) leaks.push(`${where}: ${x.slice(0, 16)}…`);
+  };
+  const a11yProblems = {};
 
   // Phone first: the 3 a.m. case, over an ssh tunnel.
   await s("Emulation.setDeviceMetricsOverride", { width: 390, height: 844, deviceScaleFactor: 1, mobile: true });
@@ -116,58 +137,95 @@ async function main() {
   // Rates need two samples, 5 s apart: wait for the charts so the screenshot shows them.
   await until("the charts", `${text("accepted-now")}.startsWith("(now")`, 15000);
   await shot("phone.png");
+  a11yProblems.phone = (await a11y.structure(s, { tables: 2 })).problems;
 
-  // Without the right token the action is refused, and says so.
+  // Read-only without a token: no action is offered, and a search says what it needs.
+  const readOnly = await evaluate(`[...document.querySelectorAll("td.op button")].length >= 2 &&
+    [...document.querySelectorAll("td.op button")].every((b) => b.getClientRects().length === 0)`);
+  await fill("search-q", PAYMENT_ID);
+  await submit("search");
+  await until("the search refusal", `${text("search-line")}.startsWith("Searching needs the ingest token")`);
+
+  // With the wrong token the actions are shown, and refused by notifyd.
   await fill("token", "not-the-token");
   await submit("token-form");
   await until("the redeliver button", "getComputedStyle(document.querySelector('#dead-letters td.op')).display !== 'none'");
-  if (!(await clickRedeliver())) throw new Error("no redeliver button for the dead letter");
-  await until("the refusal", `${text("action-line")}.startsWith("Refused")`);
+  if (!(await clickButton(`Redeliver ${DEAD_ID}`))) throw new Error("no redeliver button for the dead letter");
+  await until("the redeliver refusal", `${text("action-line")}.startsWith("Refused (redeliver")`);
+  if (!(await clickButton(`Hold ${ENDPOINT}`))) throw new Error("no hold button for the endpoint");
+  await until("the hold refusal", `${text("action-line")}.startsWith("Refused (hold")`);
   const refusedWithoutToken = true;
 
-  // With it: search the payment, open it, see its attempts.
-  await fill("token", TOKEN);
-  await submit("token-form");
-  await evaluate(`(document.getElementById("search-by").value = "paymentId", true)`);
-  await fill("search-q", PAYMENT_ID);
-  await submit("search");
-  // Messages still under way end in an ellipsis.
-  await until("the search answer", `${text("search-line")} && !${text("search-line")}.endsWith("…")`);
-  let searchedBy = "paymentId";
-  const line = await evaluate(text("search-line"));
-  if (line.includes("not available")) {
-    // No search API on this notifyd yet: the page's fallback is the notification id.
-    searchedBy = "notificationId";
-    await evaluate(`(document.getElementById("search-by").value = "id", true)`);
-    await fill("search-q", DEAD_ID);
-    await submit("search");
-  }
-  await until("the notification's detail", `!document.getElementById("detail").hidden && ${text("detail-title")}.includes(${JSON.stringify(DEAD_ID)})`);
-  const attemptRows = await evaluate(`document.querySelectorAll("#attempts tr td:not(.empty)").length ? document.querySelectorAll("#attempts tr").length : 0`);
-  const attemptLog = (await evaluate(text("attempts"))).includes("does not keep an attempt log") ? "absent" : "present";
+  // From here on by keyboard. Tab from the top to the token box, noting every stop.
+  await reload();
+  const tabOrder = await a11y.tabUntil(s, evaluate, (f) => f.id === "token");
+  await k.type(TOKEN);
+  await k.enter();
+  await until("the token taken", `${text("action-line")}.startsWith("Token kept")`);
+  await noSecrets("after the token");
+
+  // Search by paymentId: type it, Enter; the one match opens with its attempt log.
+  await reload();
+  await a11y.tabUntil(s, evaluate, (f) => f.id === "search-q");
+  await k.type(PAYMENT_ID);
+  await k.enter();
+  const opened = `!document.getElementById("detail").hidden && ${text("detail-title")}.includes(${JSON.stringify(DEAD_ID)})`;
+  await until("the notification found by paymentId", `${text("search-line")}.includes("for paymentId") && ${opened}`);
+  const attempts = await evaluate(`[...document.querySelectorAll("#attempts tr")].map((tr) => [...tr.children].map((td) => td.textContent))`);
+  const detailFocused = (await focused())?.id === "detail-title";
+  a11yProblems.detail = (await a11y.structure(s, { tables: 3 })).problems;
+  await noSecrets("the notification's detail");
   await shot("phone-detail.png");
   await fullShot("phone-full.png");
 
-  if (!(await clickRedeliver())) throw new Error("no redeliver button for the dead letter");
+  // And by paymentRequestId.
+  await evaluate(`(document.getElementById("search-by").value = "paymentRequestId", document.getElementById("search-q").value = "", document.getElementById("search-q").focus(), true)`);
+  await k.type(PAYMENT_REQUEST_ID);
+  await k.enter();
+  await until("the notification found by paymentRequestId", `${text("search-line")}.includes("for paymentRequestId") && ${opened}`);
+  const foundBy = ["paymentId", "paymentRequestId"];
+
+  // Hold, then resume, the endpoint with Enter; focus follows Hold to Resume across the redraw.
+  await reload();
+  await a11y.tabUntil(s, evaluate, (f) => f.what === `Hold ${ENDPOINT}`);
+  await k.enter();
+  await until("the hold", `${text("action-line")}.startsWith("Done: hold")`);
+  await until("focus on Resume", `(${a11y.FOCUSED})?.what === ${JSON.stringify(`Resume ${ENDPOINT}`)}`);
+  const held = await evaluate(`${text("endpoints")}.includes("held")`);
+  await k.enter();
+  await until("the resume", `${text("action-line")}.startsWith("Done: resume")`);
+  await until("focus back on Hold", `(${a11y.FOCUSED})?.what === ${JSON.stringify(`Hold ${ENDPOINT}`)}`);
+
+  // Redeliver with Enter, after a refresh has redrawn the table under the focused button.
+  await a11y.tabUntil(s, evaluate, (f) => f.what === `Redeliver ${DEAD_ID}`);
+  const before = await evaluate(text("line"));
+  await until("a refresh", `${text("line")} !== ${JSON.stringify(before)}`, 12000);
+  const focusKept = (await focused())?.what === `Redeliver ${DEAD_ID}`;
+  await k.enter();
   await until("the redelivery", `${text("action-line")}.startsWith("Done: redeliver")`);
   const redelivered = true;
+  const focusAfterRedeliver = await focused();
 
   await s("Emulation.setDeviceMetricsOverride", { width: 1280, height: 800, deviceScaleFactor: 1, mobile: false });
-  await s("Page.reload", {});
-  await until("the page again", `${text("line")}.startsWith("Updated")`);
+  await reload();
+  await until("the dead letter again", `${text("dead-letters")}.includes(${JSON.stringify(DEAD_ID)})`);
   await sleep(300);
   await shot("desktop.png");
+  a11yProblems.desktop = (await a11y.structure(s, { tables: 2 })).problems;
 
   // notifyd restarts (the test stops it for longer than one refresh): the page must say so,
-  // keep the last numbers, and come back without a reload.
+  // in a live region, keep the last numbers, and come back without a reload.
   fs.writeFileSync(path.join(OUT, "restart-now"), "");
   await until("the outage to show", `${text("line")}.startsWith("notifyd unreachable")`, 30000);
   const sawUnreachable = true;
+  a11yProblems.outage = await a11y.announced(s, "notifyd unreachable");
   await shot("unreachable.png");
   await until("the recovery", `${text("line")}.startsWith("Reachable again")`, 30000);
   const recovered = await evaluate(`${text("dead-letters")}.includes(${JSON.stringify(DEAD_ID)})`);
+  await noSecrets("the end");
 
-  console.log(JSON.stringify({ consoleErrors, networkErrors, refusedWithoutToken, redelivered, sawUnreachable, recovered, searchedBy, attemptRows, attemptLog }));
+  console.log(JSON.stringify({ consoleErrors, networkErrors, readOnly, refusedWithoutToken, tabOrder, detailFocused,
+    attempts, foundBy, held, focusKept, focusAfterRedeliver, redelivered, sawUnreachable, recovered, leaks, a11yProblems }));
 }
 
 main().then(() => { browser.kill(); process.exit(0); }, (e) => {

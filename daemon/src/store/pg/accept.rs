@@ -17,10 +17,10 @@ const INSERT: &str = "
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[], $5::bytea[], $6::uuid[],
                        $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[],
-                       $13::int8[], $14::int8[])
+                       $13::int8[], $14::int8[], $15::int8[])
     WITH ORDINALITY AS u(id, api, profile, url, body, idem_key, fingerprint, order_key,
                          payment_id, payment_request_id, partner_id, accepted_at, order_hash,
-                         due_at, ord)),
+                         due_at, delivery_started_at, ord)),
 idem AS (
   INSERT INTO nd_idem (profile, idem_key, fingerprint, id, accepted_at)
   SELECT profile, idem_key, fingerprint, id, accepted_at FROM input ORDER BY ord
@@ -28,9 +28,10 @@ idem AS (
 fresh AS (SELECT input.* FROM input JOIN idem USING (id)),
 notif AS (
   INSERT INTO nd_notification (id, api, profile, url, body, idem_key, fingerprint, order_key,
-                               payment_id, payment_request_id, partner_id, accepted_at)
+                               payment_id, payment_request_id, partner_id, accepted_at,
+                               delivery_started_at)
   SELECT id, api, profile, url, body, idem_key, fingerprint, order_key, payment_id,
-         payment_request_id, partner_id, accepted_at FROM fresh)
+         payment_request_id, partner_id, accepted_at, delivery_started_at FROM fresh)
 INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at)
 SELECT id, order_hash, due_at, due_at FROM fresh ORDER BY ord
 RETURNING id";
@@ -92,6 +93,10 @@ async fn accept(
         .iter()
         .map(|r| millis(r.next_attempt_at.unwrap_or(r.accepted_at)))
         .collect();
+    let started: Vec<Option<i64>> = records
+        .iter()
+        .map(|r| r.delivery_started_at.map(millis))
+        .collect();
 
     let tx = client
         .transaction()
@@ -115,6 +120,7 @@ async fn accept(
                 &accepted,
                 &hashes,
                 &due,
+                &started,
             ],
         )
         .await

@@ -11,7 +11,7 @@ use super::connect::pooled;
 use super::lane::{Batch, BatchFuture};
 use super::read::by_ids;
 use super::{Shared, millis, pg_err, uid};
-use crate::store::{Applied, AttemptUpdate, Lease, NotificationRecord, StoreError};
+use crate::store::{Applied, AttemptEntry, AttemptUpdate, Lease, NotificationRecord, StoreError};
 
 /// Due rows that head their payment (no pending row of the same payment has a smaller `seq`,
 /// POSTGRES.md §4), skipping rows another host is claiming right now. MATERIALIZED and
@@ -145,11 +145,16 @@ fn token(lease: &Lease) -> i64 {
 
 /// A retry keeps the row leased to this host, which schedules the retry itself; the lease runs
 /// at least until the retry is due, so no other host takes it meanwhile.
+/// The receiver's ids are replaced only when the answer named either (`named`), as on the
+/// embedded store.
 const RETRY: &str = "
 UPDATE nd_queue q SET attempts = u.attempts, last_result = u.last_result,
-       next_attempt_at = u.next_at, due_at = greatest(u.next_at, nd_now() + $6)
-FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::text[], $5::int8[])
-  AS u(id, token, attempts, last_result, next_at)
+       next_attempt_at = u.next_at, due_at = greatest(u.next_at, nd_now() + $6),
+       acquirer_id = CASE WHEN u.named THEN u.acquirer_id ELSE q.acquirer_id END,
+       psp_id = CASE WHEN u.named THEN u.psp_id ELSE q.psp_id END
+FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::text[], $5::int8[], $8::bool[], $9::text[],
+            $10::text[])
+  AS u(id, token, attempts, last_result, next_at, named, acquirer_id, psp_id)
 WHERE q.id = u.id AND q.lease_owner = $7 AND q.lease_token = u.token
 RETURNING q.id";
 
@@ -157,33 +162,63 @@ RETURNING q.id";
 /// the rows whose lease is still this one only.
 const FINISH: &str = "
 WITH u AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::text[], $5::int8[],
-                                $6::int2[]) AS u(id, token, attempts, last_result, finished_at, state)),
+                                $6::int2[], $8::bool[], $9::text[], $10::text[])
+             AS u(id, token, attempts, last_result, finished_at, state, named, acquirer_id,
+                  psp_id)),
 gone AS (DELETE FROM nd_queue q USING u
-         WHERE q.id = u.id AND q.lease_owner = $7 AND q.lease_token = u.token RETURNING q.id)
-INSERT INTO nd_outcome (id, state, attempts, last_result, finished_at)
-SELECT u.id, u.state, u.attempts, u.last_result, u.finished_at FROM u JOIN gone USING (id)
+         WHERE q.id = u.id AND q.lease_owner = $7 AND q.lease_token = u.token
+         RETURNING q.id, q.acquirer_id, q.psp_id)
+INSERT INTO nd_outcome (id, state, attempts, last_result, finished_at, acquirer_id, psp_id)
+SELECT u.id, u.state, u.attempts, u.last_result, u.finished_at,
+       CASE WHEN u.named THEN u.acquirer_id ELSE gone.acquirer_id END,
+       CASE WHEN u.named THEN u.psp_id ELSE gone.psp_id END
+FROM u JOIN gone USING (id)
 ON CONFLICT (id) DO NOTHING
 RETURNING id";
 
 pub(super) struct Outcomes(pub(super) Arc<Shared>);
 
-impl Batch<AttemptUpdate, Applied> for Outcomes {
-    fn run<'a>(
-        &'a self,
-        client: &'a mut Client,
-        updates: Vec<AttemptUpdate>,
-    ) -> BatchFuture<'a, Applied> {
-        Box::pin(outcomes(&self.0, client, updates))
+/// An attempt's outcome and the attempt log entries written with it (none from
+/// [`Store::update`](crate::store::Store::update)).
+pub(super) struct Outcome {
+    pub(super) update: AttemptUpdate,
+    pub(super) log: Vec<AttemptEntry>,
+}
+
+impl Outcome {
+    /// Pairs each log entry with its notification's update; an entry without one has no lease
+    /// to fence its write by, and is dropped.
+    pub(super) fn pair(updates: Vec<AttemptUpdate>, log: Vec<AttemptEntry>) -> Vec<Outcome> {
+        let mut out: Vec<Outcome> = updates
+            .into_iter()
+            .map(|update| Outcome {
+                update,
+                log: Vec::new(),
+            })
+            .collect();
+        for entry in log {
+            if let Some(o) = out.iter_mut().find(|o| o.update.id == entry.id) {
+                o.log.push(entry);
+            }
+        }
+        out
+    }
+}
+
+impl Batch<Outcome, Applied> for Outcomes {
+    fn run<'a>(&'a self, client: &'a mut Client, items: Vec<Outcome>) -> BatchFuture<'a, Applied> {
+        Box::pin(outcomes(&self.0, client, items))
     }
 }
 
 async fn outcomes(
     shared: &Shared,
     client: &mut Client,
-    updates: Vec<AttemptUpdate>,
+    items: Vec<Outcome>,
 ) -> Result<Vec<Applied>, StoreError> {
+    let updates: Vec<&AttemptUpdate> = items.iter().map(|o| &o.update).collect();
     let (finished, retries): (Vec<&AttemptUpdate>, Vec<&AttemptUpdate>) =
-        updates.iter().partition(|u| u.state.is_finished());
+        updates.iter().copied().partition(|u| u.state.is_finished());
     let tx = client
         .transaction()
         .await
@@ -206,6 +241,9 @@ async fn outcomes(
                     &next,
                     &shared.lease_millis(),
                     &shared.owner(),
+                    &columns.named,
+                    &columns.acquirers,
+                    &columns.psps,
                 ],
             )
             .await
@@ -230,11 +268,42 @@ async fn outcomes(
                     &at,
                     &states,
                     &shared.owner(),
+                    &columns.named,
+                    &columns.acquirers,
+                    &columns.psps,
                 ],
             )
             .await
             .map_err(|e| pg_err("recording finished notifications", e))?;
         applied.extend(rows.iter().map(|r| r.get::<_, Uuid>(0)));
+    }
+    // Fenced like the outcomes: a host that lost the lease writes no log entry either.
+    let mut log_ids: Vec<Uuid> = Vec::new();
+    let mut log_entries: Vec<Vec<u8>> = Vec::new();
+    for o in &items {
+        if !applied.contains(&uid(o.update.id)) {
+            continue;
+        }
+        for e in &o.log {
+            let mut bytes = Vec::new();
+            e.encode(&mut bytes);
+            log_ids.push(uid(o.update.id));
+            log_entries.push(bytes);
+        }
+    }
+    if !log_ids.is_empty() {
+        let applied_ids: Vec<Uuid> = applied.iter().copied().collect();
+        tx.execute(
+            super::operator::APPEND_LOG,
+            &[
+                &log_ids,
+                &log_entries,
+                &applied_ids,
+                &super::operator::max_entries(),
+            ],
+        )
+        .await
+        .map_err(|e| pg_err("appending to attempt logs", e))?;
     }
     tx.commit()
         .await
@@ -258,6 +327,10 @@ struct Columns<'a> {
     tokens: Vec<i64>,
     attempts: Vec<i32>,
     results: Vec<Option<&'a str>>,
+    /// Whether the answer named the receiver's ids (then they replace the stored ones).
+    named: Vec<bool>,
+    acquirers: Vec<Option<&'a str>>,
+    psps: Vec<Option<&'a str>>,
 }
 
 impl<'a> Columns<'a> {
@@ -270,6 +343,15 @@ impl<'a> Columns<'a> {
                 .map(|u| i32::try_from(u.attempts).unwrap_or(i32::MAX))
                 .collect(),
             results: updates.iter().map(|u| u.last_result.as_deref()).collect(),
+            named: updates.iter().map(|u| u.receiver_ids.is_some()).collect(),
+            acquirers: updates
+                .iter()
+                .map(|u| u.receiver_ids.as_ref()?.acquirer_id.as_deref())
+                .collect(),
+            psps: updates
+                .iter()
+                .map(|u| u.receiver_ids.as_ref()?.psp_id.as_deref())
+                .collect(),
         }
     }
 }

@@ -9,19 +9,33 @@ use uuid::Uuid;
 use super::connect::pooled;
 use super::{Shared, millis, nid, order_hash, pg_err, uid, unix};
 use crate::store::{
-    IdempotencyRecord, NotificationRecord, PruneStats, RedeliverOutcome, State, StoreError,
+    IdempotencyRecord, NotificationRecord, PruneStats, ReceiverIds, RedeliverOutcome, State,
+    StoreError,
 };
 
-const RECORD: &str = "
-SELECT n.id, n.api, n.profile, n.url, n.body, n.idem_key, n.fingerprint, n.order_key,
+/// Every column of a record; `{body}` is the body column, or an empty one for searches (which
+/// never show bodies and need not read them).
+macro_rules! record_sql {
+    ($body:literal) => {
+        concat!(
+            "SELECT n.id, n.api, n.profile, n.url, ",
+            $body,
+            ", n.idem_key, n.fingerprint, n.order_key,
        n.payment_id, n.payment_request_id, n.partner_id, n.accepted_at,
        q.id IS NOT NULL, coalesce(q.attempts, o.attempts, 0), coalesce(q.last_result, o.last_result),
-       q.next_attempt_at, o.state, o.finished_at
+       q.next_attempt_at, o.state, o.finished_at, n.delivery_started_at,
+       coalesce(q.acquirer_id, o.acquirer_id), coalesce(q.psp_id, o.psp_id)
 FROM nd_notification n
 LEFT JOIN nd_queue q ON q.id = n.id
-LEFT JOIN nd_outcome o ON o.id = n.id";
+LEFT JOIN nd_outcome o ON o.id = n.id"
+        )
+    };
+}
+pub(super) use record_sql;
 
-fn record(row: &Row) -> Result<NotificationRecord, StoreError> {
+const RECORD: &str = record_sql!("n.body");
+
+pub(super) fn record(row: &Row) -> Result<NotificationRecord, StoreError> {
     let id = nid(row.get(0));
     let api_tag: i16 = row.get(1);
     let api = u8::try_from(api_tag)
@@ -58,15 +72,16 @@ fn record(row: &Row) -> Result<NotificationRecord, StoreError> {
         accepted_at: unix(row.get(11)),
         next_attempt_at: row.get::<_, Option<i64>>(15).map(unix),
         finished_at: row.get::<_, Option<i64>>(17).map(unix),
-        // Not kept by the PostgreSQL schema yet: the deadline then counts from accept (sooner,
-        // never later), and the receiver's ids are not shown.
-        delivery_started_at: None,
-        receiver_ids: Default::default(),
+        delivery_started_at: row.get::<_, Option<i64>>(18).map(unix),
+        receiver_ids: ReceiverIds {
+            acquirer_id: row.get(19),
+            psp_id: row.get(20),
+        },
         hook_of: None,
     })
 }
 
-async fn records(
+pub(super) async fn records(
     shared: &Shared,
     what: &str,
     sql: &str,
@@ -175,13 +190,24 @@ pub(super) async fn redeliver(
     // The state check again, in the statement: another host may have redelivered it meanwhile.
     let moved = tx
         .execute(
-            "WITH o AS (DELETE FROM nd_outcome WHERE id = $1 AND state IN (3, 4) RETURNING id)
-             INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at)
-             SELECT id, $2, $3, $3 FROM o",
+            "WITH o AS (DELETE FROM nd_outcome WHERE id = $1 AND state IN (3, 4)
+                        RETURNING id, last_result, acquirer_id, psp_id)
+             INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at, last_result,
+                                   acquirer_id, psp_id)
+             SELECT id, $2, $3, $3, last_result, acquirer_id, psp_id FROM o",
             &[&uid(id), &order_hash(&current.order_key), &millis(now)],
         )
         .await
         .map_err(|e| pg_err("moving a dead letter back to the queue", e))?;
+    if moved == 1 {
+        // The retry deadline counts from here (as on the embedded store).
+        tx.execute(
+            "UPDATE nd_notification SET delivery_started_at = $2 WHERE id = $1",
+            &[&uid(id), &millis(now)],
+        )
+        .await
+        .map_err(|e| pg_err("recording a redelivery's start", e))?;
+    }
     tx.commit()
         .await
         .map_err(|e| pg_err("committing a redeliver", e))?;
@@ -192,6 +218,13 @@ pub(super) async fn redeliver(
     }
 }
 
+/// Arbitrary, fixed: the advisory lock key of the pruning leader ("nd-prune" in ASCII).
+pub(super) const PRUNE_LOCK: i64 = 0x6e64_2d70_7275_6e65;
+
+/// One batch of history pruning, by whichever host holds the leader lock. Every host runs the
+/// prune loop; the lock is transaction-scoped, so a batch is led by one host at a time and a
+/// host that dies mid-batch leaves no lock behind (a session lock on a pooled connection would
+/// outlive the work). A host that finds the lock taken prunes nothing this round.
 pub(super) async fn prune(
     shared: &Shared,
     older_than: UnixMillis,
@@ -199,14 +232,26 @@ pub(super) async fn prune(
 ) -> Result<PruneStats, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let before = millis(older_than);
-    let client = pooled(&shared.pool).await?;
-    // One statement each: a batch never holds locks for long, and pending rows are never touched
-    // (only rows with an outcome are candidates).
-    let notifications: i64 = client
+    let mut client = pooled(&shared.pool).await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg_err("starting a prune transaction", e))?;
+    let leader: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK])
+        .await
+        .map_err(|e| pg_err("taking the prune lock", e))?
+        .get(0);
+    if !leader {
+        return Ok(PruneStats::default());
+    }
+    // Pending rows are never touched: only notifications with an outcome are candidates.
+    let notifications: i64 = tx
         .query_one(
             "WITH o AS (DELETE FROM nd_outcome WHERE id IN (
                           SELECT id FROM nd_outcome WHERE finished_at < $1
                           ORDER BY finished_at LIMIT $2) RETURNING id),
+                  a AS (DELETE FROM nd_attempt WHERE id IN (SELECT id FROM o)),
                   n AS (DELETE FROM nd_notification WHERE id IN (SELECT id FROM o) RETURNING 1)
              SELECT count(*) FROM n",
             &[&before, &limit],
@@ -214,7 +259,7 @@ pub(super) async fn prune(
         .await
         .map_err(|e| pg_err("pruning finished notifications", e))?
         .get(0);
-    let idempotency: i64 = client
+    let idempotency: i64 = tx
         .query_one(
             "WITH d AS (DELETE FROM nd_idem WHERE ctid IN (
                           SELECT ctid FROM nd_idem WHERE accepted_at < $1
@@ -225,6 +270,9 @@ pub(super) async fn prune(
         .await
         .map_err(|e| pg_err("pruning idempotency keys", e))?
         .get(0);
+    tx.commit()
+        .await
+        .map_err(|e| pg_err("committing a prune batch", e))?;
     Ok(PruneStats {
         notifications: u64::try_from(notifications).unwrap_or(0),
         idempotency: u64::try_from(idempotency).unwrap_or(0),

@@ -15,10 +15,10 @@ use crate::store::StoreError;
 const LOCK_KEY: i64 = 0x6e64_2d73_6368_656d;
 
 /// The newest schema this release writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Migration `n` (1-based) brings the schema from version n-1 to n, in one transaction.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Times are epoch milliseconds (bigint) like `UnixMillis`; "now" is the database's clock
 /// (`nd_now()`) wherever hosts must agree on it (leases, due times of claims).
@@ -78,13 +78,46 @@ CREATE INDEX nd_outcome_finished ON nd_outcome (finished_at);
 CREATE INDEX nd_outcome_dead ON nd_outcome (finished_at DESC, id DESC) WHERE state IN (3, 4);
 "#;
 
+/// What the embedded store keeps and v1 did not: the delivery start and the receiver's ids, the
+/// attempt log, the operator search's indexes, and throttle pauses shared by the hosts.
+///
+/// Every column added is nullable without a default, so the ALTERs rewrite no table. The new
+/// indexes are built inside the migration's transaction, which blocks accepts while it runs on
+/// a large `nd_notification` (README: upgrading).
+const V2: &str = r#"
+ALTER TABLE nd_notification ADD COLUMN delivery_started_at bigint;
+ALTER TABLE nd_queue ADD COLUMN acquirer_id text, ADD COLUMN psp_id text;
+ALTER TABLE nd_outcome ADD COLUMN acquirer_id text, ADD COLUMN psp_id text;
+
+-- The attempt log: one row per notification holding its last 20 entries (attempts.rs's
+-- encoding), rewritten in the outcome's transaction. Not a row per attempt: a delivered-at-once
+-- notification costs one insert, and the hot nd_queue never carries it.
+CREATE TABLE nd_attempt (id uuid PRIMARY KEY, entries bytea[] NOT NULL);
+
+-- Search, newest first within each filter (ids are time-ordered).
+CREATE INDEX nd_notification_partner ON nd_notification (partner_id, id)
+  WHERE partner_id IS NOT NULL;
+CREATE INDEX nd_notification_endpoint ON nd_notification ((split_part(order_key, '|', 1)), id);
+CREATE INDEX nd_outcome_state ON nd_outcome (state, id);
+
+-- Throttle pauses, shared: a pause one host learns holds for every host. Rare, HOT-updated.
+CREATE TABLE nd_endpoint (
+  endpoint text PRIMARY KEY, paused_until bigint NOT NULL, updated_by int
+) WITH (fillfactor = 50);
+"#;
+
 /// Creates or upgrades the schema to [`VERSION`]; refuses a newer one.
 pub(crate) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    migrate_to(client, VERSION).await
+}
+
+/// [`migrate`], stopping at version `target` (tests build databases as older releases left them).
+pub(crate) async fn migrate_to(client: &mut Client, target: i32) -> Result<(), StoreError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
         .await
         .map_err(|e| pg_err("taking the schema lock", e))?;
-    let result = migrate_locked(client).await;
+    let result = migrate_locked(client, target).await;
     // A session lock outlives a failed transaction: give it back either way.
     let unlocked = client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
@@ -93,7 +126,7 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     result.and(unlocked.map(drop))
 }
 
-async fn migrate_locked(client: &mut Client) -> Result<(), StoreError> {
+async fn migrate_locked(client: &mut Client, target: i32) -> Result<(), StoreError> {
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS nd_schema (
@@ -116,7 +149,7 @@ async fn migrate_locked(client: &mut Client) -> Result<(), StoreError> {
              version {min_compatible}; this one understands up to {VERSION}"
         )));
     }
-    while version < VERSION {
+    while version < target.min(VERSION) {
         let next = version + 1;
         let step = usize::try_from(version).map_err(|_| {
             StoreError::Corrupt(format!("nd_schema holds a negative version {version}"))

@@ -1,0 +1,68 @@
+//! Throttle pauses shared by the hosts (CONTRACT.md §7, POSTGRES.md §4): the host that gets a
+//! throttle answer records the endpoint's pause in `nd_endpoint`; every host's claimer reads the
+//! active pauses once per claim cycle and hands them to its shards, which start no attempt to
+//! the endpoint before the pause ends. The limit itself (AIMD) stays per host.
+//!
+//! Pauses travel as durations on the database's clock (`nd_now()`), not as the hosts' own
+//! times, so a host whose clock is off still pauses for as long as the others.
+
+use std::time::Duration;
+
+use super::connect::pooled;
+use super::{Shared, pg_err};
+use crate::store::StoreError;
+
+/// Extends the endpoint's pause to at least `pause` from now. When this starts a new pause
+/// (none was running), the endpoint's due rows that no live lease holds are moved to its end
+/// in the same statement, so no host claims them only to hold them: rare (once per pause, not
+/// per throttle answer), and a walk of the pending rows only.
+const PAUSE: &str = "
+WITH before AS (SELECT paused_until FROM nd_endpoint WHERE endpoint = $1),
+p AS (
+  INSERT INTO nd_endpoint AS e (endpoint, paused_until, updated_by) VALUES ($1, nd_now() + $2, $3)
+  ON CONFLICT (endpoint) DO UPDATE
+    SET paused_until = greatest(e.paused_until, excluded.paused_until),
+        updated_by = excluded.updated_by
+  RETURNING paused_until)
+UPDATE nd_queue q SET due_at = p.paused_until
+FROM p, nd_notification n
+WHERE NOT EXISTS (SELECT 1 FROM before WHERE before.paused_until > nd_now())
+  AND n.id = q.id AND split_part(n.order_key, '|', 1) = $1
+  AND q.due_at < p.paused_until AND (q.lease_owner IS NULL OR q.due_at <= nd_now())";
+
+pub(super) async fn pause(
+    shared: &Shared,
+    endpoint: &str,
+    pause: Duration,
+) -> Result<(), StoreError> {
+    let millis = i64::try_from(pause.as_millis()).unwrap_or(i64::MAX);
+    let client = pooled(&shared.pool).await?;
+    client
+        .execute(PAUSE, &[&endpoint, &millis, &shared.owner()])
+        .await
+        .map_err(|e| pg_err("recording an endpoint's pause", e))?;
+    Ok(())
+}
+
+/// The pauses running now, each with how long it has left.
+pub(super) async fn paused(shared: &Shared) -> Result<Vec<(String, Duration)>, StoreError> {
+    let client = pooled(&shared.pool).await?;
+    let rows = client
+        .query(
+            "SELECT endpoint, paused_until - nd_now() FROM nd_endpoint
+             WHERE paused_until > nd_now()",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_err("reading endpoint pauses", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let left: i64 = r.get(1);
+            (
+                r.get(0),
+                Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+            )
+        })
+        .collect())
+}

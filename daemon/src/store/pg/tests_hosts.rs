@@ -1,0 +1,175 @@
+//! What the hosts of one database share beyond the queue: throttle pauses, and history pruning
+//! led by one host at a time.
+
+use std::time::Duration;
+
+use notifyd_core::UnixMillis;
+
+use super::tests::{LONG, database, id, open, outcome, record, sql, stored_lease};
+use crate::store::{NotificationRecord, State, Store};
+
+const THROTTLED: &str = "merchant.example.com";
+
+fn elsewhere(n: u64) -> NotificationRecord {
+    let mut r = record(n, &format!("other-{n}"));
+    r.order_key = format!("other.example.com|other-{n}");
+    r
+}
+
+#[test]
+fn a_pause_one_host_records_keeps_every_host_from_claiming_the_endpoint() {
+    let Some((_cluster, url)) = database("pause") else {
+        return;
+    };
+    let (a, b) = (open(&url, LONG), open(&url, LONG));
+    a.accept(vec![record(1, "p1"), record(2, "p2"), elsewhere(3)])
+        .wait()
+        .unwrap();
+    // Nobody holds them: due, claimable by any host.
+    a.release_all().wait().unwrap();
+    assert!(b.paused_endpoints().wait().unwrap().is_empty());
+
+    a.pause_endpoint(THROTTLED, Duration::from_secs(5))
+        .wait()
+        .unwrap();
+    let seen = b.paused_endpoints().wait().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, THROTTLED);
+    assert!(
+        seen[0].1 > Duration::from_secs(4) && seen[0].1 <= Duration::from_secs(5),
+        "on the database's clock: {seen:?}"
+    );
+    // A shorter pause learned later never shortens it.
+    b.pause_endpoint(THROTTLED, Duration::from_millis(100))
+        .wait()
+        .unwrap();
+    assert!(b.paused_endpoints().wait().unwrap()[0].1 > Duration::from_secs(4));
+
+    let claimed: Vec<_> = b
+        .claim(10)
+        .wait()
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r.id)
+        .collect();
+    assert_eq!(
+        claimed,
+        [id(3)],
+        "the paused endpoint's rows wait for the pause's end"
+    );
+    let due = sql(
+        &url,
+        "SELECT (q.due_at >= e.paused_until)::text FROM nd_queue q, nd_endpoint e
+         WHERE q.id IN (SELECT id FROM nd_notification WHERE order_key LIKE 'merchant.%')",
+    );
+    assert_eq!(due, ["true", "true"]);
+}
+
+#[test]
+fn a_pause_ends_for_every_host_when_it_runs_out() {
+    let Some((_cluster, url)) = database("pause_ends") else {
+        return;
+    };
+    let (a, b) = (open(&url, LONG), open(&url, LONG));
+    a.accept(vec![record(1, "p1")]).wait().unwrap();
+    a.release_all().wait().unwrap();
+    a.pause_endpoint(THROTTLED, Duration::from_millis(300))
+        .wait()
+        .unwrap();
+    assert!(b.claim(10).wait().unwrap().is_empty());
+    // Bounded: the pause is 300 ms; polling stops after 5 s.
+    let start = std::time::Instant::now();
+    loop {
+        if b.claim(10).wait().unwrap().len() == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "never claimable again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(b.paused_endpoints().wait().unwrap().is_empty());
+}
+
+#[test]
+fn one_host_prunes_at_a_time_and_only_history_past_retention_goes() {
+    let Some((_cluster, url)) = database("prune_leader") else {
+        return;
+    };
+    let (a, b) = (open(&url, LONG), open(&url, LONG));
+    let answers = a
+        .accept((1..=6).map(|n| record(n, &format!("p{n}"))).collect())
+        .wait()
+        .unwrap();
+    // 1..=4 finish at 5 000 (past retention), 5 at 50 000 (recent), 6 stays pending.
+    for (n, answer) in (1..=5).zip(answers) {
+        let mut done = outcome(n, stored_lease(answer), State::Delivered);
+        if n == 5 {
+            done.finished_at = Some(UnixMillis(50_000));
+        }
+        let entry = crate::store::AttemptEntry {
+            id: id(n),
+            at: UnixMillis(4_000),
+            duration_ms: 1,
+            http_status: Some(200),
+            result: "S SUCCESS".into(),
+            signature: crate::store::SignatureNote::NotChecked,
+            response_body: bytes::Bytes::new(),
+        };
+        a.update_logged(vec![done], vec![entry]).wait().unwrap();
+    }
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM nd_queue"),
+        ["1"],
+        "finished notifications left the hot table at once"
+    );
+
+    // Another host is mid-batch (holds the leader lock): this one prunes nothing meanwhile.
+    let leader = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            sql(
+                &url,
+                &format!(
+                    "SELECT pg_advisory_lock({}); SELECT pg_sleep(1.5);",
+                    super::read::PRUNE_LOCK
+                ),
+            )
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let meanwhile = a.prune(UnixMillis(10_000), 2).wait().unwrap();
+    assert_eq!((meanwhile.notifications, meanwhile.more), (0, false));
+    leader.join().unwrap();
+
+    // Both hosts prune at once, in batches of 2, until neither finds more.
+    let run = |s: &super::PgStore| {
+        let mut removed = 0;
+        loop {
+            let stats = s.prune(UnixMillis(10_000), 2).wait().unwrap();
+            removed += stats.notifications;
+            if !stats.more {
+                return removed;
+            }
+        }
+    };
+    let (ra, rb) = std::thread::scope(|scope| {
+        let ha = scope.spawn(|| run(&a));
+        let hb = scope.spawn(|| run(&b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    // Whichever host lost a race for the lock tries again next round: run both once more.
+    let late = run(&a) + run(&b);
+    assert_eq!(ra + rb + late, 4, "each old notification removed once");
+    for n in 1..=4 {
+        assert_eq!(a.get(id(n)).unwrap(), None, "{n} is past retention");
+    }
+    assert_eq!(a.get(id(5)).unwrap().unwrap().state, State::Delivered);
+    assert_eq!(a.get(id(6)).unwrap().unwrap().state, State::Pending);
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM nd_attempt"),
+        ["1"],
+        "the pruned notifications' attempt logs went with them"
+    );
+}

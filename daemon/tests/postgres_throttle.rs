@@ -1,0 +1,127 @@
+//! A throttle pause one host learns holds on every host of the database (CONTRACT.md §7), while
+//! each host keeps its own concurrency limit (AIMD). Two notifyd hosts on a private PostgreSQL,
+//! one receiver on loopback that throttles its first request for 4 s.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notifyd_daemon::config::{PostgresConfig, StoreBackend};
+use notifyd_daemon::test_pg::Cluster;
+use serde_json::Value;
+use support::trust::{Receiver, ack_s};
+use support::{Harness, payment};
+
+const PAUSE: Duration = Duration::from_secs(4);
+
+fn endpoint_of(list: &Value, endpoint: &str) -> Value {
+    list["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == endpoint)
+        .cloned()
+        .unwrap_or_else(|| panic!("{endpoint} not listed: {list}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttle_answer_on_one_host_pauses_the_endpoint_on_the_other() {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(reason) => return support::skip(&reason),
+    };
+    let backend = StoreBackend::Postgres(PostgresConfig {
+        url: cluster.database("throttle").expect("createdb"),
+        lease: Duration::from_secs(15),
+        pool_size: 4,
+    });
+    let b2 = backend.clone();
+    let a = Harness::start_with("S", move |c| c.store.backend = backend).await;
+    let b = Harness::start_with("S", move |c| c.store.backend = b2).await;
+
+    // The first request is throttled with Retry-After; every later one is acknowledged. The
+    // arrival time of each is kept.
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = arrivals.clone();
+    let receiver = Receiver::start(
+        None,
+        Arc::new(move |_| {
+            let mut seen = seen.lock().unwrap();
+            seen.push(Instant::now());
+            if seen.len() == 1 {
+                http::Response::builder()
+                    .status(429)
+                    .header("retry-after", PAUSE.as_secs().to_string())
+                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                    .unwrap()
+            } else {
+                ack_s()
+            }
+        }),
+    )
+    .await;
+    let url = format!("http://{}/notify", receiver.addr);
+    let endpoint = receiver.addr.to_string();
+
+    a.submit(&payment(&url, "PAY-T0")).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while arrivals.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the first attempt never came");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let throttled_at = arrivals.lock().unwrap()[0];
+    // b learns the pause within a claim cycle (500 ms ± 20 %): its endpoint list shows it then,
+    // though b has sent nothing there yet.
+    let deadline = throttled_at + Duration::from_secs(3);
+    loop {
+        let (_, list) = b.get("/v1/endpoints").await;
+        let known = list["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["endpoint"] == endpoint.as_str());
+        if known.is_some_and(|e| e["state"] == "paused") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never learned the pause: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut later = Vec::new();
+    for n in 1..=4 {
+        later.push(b.submit(&payment(&url, &format!("PAY-T{n}"))).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        arrivals.lock().unwrap().len(),
+        1,
+        "b started nothing during a's pause"
+    );
+    // Paused on both, each with its own limit: only a was throttled, so only a's was cut.
+    let (_, on_a) = a.get("/v1/endpoints").await;
+    let (_, on_b) = b.get("/v1/endpoints").await;
+    let (on_a, on_b) = (endpoint_of(&on_a, &endpoint), endpoint_of(&on_b, &endpoint));
+    assert_eq!(on_b["state"], "paused", "{on_b}");
+    assert!(
+        on_a["concurrencyLimit"].as_u64() < on_b["concurrencyLimit"].as_u64(),
+        "AIMD stays per host: a {on_a}, b {on_b}"
+    );
+
+    // The throttled one itself retries a minute later (its own backoff): not waited for.
+    for id in &later {
+        b.wait_state(id, "delivered").await;
+    }
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 5, "one throttled attempt, then b's four");
+    for t in &arrivals[1..] {
+        // The pause is recorded on the database's clock just after the answer: allow 0.5 s.
+        assert!(
+            t.duration_since(throttled_at) >= PAUSE - Duration::from_millis(500),
+            "an attempt {:?} into the {PAUSE:?} pause",
+            t.duration_since(throttled_at)
+        );
+    }
+}
