@@ -38,6 +38,7 @@ fn record(n: u64, body: &Bytes) -> NotificationRecord {
         finished_at: None,
         delivery_started_at: Some(UnixMillis(1_000 + n)),
         receiver_ids: Default::default(),
+        hook_of: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn record(n: u64) -> NotificationRecord {
         finished_at: Some(UnixMillis(2_000 + n)),
         delivery_started_at: Some(UnixMillis(1_000 + n)),
         receiver_ids: Default::default(),
+        hook_of: None,
     }
 }
 

@@ -154,7 +154,9 @@ pub fn parse_batch_with(
         .collect())
 }
 
-fn endpoint_of(url: &str) -> Option<String> {
+/// The endpoint (`host:port` as written, lower-cased) of an absolute URL: what delivery queues
+/// and limits by.
+pub fn endpoint_of(url: &str) -> Option<String> {
     let uri: http::Uri = url.parse().ok()?;
     let authority = uri.authority()?;
     Some(authority.as_str().to_ascii_lowercase())

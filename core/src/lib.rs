@@ -35,3 +35,4 @@ pub use error::ValidationError;
 pub use id::NotificationId;
 pub use model::Notification;
 pub use time::UnixMillis;
+pub use url_check::check_url;

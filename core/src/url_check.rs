@@ -14,9 +14,10 @@ const MAX_LEN: usize = 65_534;
 /// Colons `http::Uri` allows in an authority before refusing it (an IPv6 literal has 7).
 const MAX_COLONS: u32 = 8;
 
-/// Absolute http(s) URL with a host, no user info, no fragment. Whether plain http and which
+/// The rule every notification URL follows (and the daemon's other outbound URLs, such as a
+/// profile's `dead_letter_url`): an absolute http(s) URL with a host, no user info, no fragment. Whether plain http and which
 /// addresses are allowed is the profile's decision, made by the daemon.
-pub(crate) fn check_url(url: &str) -> Result<(), ValidationError> {
+pub fn check_url(url: &str) -> Result<(), ValidationError> {
     let err = |rule: &'static str| Err(ValidationError::new("", rule));
     let b = url.as_bytes();
     if b.len() > MAX_LEN {

@@ -45,6 +45,10 @@ pub const OLDEST_OVERDUE: &str = "notifyd_oldest_overdue_seconds";
 /// Stored notifications whose body no longer parses when read back.
 pub const UNREADABLE_RECORDS: &str = "notifyd_store_unreadable_records_total";
 
+/// Dead-letter hooks by `result`: `queued` when one is stored with the outcome it reports, then
+/// how it ended (`delivered`, `failed`, `dead`).
+pub const DEAD_LETTER_HOOKS: &str = "notifyd_dead_letter_hooks_total";
+
 /// Running build (`version` label; value always 1), so dashboards can mark deploys.
 pub const BUILD_INFO: &str = "notifyd_build_info";
 
@@ -73,7 +77,7 @@ pub struct Family {
 }
 
 /// Every family notifyd exports (the dashboard test checks its queries against these).
-pub const FAMILIES: [Family; 16] = [
+pub const FAMILIES: [Family; 17] = [
     Family {
         name: INGEST_REQUESTS,
         kind: Kind::Counter,
@@ -165,6 +169,12 @@ pub const FAMILIES: [Family; 16] = [
         help: "Stored notifications whose body no longer parsed when read back (left out of inquiry answers).",
     },
     Family {
+        name: DEAD_LETTER_HOOKS,
+        kind: Kind::Counter,
+        unit: None,
+        help: "Dead-letter hooks: queued with the outcome they report, then delivered, failed or dead.",
+    },
+    Family {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -188,6 +198,9 @@ pub const ATTEMPT_OUTCOMES: [&str; 7] = [
 
 /// Final-state label values of [`FINISHED`].
 pub const FINISHED_STATES: [&str; 3] = ["delivered", "failed", "dead"];
+
+/// `result` label values of [`DEAD_LETTER_HOOKS`].
+pub const HOOK_RESULTS: [&str; 4] = ["queued", "delivered", "failed", "dead"];
 
 /// Registers help texts and creates every labelled series at zero, so dashboards and alerts see
 /// each series before the first event (an absent series reads as "no data", not as 0).
@@ -232,6 +245,9 @@ pub fn register() {
     gauge!(OLDEST_OVERDUE).set(0.0);
     counter!(IDEMPOTENCY_EVICTED).absolute(0);
     counter!(UNREADABLE_RECORDS).increment(0);
+    for result in HOOK_RESULTS {
+        counter!(DEAD_LETTER_HOOKS, "result" => result).increment(0);
+    }
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     let _ = HANDLES.set(Handles::new());
 }
@@ -427,6 +443,11 @@ pub fn finished(api: Api, state: &'static str, latency: Duration) {
     }
     counter!(FINISHED, "api" => api.as_str(), "state" => state).increment(1);
     histogram!(DELIVERY_LATENCY, "api" => api.as_str()).record(latency.as_secs_f64());
+}
+
+/// A dead-letter hook was stored (`queued`) or ended (its final state); one of [`HOOK_RESULTS`].
+pub fn dead_letter_hook(result: &'static str) {
+    counter!(DEAD_LETTER_HOOKS, "result" => result).increment(1);
 }
 
 /// An attempt's outcome write was refused: another host holds the notification now.

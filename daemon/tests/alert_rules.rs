@@ -108,7 +108,7 @@ fn rules() -> BTreeMap<String, Rule> {
 #[test]
 fn every_alert_has_for_severity_and_annotations() {
     let rules = rules();
-    assert!(rules.len() >= 11, "too few alerts parsed: {rules:?}");
+    assert!(rules.len() >= 12, "too few alerts parsed: {rules:?}");
     for (name, rule) in &rules {
         for key in [
             "expr",
@@ -138,6 +138,7 @@ fn every_alert_has_for_severity_and_annotations() {
         r#"notifyd_endpoints{state="held"}"#,
         "notifyd_lease_lost_total",
         "notifyd_idempotency_evicted_total",
+        r#"notifyd_dead_letter_hooks_total{result=~"dead|failed"}"#,
         r#"up{job="notifyd"} == 0"#,
         r#"absent(up{job="notifyd"})"#,
     ] {

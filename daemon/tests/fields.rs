@@ -124,6 +124,7 @@ fn old_record(env: &Envelope, fingerprint: u128) -> NotificationRecord {
         finished_at: Some(now),
         delivery_started_at: Some(now),
         receiver_ids: Default::default(),
+        hook_of: None,
     }
 }
 

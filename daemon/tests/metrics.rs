@@ -14,7 +14,7 @@ use notifyd_core::Api;
 use notifyd_core::scheduler::EndpointState;
 use notifyd_daemon::delivery::TransportKind;
 use notifyd_daemon::metrics::{
-    self as m, ATTEMPT_OUTCOMES, FAMILIES, FINISHED_STATES, IngestOutcome,
+    self as m, ATTEMPT_OUTCOMES, FAMILIES, FINISHED_STATES, HOOK_RESULTS, IngestOutcome,
 };
 use notifyd_daemon::mock_merchant::Respond;
 use serde_json::json;
@@ -231,6 +231,7 @@ async fn metrics_count_what_happened() {
                 "kind" => TransportKind::ALL
                     .map(TransportKind::as_str)
                     .contains(&v.as_str()),
+                "result" => HOOK_RESULTS.contains(&v.as_str()),
                 _ => false,
             };
             assert!(

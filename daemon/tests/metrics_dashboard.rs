@@ -1,6 +1,7 @@
 //! The Grafana dashboard (systemd/grafana-dashboard.json) only queries metrics notifyd exports,
 //! and covers what operators watch: throughput, ack classes, latency percentiles, pending,
-//! dead letters and store commit time.
+//! dead letters, store commit time, backlog age, endpoint states, transport errors, evictions,
+//! lost leases and dead-letter hooks.
 
 mod support;
 
@@ -102,6 +103,13 @@ async fn every_dashboard_query_names_an_exported_metric() {
         m::ATTEMPT_DURATION,
         m::PENDING,
         m::STORE_COMMIT,
+        // Added since the board was first made (issue 16): each has a panel.
+        m::OLDEST_OVERDUE,
+        m::ENDPOINTS,
+        m::IDEMPOTENCY_EVICTED,
+        m::TRANSPORT_ERRORS,
+        m::LEASE_LOST,
+        m::DEAD_LETTER_HOOKS,
     ] {
         assert!(used.contains(needed), "the dashboard never shows {needed}");
     }

@@ -304,6 +304,10 @@ pub struct ProfileFile {
     pub extra_fields: String,
     /// `[profiles.NAME.retry]`: the retry policy.
     pub retry: RetryFile,
+    /// The operator's URL that gets a signed POST when a notification of this profile ends
+    /// `dead` or `failed` (README "Dead-letter hook"); the profile's URL rules apply to it.
+    /// Default: none.
+    pub dead_letter_url: Option<String>,
 }
 
 impl Default for ProfileFile {
@@ -325,6 +329,7 @@ impl Default for ProfileFile {
             request_time_format: "rfc3339".to_owned(),
             extra_fields: "refuse".to_owned(),
             retry: RetryFile::default(),
+            dead_letter_url: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! problem at once, each with its key path, so an operator fixes a file in one pass (`notifyd check-config`).
 
 mod cidr;
+mod dead_letter;
 pub mod duration;
 pub mod file;
 mod inquiry;

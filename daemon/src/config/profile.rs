@@ -48,6 +48,8 @@ pub struct Profile {
     pub retry: RetryPolicy,
     /// Time allowed for one attempt.
     pub attempt_timeout: Duration,
+    /// Where `dead` and `failed` outcomes are reported (`dead_letter.rs`); `None`: nowhere.
+    pub dead_letter_url: Option<String>,
 }
 
 impl Default for Profile {
@@ -67,6 +69,7 @@ impl Default for Profile {
             extra_fields: ExtraFieldsPolicy::Refuse,
             retry: RetryPolicy::alipay_default(),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            dead_letter_url: None,
         }
     }
 }
@@ -147,12 +150,21 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         problems.push(&key, "a profile name is 1 to 64 of A-Z a-z 0-9 _ - .");
     }
 
-    let allow_private = file
+    let allow_private: Vec<Cidr> = file
         .allow_private
         .iter()
         .enumerate()
         .filter_map(|(i, text)| problems.check(&format!("{key}.allow_private[{i}]"), text.parse()))
         .collect();
+    let dead_letter_url = file.dead_letter_url.as_deref().and_then(|url| {
+        super::dead_letter::validate_dead_letter_url(
+            name,
+            url,
+            file.allow_http,
+            &allow_private,
+            problems,
+        )
+    });
 
     let signing = match (&file.client_id, file.key_version, &file.private_key_file) {
         (None, None, None) => None,
@@ -285,5 +297,6 @@ pub(crate) fn validate_profile(name: &str, file: &ProfileFile, problems: &mut Pr
         extra_fields,
         retry,
         attempt_timeout,
+        dead_letter_url,
     }
 }

@@ -18,11 +18,14 @@ use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::metrics;
 use crate::profile::{Profile, Profiles};
-use crate::store::{Applied, AttemptEntry, AttemptUpdate, Store};
+use crate::store::{Applied, AttemptEntry, AttemptUpdate, NotificationRecord, Store};
 use crate::text::truncate_chars;
 
 /// The `resultCode` notifyd gives an attempt its SSRF guard refused (no request was sent).
 pub(super) const FORBIDDEN_ADDRESS: &str = "FORBIDDEN_ADDRESS";
+
+/// The longest `lastResult` the store keeps, in characters.
+pub(super) const LAST_RESULT_CHARS: usize = 300;
 
 /// Shared by every attempt.
 #[derive(Debug)]
@@ -36,6 +39,9 @@ pub(super) struct AttemptCtx {
     pub abort: tokio_util::sync::CancellationToken,
     /// How long this host's claims last (shared store only).
     pub leases: super::lease_term::LeaseTerm,
+    /// Where dead-letter hooks go once stored: to the dispatcher, which routes them to the
+    /// shard of their endpoint.
+    pub hooks: tokio::sync::mpsc::UnboundedSender<super::job::Job>,
     /// This daemon's own counts (the status page's charts).
     pub tally: Arc<crate::status::Tally>,
 }
@@ -64,6 +70,13 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         p.profile = current;
     }
     let profile = p.profile;
+    // The operator's hook receiver is not the merchant and holds none of its keys: its answers
+    // are read unsigned.
+    let mode = if p.hook {
+        SignatureMode::Off
+    } else {
+        profile.response_signature
+    };
     let uri = signing::request_uri(&p.url)
         .map(|u| u.into_owned())
         .unwrap_or_else(|| "/".into());
@@ -90,7 +103,7 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
     };
     let now = ctx.clock.now();
     let receiver_ids = match &sent {
-        Ok(answer) if p.api == notifyd_core::Api::AlipayPlusNotifyPayment => {
+        Ok(answer) if p.api == notifyd_core::Api::AlipayPlusNotifyPayment && !p.hook => {
             answer.body.as_deref().and_then(ack::receiver_ids)
         }
         _ => None,
@@ -107,9 +120,9 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
             None,
             SignatureCheck::NotChecked,
         ),
-        Ok(answer) => classify_answer(p.api, &profile, &uri, answer, now),
+        Ok(answer) => classify_answer(p.api, &profile, mode, &uri, answer, now),
         Err(SendError::Timeout) => (
-            ack::classify(p.api, &Outcome::Timeout, profile.response_signature),
+            ack::classify(p.api, &Outcome::Timeout, mode),
             None,
             SignatureCheck::NotChecked,
         ),
@@ -119,7 +132,7 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
                 TransportKind::Proxy => Ack::LocalFailure {
                     cause: LocalCause::Proxy,
                 },
-                _ => ack::classify(p.api, &Outcome::Transport, profile.response_signature),
+                _ => ack::classify(p.api, &Outcome::Transport, mode),
             };
             (ack, Some(e.to_string()), SignatureCheck::NotChecked)
         }
@@ -180,20 +193,22 @@ pub(super) fn summary(ack: &Ack) -> String {
 /// nothing is dropped.
 ///
 /// Answers what the store made of it; `None` when nothing was written (the abort, or a failure
-/// waiting cannot fix).
+/// waiting cannot fix). `hooks` (dead-letter hooks of this outcome) are written in the same
+/// commit.
 pub(super) async fn record(
     ctx: &AttemptCtx,
     mut update: AttemptUpdate,
     log: AttemptEntry,
+    hooks: Vec<NotificationRecord>,
 ) -> Option<Applied> {
     if let Some(text) = update.last_result.as_mut() {
-        truncate_chars(text, 300);
+        truncate_chars(text, LAST_RESULT_CHARS);
     }
     let mut backoff = Backoff::store_write();
     loop {
         let e = match ctx
             .store
-            .update_logged(vec![update.clone()], vec![log.clone()])
+            .update_with_hooks(vec![update.clone()], vec![log.clone()], hooks.clone())
             .await
         {
             Ok(applied) => return applied.first().copied().or(Some(Applied::Done)),
@@ -215,6 +230,7 @@ pub(super) async fn record(
 fn classify_answer(
     api: notifyd_core::Api,
     profile: &Profile,
+    mode: SignatureMode,
     uri: &str,
     answer: &Answer,
     now: UnixMillis,
@@ -240,7 +256,7 @@ fn classify_answer(
     };
     let keys = &profile.peer_keys;
     let mut detail = None;
-    let signature = match profile.response_signature {
+    let signature = match mode {
         SignatureMode::Off => SignatureCheck::NotChecked,
         _ if keys.is_empty() => SignatureCheck::NotChecked,
         _ => match answer
@@ -288,7 +304,7 @@ fn classify_answer(
             body,
             signature,
         },
-        profile.response_signature,
+        mode,
     );
     (ack, detail, signature)
 }
@@ -380,6 +396,7 @@ mod tests {
             profiles: Profiles::new(HashMap::new()),
             abort: tokio_util::sync::CancellationToken::new(),
             leases: Default::default(),
+            hooks: tokio::sync::mpsc::unbounded_channel().0,
             tally: Arc::default(),
         };
         (ctx, store)
@@ -416,7 +433,10 @@ mod tests {
             Err(StoreError::Full),
             Err(StoreError::io("disk full")),
         ]);
-        assert_eq!(record(&ctx, delivered(), log()).await, Some(Applied::Done));
+        assert_eq!(
+            record(&ctx, delivered(), log(), Vec::new()).await,
+            Some(Applied::Done)
+        );
         assert_eq!(*store.calls.lock().unwrap(), 3);
     }
 
@@ -425,7 +445,7 @@ mod tests {
         let (ctx, store) = ctx(vec![Err(StoreError::Corrupt(
             "notification 7: short".into(),
         ))]);
-        assert_eq!(record(&ctx, delivered(), log()).await, None);
+        assert_eq!(record(&ctx, delivered(), log(), Vec::new()).await, None);
         assert_eq!(*store.calls.lock().unwrap(), 1, "no retry on corruption");
     }
 

@@ -63,12 +63,14 @@ impl Dispatcher {
             opts.shards
         };
         let abort = CancellationToken::new();
+        let (hooks, mut stored_hooks) = mpsc::unbounded_channel();
         let ctx = Arc::new(AttemptCtx {
             store,
             clock,
             profiles: Profiles::new(profiles),
             abort: abort.clone(),
             leases: Default::default(),
+            hooks,
             tally: Arc::default(),
         });
         let tracker = TaskTracker::new();
@@ -89,14 +91,28 @@ impl Dispatcher {
                 })
             })
             .collect();
-        Dispatcher {
+        let dispatcher = Dispatcher {
             shards,
             pending,
             tracker,
             stop,
             abort,
             ctx,
-        }
+        };
+        // Stored dead-letter hooks, to the shard of their endpoint (another shard's, usually).
+        let router = dispatcher.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    job = stored_hooks.recv() => match job {
+                        Some(job) => router.enqueue(job),
+                        None => return,
+                    },
+                    () = router.stop.cancelled() => return,
+                }
+            }
+        });
+        dispatcher
     }
 
     /// This daemon's own counts, which its shards add deliveries to.

@@ -14,6 +14,7 @@
 //! - `report.rs`: what attempts and shards report back (with the guard for a panicked attempt).
 //! - `interner.rs`: one shared copy of each URL.
 //! - `attempt.rs`: one attempt: request, answer, classification; and the store write.
+//! - `dead_letter.rs`: the hook that tells an operator's URL of a `dead` or `failed` end.
 //! - `client.rs`: a profile's pooled HTTP(S) client.
 //! - `proxy.rs`: its connector, direct or through the profile's CONNECT proxy.
 //! - `transport.rs`: why an attempt got no answer, typed by whose fault it is.
@@ -29,6 +30,7 @@ mod attempt;
 mod attempt_log;
 pub(crate) mod claimer;
 mod client;
+mod dead_letter;
 mod dispatcher;
 pub mod guard;
 mod interner;

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::ack_ratio::AckRatios;
 use super::attempt::{self, Answered, AttemptCtx};
+use super::dead_letter;
 use super::interner::Interner;
 use super::job::{Job, Payload};
 use super::report::{EndpointView, Report};
@@ -305,7 +306,8 @@ impl Shard {
         if let Some(profile) = profile {
             p.profile = profile;
         }
-        let (api, accepted_at, profile, lease) = (p.api, p.accepted_at, p.profile.clone(), p.lease);
+        let (api, accepted_at, profile, lease, hook) =
+            (p.api, p.accepted_at, p.profile.clone(), p.lease, p.hook);
         let note = Note::of(&ack);
         let acked = matches!(ack, Ack::Delivered { .. });
         let Some(d) = self
@@ -337,9 +339,19 @@ impl Shard {
             finished_at: finished.then_some(now),
             receiver_ids,
         };
+        // A delivery ending dead or failed is reported to the profile's operator URL, unless it
+        // is itself such a report.
+        let hook_url = match state {
+            State::Dead | State::Failed if !hook => profile.dead_letter_url.clone(),
+            _ => None,
+        };
         let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
         self.tracker.spawn(async move {
-            let msg = match attempt::record(&ctx, update, log).await {
+            let written = match hook_url {
+                Some(url) => dead_letter::record(&ctx, update, log, &profile, &url).await,
+                None => attempt::record(&ctx, update, log, Vec::new()).await,
+            };
+            let msg = match written {
                 Some(Applied::LeaseLost) => {
                     // Another host holds it now and makes the attempt again; its outcome, and
                     // the final-state metric, are that host's.
@@ -351,9 +363,13 @@ impl Shard {
                     // Not written: the store still says pending and the next start attempts it
                     // again, so it is counted as finished then. Memory follows the decision.
                     if written.is_some() && finished {
-                        metrics::finished(api, state.as_str(), now.since(accepted_at));
-                        if state == State::Delivered {
-                            ctx.tally.delivered();
+                        if hook {
+                            metrics::dead_letter_hook(state.as_str());
+                        } else {
+                            metrics::finished(api, state.as_str(), now.since(accepted_at));
+                            if state == State::Delivered {
+                                ctx.tally.delivered();
+                            }
                         }
                     }
                     ShardMsg::Recorded(id)

@@ -228,6 +228,7 @@ fn prepare(app: &App, envelope: Envelope) -> Result<Prepared, Reply> {
         finished_at: None,
         delivery_started_at: Some(now),
         receiver_ids: Default::default(),
+        hook_of: None,
         url: envelope.url,
     };
     Ok(Prepared {

@@ -26,7 +26,7 @@ fn time(t: Option<UnixMillis>) -> Value {
 
 /// The public view of a notification (CONTRACT.md §2).
 pub fn view(r: &NotificationRecord) -> Value {
-    json!({
+    let mut v = json!({
         "notificationId": r.id.to_string(),
         "api": r.api.as_str(),
         "url": r.url,
@@ -39,7 +39,12 @@ pub fn view(r: &NotificationRecord) -> Value {
         "finishedAt": time(r.finished_at),
         "acquirerId": r.receiver_ids.acquirer_id,
         "pspId": r.receiver_ids.psp_id,
-    })
+    });
+    // A dead-letter hook names the notification it reports on; ordinary ones have no such key.
+    if let Some(of) = r.hook_of {
+        v["deadLetterHookOf"] = json!(of.to_string());
+    }
+    v
 }
 
 fn store_error(e: &StoreError) -> Reply {

@@ -121,6 +121,7 @@ pub fn build_profile(
         response_signature: p.response_signature,
         request_time: p.request_time_format,
         extra_fields: p.extra_fields,
+        dead_letter_url: p.dead_letter_url.as_deref().map(Arc::from),
     })
 }
 

@@ -56,6 +56,8 @@ pub struct Profile {
     /// The client every attempt under this profile goes through (its TLS trust, client
     /// certificate and guard).
     pub client: HttpClient,
+    /// The operator's URL told of this profile's `dead` and `failed` notifications.
+    pub dead_letter_url: Option<Arc<str>>,
 }
 
 /// The profiles in force, by name; replaced whole on SIGHUP. The dispatcher holds the one

@@ -35,8 +35,15 @@ pub(super) enum Op {
     Accept(Vec<NotificationRecord>, Reply<Vec<Accepted>>),
     Update(Vec<AttemptUpdate>, Reply<Vec<Applied>>),
     /// Updates with their attempt log entries: one transaction, so the log never shows an
-    /// attempt whose outcome was not recorded, nor misses one that was.
-    UpdateLogged(Vec<AttemptUpdate>, Vec<AttemptEntry>, Reply<Vec<Applied>>),
+    /// attempt whose outcome was not recorded, nor misses one that was. With the dead-letter
+    /// hooks of the updates that end a delivery `dead` or `failed`, stored in that same
+    /// transaction so a crash cannot keep the outcome and lose its hook.
+    UpdateLogged(
+        Vec<AttemptUpdate>,
+        Vec<AttemptEntry>,
+        Vec<NotificationRecord>,
+        Reply<Vec<Applied>>,
+    ),
     Redeliver(NotificationId, UnixMillis, Reply<RedeliverOutcome>),
     Prune(UnixMillis, usize, Reply<PruneStats>),
     /// Finish what is queued before it, then exit.
@@ -49,12 +56,13 @@ impl Op {
         match self {
             Op::Accept(rs, _) => rs.iter().map(|r| r.body.len() + 256).sum(),
             Op::Update(us, _) => us.len() * 128,
-            Op::UpdateLogged(us, log, _) => {
+            Op::UpdateLogged(us, log, hooks, _) => {
                 us.len() * 128
                     + log
                         .iter()
                         .map(|e| e.response_body.len() + 64)
                         .sum::<usize>()
+                    + hooks.iter().map(|h| h.body.len() + 256).sum::<usize>()
             }
             Op::Redeliver(..) | Op::Prune(..) | Op::Shutdown => 128,
         }
@@ -243,17 +251,24 @@ fn apply_all(txn: &WriteTransaction, batch: &[Op]) -> Result<Vec<Outcome>, Store
             Op::Update(updates, _) => {
                 let mut applied = Vec::with_capacity(updates.len());
                 for u in updates {
-                    applied.push(apply_update(&mut t, u)?);
+                    applied.push(apply_update(&mut t, u)?.0);
                 }
                 Outcome::Update(applied)
             }
-            Op::UpdateLogged(updates, log, _) => {
+            Op::UpdateLogged(updates, log, hooks, _) => {
                 let mut applied = Vec::with_capacity(updates.len());
                 let mut lost = Vec::new();
                 for u in updates {
-                    let a = apply_update(&mut t, u)?;
+                    let (a, ended) = apply_update(&mut t, u)?;
                     if a == Applied::LeaseLost {
                         lost.push(u.id);
+                    }
+                    // Only the update that moves a delivery from pending to its dead end stores
+                    // the hook: the same outcome written twice (a retried write) fires once.
+                    if ended {
+                        for h in hooks.iter().filter(|h| h.hook_of == Some(u.id)) {
+                            t.insert_new(h)?;
+                        }
                     }
                     applied.push(a);
                 }
@@ -284,25 +299,27 @@ fn op_level<T>(r: Result<T, StoreError>) -> Result<Result<T, StoreError>, StoreE
     }
 }
 
-fn apply_update(t: &mut WriteTables<'_>, u: &AttemptUpdate) -> Result<Applied, StoreError> {
+/// Applies one update; the flag says whether it ended a pending delivery `dead` or `failed`.
+fn apply_update(t: &mut WriteTables<'_>, u: &AttemptUpdate) -> Result<(Applied, bool), StoreError> {
     // One host owns everything this store holds; a lease from anywhere else is not its.
     if u.lease != Lease::LOCAL {
-        return Ok(Applied::LeaseLost);
+        return Ok((Applied::LeaseLost, false));
     }
     let old = match t.load_meta(u.id) {
         Ok(Some(old)) => old,
         // Pruned or never stored: the update has nothing left to describe.
-        Ok(None) => return Ok(Applied::Done),
+        Ok(None) => return Ok((Applied::Done, false)),
         Err(StoreError::Corrupt(msg)) => {
             tracing::warn!(id = %u.id, error = %msg, "Skipped the update of an unreadable record.");
-            return Ok(Applied::Done);
+            return Ok((Applied::Done, false));
         }
         Err(e) => return Err(e),
     };
     let mut new = old.clone();
     new.apply(u);
     t.replace_meta(&old, &new)?;
-    Ok(Applied::Done)
+    let ended = old.state == State::Pending && new.state.is_dead_letter();
+    Ok((Applied::Done, ended))
 }
 
 fn redeliver(
@@ -356,7 +373,7 @@ fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
         (Op::Accept(_, tx), Ok(Outcome::Accept(r))) => {
             let _ = tx.send(Ok(r));
         }
-        (Op::Update(_, tx) | Op::UpdateLogged(_, _, tx), Ok(Outcome::Update(r))) => {
+        (Op::Update(_, tx) | Op::UpdateLogged(_, _, _, tx), Ok(Outcome::Update(r))) => {
             let _ = tx.send(Ok(r));
         }
         (Op::Redeliver(_, _, tx), Ok(Outcome::Redeliver(r))) => {
@@ -368,7 +385,7 @@ fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
         (Op::Accept(_, tx), Err(e)) => {
             let _ = tx.send(Err(e));
         }
-        (Op::Update(_, tx) | Op::UpdateLogged(_, _, tx), Err(e)) => {
+        (Op::Update(_, tx) | Op::UpdateLogged(_, _, _, tx), Err(e)) => {
             let _ = tx.send(Err(e));
         }
         (Op::Redeliver(_, _, tx), Err(e)) => {

@@ -30,6 +30,8 @@ mod tables;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_hooks;
+#[cfg(test)]
 mod tests_operator;
 
 use std::future::Future;
@@ -207,6 +209,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreFuture<Vec<Applied>> {
         drop(log);
         self.update(updates)
+    }
+
+    /// As [`Store::update_logged`], storing in the same commit each hook (a new pending record
+    /// with `hook_of` set) whose notification this commit moves from `pending` to `dead` or
+    /// `failed`; a hook whose notification it does not move there is dropped. A store without
+    /// hooks refuses rather than drop one (check-config keeps `dead_letter_url` off it).
+    fn update_with_hooks(
+        &self,
+        updates: Vec<AttemptUpdate>,
+        log: Vec<AttemptEntry>,
+        hooks: Vec<NotificationRecord>,
+    ) -> StoreFuture<Vec<Applied>> {
+        if hooks.is_empty() {
+            return self.update_logged(updates, log);
+        }
+        StoreFuture::ready(Err(StoreError::Backend(
+            "this store keeps no dead-letter hooks".into(),
+        )))
     }
 
     /// A notification's last attempts (at most 20), oldest first.

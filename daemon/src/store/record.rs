@@ -12,7 +12,7 @@
 //! [u64 next_attempt_at] [u64 finished_at] [u64 delivery_started_at]   (flags bits 0, 1, 6)
 //! str profile | str url | str order_key
 //! [str last_result] [str payment_id] [str payment_request_id] [str partner_id]   (flags bits 2..5)
-//! [varint more | [str acquirer_id] [str psp_id]]     (flags bit 7; `more` bits 0, 1)
+//! [varint more | [str acquirer_id] [str psp_id] [u128 hook_of]]   (flags bit 7; `more` bits 0..2)
 //! ```
 //!
 //! Fields are only ever added behind a flag bit that was zero in every record written before, so
@@ -43,7 +43,8 @@ const F_MORE: u8 = 1 << 7;
 
 const M_ACQUIRER_ID: u64 = 1 << 0;
 const M_PSP_ID: u64 = 1 << 1;
-const M_KNOWN: u64 = (1 << 2) - 1;
+const M_HOOK_OF: u64 = 1 << 2;
+const M_KNOWN: u64 = (1 << 3) - 1;
 
 /// Where a notification is in its life (CONTRACT.md §2, `state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,6 +129,9 @@ pub struct NotificationRecord {
     pub delivery_started_at: Option<UnixMillis>,
     /// What the receiver's latest answer said about who it is (Alipay+ `acquirerId`, `pspId`).
     pub receiver_ids: ReceiverIds,
+    /// Set on a dead-letter hook (`dead_letter.rs`): the notification whose end it reports. A
+    /// hook that ends dead or failed itself fires no hook, so this is kept with the record.
+    pub hook_of: Option<NotificationId>,
 }
 
 /// The outcome of one attempt (or of a scheduling decision) to write back.
@@ -205,6 +209,7 @@ pub(crate) fn encode_meta(r: &NotificationRecord, out: &mut Vec<u8>) {
         0
     };
     more |= if ids.psp_id.is_some() { M_PSP_ID } else { 0 };
+    more |= if r.hook_of.is_some() { M_HOOK_OF } else { 0 };
     flags |= opt_flag(more != 0, F_MORE);
 
     out.reserve(64 + r.profile.len() + r.url.len() + r.order_key.len());
@@ -235,6 +240,9 @@ pub(crate) fn encode_meta(r: &NotificationRecord, out: &mut Vec<u8>) {
         put_varint(out, more);
         for s in [&ids.acquirer_id, &ids.psp_id].into_iter().flatten() {
             put_str(out, s);
+        }
+        if let Some(of) = r.hook_of {
+            out.extend_from_slice(&of.as_u128().to_le_bytes());
         }
     }
 }
@@ -305,6 +313,11 @@ pub(crate) fn decode_meta(
         acquirer_id: more_str(M_ACQUIRER_ID)?,
         psp_id: more_str(M_PSP_ID)?,
     };
+    let hook_of = if more & M_HOOK_OF == 0 {
+        None
+    } else {
+        Some(NotificationId::from_u128(r.u128().ok_or_else(truncated)?))
+    };
     if !r.buf.is_empty() {
         return Err(corrupt("trailing bytes"));
     }
@@ -328,6 +341,7 @@ pub(crate) fn decode_meta(
         finished_at,
         delivery_started_at,
         receiver_ids,
+        hook_of,
     })
 }
 
@@ -419,6 +433,7 @@ mod tests {
                 acquirer_id: some("acq-蚂蚁-1"),
                 psp_id: some("PSP_0001"),
             },
+            hook_of: None,
         }
     }
 
@@ -470,9 +485,22 @@ mod tests {
         let at = without.len();
         assert_eq!(buf[at], 0b11, "both ids flagged");
         let mut future = buf.clone();
-        future[at] = 0b111;
+        future[at] = 0b1011;
         let err = decode_meta(r.id, &future, Bytes::new()).unwrap_err();
         assert!(err.to_string().contains("unknown further flags"), "{err}");
+    }
+
+    #[test]
+    fn a_hook_keeps_the_id_it_reports_on() {
+        for all in [false, true] {
+            let mut r = sample(all);
+            r.hook_of = Some(NotificationId::from_u128(u128::MAX - 1));
+            let buf = round_trip(&r);
+            // Cut anywhere inside the trailing id: corrupt, never a different id.
+            for cut in 1..16 {
+                assert!(decode_meta(r.id, &buf[..buf.len() - cut], Bytes::new()).is_err());
+            }
+        }
     }
 
     fn round_trip(r: &NotificationRecord) -> Vec<u8> {

@@ -557,10 +557,19 @@ impl Store for RedbStore {
         updates: Vec<AttemptUpdate>,
         log: Vec<AttemptEntry>,
     ) -> StoreFuture<Vec<Applied>> {
+        self.update_with_hooks(updates, log, Vec::new())
+    }
+
+    fn update_with_hooks(
+        &self,
+        updates: Vec<AttemptUpdate>,
+        log: Vec<AttemptEntry>,
+        hooks: Vec<NotificationRecord>,
+    ) -> StoreFuture<Vec<Applied>> {
         if updates.is_empty() && log.is_empty() {
             return StoreFuture::ready(Ok(Vec::new()));
         }
-        self.submit(|reply| Op::UpdateLogged(updates, log, reply))
+        self.submit(|reply| Op::UpdateLogged(updates, log, hooks, reply))
     }
 
     fn attempt_log(&self, id: NotificationId) -> Result<Vec<AttemptEntry>, StoreError> {

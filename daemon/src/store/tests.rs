@@ -37,6 +37,7 @@ fn record(n: u64, payment_id: &str) -> NotificationRecord {
         finished_at: None,
         delivery_started_at: Some(UnixMillis(1_000 + n)),
         receiver_ids: Default::default(),
+        hook_of: None,
     }
 }
 

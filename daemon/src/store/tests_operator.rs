@@ -6,11 +6,11 @@ use notifyd_core::{Api, NotificationId, UnixMillis};
 
 use super::*;
 
-fn id(n: u64) -> NotificationId {
+pub(super) fn id(n: u64) -> NotificationId {
     NotificationId::new(UnixMillis(1_000 + n), u128::from(n))
 }
 
-fn record(n: u64, payment_id: &str, host: &str, partner: &str) -> NotificationRecord {
+pub(super) fn record(n: u64, payment_id: &str, host: &str, partner: &str) -> NotificationRecord {
     NotificationRecord {
         id: id(n),
         api: Api::NotifyPayment,
@@ -31,10 +31,11 @@ fn record(n: u64, payment_id: &str, host: &str, partner: &str) -> NotificationRe
         finished_at: None,
         delivery_started_at: Some(UnixMillis(1_000 + n)),
         receiver_ids: Default::default(),
+        hook_of: None,
     }
 }
 
-fn update(n: u64, state: State, attempts: u32) -> AttemptUpdate {
+pub(super) fn update(n: u64, state: State, attempts: u32) -> AttemptUpdate {
     AttemptUpdate {
         lease: crate::store::Lease::LOCAL,
         id: id(n),
@@ -47,7 +48,7 @@ fn update(n: u64, state: State, attempts: u32) -> AttemptUpdate {
     }
 }
 
-fn entry(n: u64, k: u32) -> AttemptEntry {
+pub(super) fn entry(n: u64, k: u32) -> AttemptEntry {
     AttemptEntry {
         id: id(n),
         at: UnixMillis(2_000 + u64::from(k)),
@@ -59,7 +60,7 @@ fn entry(n: u64, k: u32) -> AttemptEntry {
     }
 }
 
-fn open(dir: &std::path::Path) -> RedbStore {
+pub(super) fn open(dir: &std::path::Path) -> RedbStore {
     RedbStore::open(dir, StoreOptions::default()).expect("store opens")
 }
 

@@ -77,6 +77,7 @@ pub(super) fn record(row: &Row) -> Result<NotificationRecord, StoreError> {
             acquirer_id: row.get(19),
             psp_id: row.get(20),
         },
+        hook_of: None,
     })
 }
 

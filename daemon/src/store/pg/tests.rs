@@ -108,6 +108,7 @@ pub(super) fn record(n: u64, payment_id: &str) -> NotificationRecord {
         finished_at: None,
         delivery_started_at: None,
         receiver_ids: Default::default(),
+        hook_of: None,
     }
 }
 
