@@ -11,8 +11,8 @@ use super::cli::{Cli, Common, Scenario};
 use super::daemon::{self, Daemon, Settings};
 use super::http::{self, Client};
 use super::ingest::{self, Plan};
-use super::postgres::{self, Pg};
 use super::nginx::Nginx;
+use super::postgres::{self, Pg};
 use super::receiver::{Answer, Receiver};
 use super::report::{self, Summary, round3};
 
