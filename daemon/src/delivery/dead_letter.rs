@@ -97,7 +97,8 @@ pub(super) async fn record(
 ) -> Option<Applied> {
     let now = ctx.clock.now();
     let Some(original) = read_original(ctx, update.id).await? else {
-        // Gone from the store (it cannot be pruned while pending): nothing to report on.
+        // Gone from the store (it cannot be pruned while pending) or unreadable: nothing the
+        // hook could report on.
         return attempt::record(ctx, update, log, Vec::new()).await;
     };
     // The hook says what the store will say.
@@ -106,7 +107,9 @@ pub(super) async fn record(
     }
     let hook = hook_record(&original, &update, url, now);
     let applied = attempt::record(ctx, update, log, vec![hook.clone()]).await;
-    if applied == Some(Applied::Done) {
+    // The store keeps the hook only when this write ended the notification (not when a
+    // retried commit had already landed it): a hook it did not keep is not sent from memory.
+    if applied == Some(Applied::Done) && stored(ctx, hook.id).await {
         metrics::dead_letter_hook("queued");
         tracing::info!(id = %original.id, hook = %hook.id, "Dead-letter hook queued.");
         // The dispatcher is gone only at exit; the hook is stored and goes at the next start.
@@ -117,14 +120,30 @@ pub(super) async fn record(
     applied
 }
 
+/// Whether the hook `id` is in the store (read off the async workers). An unreadable answer
+/// counts as stored: the hook then goes now rather than perhaps never.
+async fn stored(ctx: &AttemptCtx, id: NotificationId) -> bool {
+    let store = ctx.store.clone();
+    !matches!(
+        tokio::task::spawn_blocking(move || store.get(id)).await,
+        Ok(Ok(None))
+    )
+}
+
 /// The stored notification (for the fields the hook names), read off the async workers; a
-/// transient failure is tried again like an outcome write. `None` at the shutdown abort.
+/// transient failure is tried again like an outcome write. `None` at the shutdown abort;
+/// `Some(None)` also for a failure waiting cannot fix (an unreadable record): the outcome is
+/// then written without a hook rather than never, which would hold its payment's chain.
 async fn read_original(ctx: &AttemptCtx, id: NotificationId) -> Option<Option<NotificationRecord>> {
     let mut backoff = Backoff::store_write();
     loop {
         let store = ctx.store.clone();
         let e = match tokio::task::spawn_blocking(move || store.get(id)).await {
             Ok(Ok(r)) => return Some(r),
+            Ok(Err(e)) if !e.is_transient() => {
+                tracing::error!(%id, error = %e, "Could not read a dead letter for its hook; recording its outcome without one.");
+                return Some(None);
+            }
             Ok(Err(e)) => e.to_string(),
             Err(e) => e.to_string(),
         };

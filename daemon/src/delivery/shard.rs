@@ -198,6 +198,7 @@ impl Shard {
             mut payload,
         } = job;
         payload.url = self.strings.intern(&payload.url);
+        let (lease, leased_at) = (payload.lease, payload.leased_at);
         let fresh = self.sched.enqueue(
             self.ctx.clock.now(),
             Enqueue {
@@ -211,6 +212,15 @@ impl Shard {
             },
         );
         if !fresh {
+            // This host's own claim granted again (its earlier one lapsed while the job waited
+            // here, e.g. after a stall): the newer token is the one the store now fences by.
+            if let Some(held) = self.sched.payload_mut(id)
+                && held.lease.owner == lease.owner
+                && held.lease.token < lease.token
+            {
+                held.lease = lease;
+                held.leased_at = leased_at;
+            }
             // Already here (an enqueue racing recovery): it was counted once already.
             let remaining = self
                 .pending

@@ -1,6 +1,7 @@
 //! Accepts: one statement, so one transaction, for a whole batch, idempotency judged by the
 //! unique key.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::lane::{Batch, BatchFuture};
-use super::{Shared, millis, nid, order_hash, pg_err, uid};
+use super::{Shared, millis, nid, order_hash, pg_err, text, uid};
 use crate::store::{Accepted, Lease, NotificationRecord, StoreError};
 
 /// New notifications and their idempotency keys in one statement: a row whose key is already
@@ -89,13 +90,19 @@ async fn accept(
         .iter()
         .map(|r| Uuid::from_u128(r.fingerprint))
         .collect();
-    let order_keys: Vec<&str> = records.iter().map(|r| r.order_key.as_str()).collect();
-    let payment_ids: Vec<Option<&str>> = records.iter().map(|r| r.payment_id.as_deref()).collect();
-    let request_ids: Vec<Option<&str>> = records
+    let order_keys: Vec<Cow<'_, str>> = records.iter().map(|r| text(&r.order_key)).collect();
+    let payment_ids: Vec<Option<Cow<'_, str>>> = records
         .iter()
-        .map(|r| r.payment_request_id.as_deref())
+        .map(|r| r.payment_id.as_deref().map(text))
         .collect();
-    let partner_ids: Vec<Option<&str>> = records.iter().map(|r| r.partner_id.as_deref()).collect();
+    let request_ids: Vec<Option<Cow<'_, str>>> = records
+        .iter()
+        .map(|r| r.payment_request_id.as_deref().map(text))
+        .collect();
+    let partner_ids: Vec<Option<Cow<'_, str>>> = records
+        .iter()
+        .map(|r| r.partner_id.as_deref().map(text))
+        .collect();
     let accepted: Vec<i64> = records.iter().map(|r| millis(r.accepted_at)).collect();
     let hashes: Vec<i64> = records.iter().map(|r| order_hash(&r.order_key)).collect();
     let due: Vec<i64> = records

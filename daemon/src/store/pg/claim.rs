@@ -1,5 +1,6 @@
 //! Leases: claims, renewals, releases, and the fenced outcome writes.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use uuid::Uuid;
 use super::connect::pooled;
 use super::lane::{Batch, BatchFuture};
 use super::read::by_ids;
-use super::{Shared, millis, pg_err, uid};
+use super::{Shared, millis, pg_err, text, uid};
 use crate::store::{Applied, AttemptEntry, AttemptUpdate, Lease, NotificationRecord, StoreError};
 
 /// Due rows that head their payment (no pending row of the same payment has a smaller `seq`,
@@ -163,6 +164,12 @@ FROM u JOIN gone USING (id)
 ON CONFLICT (id) DO NOTHING
 RETURNING id";
 
+/// Finished outcomes already stored exactly as these updates say.
+const LANDED: &str = "
+SELECT o.id FROM nd_outcome o
+JOIN unnest($1::uuid[], $2::int2[], $3::int4[]) AS u(id, state, attempts) USING (id)
+WHERE o.state = u.state AND o.attempts = u.attempts";
+
 pub(super) struct Outcomes(pub(super) Arc<Shared>);
 
 /// An attempt's outcome and the attempt log entries written with it (none from
@@ -295,6 +302,27 @@ async fn outcomes(
     tx.commit()
         .await
         .map_err(|e| pg_err("committing attempt outcomes", e))?;
+    // A finished one not matched may be this very outcome, committed by an earlier try whose
+    // answer was lost (the connection dropped, the server restarted mid-COMMIT): stored as
+    // this update says, it is done, not a lease lost.
+    let unmatched: Vec<&AttemptUpdate> = finished
+        .iter()
+        .copied()
+        .filter(|u| !applied.contains(&uid(u.id)))
+        .collect();
+    if !unmatched.is_empty() {
+        let ids: Vec<Uuid> = unmatched.iter().map(|u| uid(u.id)).collect();
+        let states: Vec<i16> = unmatched.iter().map(|u| i16::from(u.state.tag())).collect();
+        let attempts: Vec<i32> = unmatched
+            .iter()
+            .map(|u| i32::try_from(u.attempts).unwrap_or(i32::MAX))
+            .collect();
+        let rows = client
+            .query(LANDED, &[&ids, &states, &attempts])
+            .await
+            .map_err(|e| pg_err("reading outcomes an earlier try may have written", e))?;
+        applied.extend(rows.iter().map(|r| r.get::<_, Uuid>(0)));
+    }
     // Not matched: the row is held under another lease, or already finished by the host that
     // took it over. Either way this host must forget it.
     Ok(updates
@@ -313,11 +341,11 @@ struct Columns<'a> {
     ids: Vec<Uuid>,
     tokens: Vec<i64>,
     attempts: Vec<i32>,
-    results: Vec<Option<&'a str>>,
+    results: Vec<Option<Cow<'a, str>>>,
     /// Whether the answer named the receiver's ids (then they replace the stored ones).
     named: Vec<bool>,
-    acquirers: Vec<Option<&'a str>>,
-    psps: Vec<Option<&'a str>>,
+    acquirers: Vec<Option<Cow<'a, str>>>,
+    psps: Vec<Option<Cow<'a, str>>>,
 }
 
 impl<'a> Columns<'a> {
@@ -329,15 +357,18 @@ impl<'a> Columns<'a> {
                 .iter()
                 .map(|u| i32::try_from(u.attempts).unwrap_or(i32::MAX))
                 .collect(),
-            results: updates.iter().map(|u| u.last_result.as_deref()).collect(),
+            results: updates
+                .iter()
+                .map(|u| u.last_result.as_deref().map(text))
+                .collect(),
             named: updates.iter().map(|u| u.receiver_ids.is_some()).collect(),
             acquirers: updates
                 .iter()
-                .map(|u| u.receiver_ids.as_ref()?.acquirer_id.as_deref())
+                .map(|u| u.receiver_ids.as_ref()?.acquirer_id.as_deref().map(text))
                 .collect(),
             psps: updates
                 .iter()
-                .map(|u| u.receiver_ids.as_ref()?.psp_id.as_deref())
+                .map(|u| u.receiver_ids.as_ref()?.psp_id.as_deref().map(text))
                 .collect(),
         }
     }

@@ -243,15 +243,29 @@ pub(crate) fn pg_err(what: &str, e: tokio_postgres::Error) -> StoreError {
 }
 
 /// SQLSTATEs that say "not now" rather than "never": the connection's class (08), the server
-/// shutting down, crashed or still starting (57P01-57P03, seen on every restart), too many
-/// connections (53300), and a transaction chosen to fail a serialization or deadlock (40001,
-/// 40P01).
+/// shutting down, crashed or still starting (57P01-57P03, seen on every restart), insufficient
+/// resources (class 53: disk full, out of memory, too many connections), a statement cancelled
+/// or timed out (57014), a lock not available (55P03), and a transaction chosen to fail a
+/// serialization or deadlock (40001, 40P01). Giving up on an outcome for one of these would
+/// have its notification sent again after the lease, while the database is under pressure.
 fn passing(code: &str) -> bool {
     code.starts_with("08")
+        || code.starts_with("53")
         || matches!(
             code,
-            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+            "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "40001" | "40P01"
         )
+}
+
+/// Text as a `text` column takes it: PostgreSQL refuses NUL in text (SQLSTATE 22021), and one
+/// such value would fail the whole batch it travels in (every accept or outcome beside it), so
+/// a NUL (from a receiver's answer, or a sender's field) is stored as U+FFFD instead.
+pub(crate) fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 pub(crate) fn uid(id: NotificationId) -> Uuid {

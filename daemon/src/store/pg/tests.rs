@@ -323,6 +323,61 @@ fn an_outcome_is_refused_once_another_host_took_the_lease_over() {
 }
 
 #[test]
+fn a_nul_in_a_field_or_an_answer_fails_neither_its_batch_nor_itself() {
+    // PostgreSQL's text refuses NUL; unhandled, one such value failed every accept or outcome
+    // of its batch, and the outcomes' notifications were sent again after their leases.
+    let Some((_cluster, url)) = database("nul") else {
+        return;
+    };
+    let store = open(&url, LONG);
+    let accepted = store
+        .accept(vec![record(1, "p1"), record(2, "p2\0x")])
+        .wait()
+        .unwrap();
+    let leases: Vec<Lease> = accepted.into_iter().map(stored_lease).collect();
+    let mut answer = outcome(1, leases[0], State::Failed);
+    answer.last_result = Some("F PROCESS_FAIL: bad\0byte".into());
+    let applied = store
+        .update(vec![answer, outcome(2, leases[1], State::Delivered)])
+        .wait()
+        .unwrap();
+    assert_eq!(applied, [Applied::Done, Applied::Done]);
+    let one = store.get(id(1)).unwrap().unwrap();
+    assert_eq!(one.state, State::Failed);
+    assert_eq!(
+        one.last_result.as_deref(),
+        Some("F PROCESS_FAIL: bad\u{FFFD}byte")
+    );
+    let two = store.get(id(2)).unwrap().unwrap();
+    assert_eq!(two.state, State::Delivered);
+    assert_eq!(two.payment_id.as_deref(), Some("p2\u{FFFD}x"));
+}
+
+#[test]
+fn a_finished_outcome_written_again_after_its_answer_was_lost_is_done_not_a_lost_lease() {
+    // The retry after a COMMIT whose answer never came (connection dropped, server restarted)
+    // finds its row gone from the queue: that is this outcome, stored, not another host's.
+    let Some((_cluster, url)) = database("landed") else {
+        return;
+    };
+    let store = open(&url, LONG);
+    let lease = stored_lease(store.accept(vec![record(1, "p1")]).wait().unwrap()[0]);
+    let update = outcome(1, lease, State::Delivered);
+    assert_eq!(
+        store.update(vec![update.clone()]).wait().unwrap(),
+        [Applied::Done]
+    );
+    assert_eq!(store.update(vec![update]).wait().unwrap(), [Applied::Done]);
+    let mut other = outcome(1, lease, State::Delivered);
+    other.attempts = 2;
+    assert_eq!(
+        store.update(vec![other]).wait().unwrap(),
+        [Applied::LeaseLost],
+        "an outcome the store does not hold is still refused"
+    );
+}
+
+#[test]
 fn only_the_head_of_a_payment_is_claimable_and_leases_renew_and_release() {
     let Some((_cluster, url)) = database("order") else {
         return;
