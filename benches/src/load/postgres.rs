@@ -126,7 +126,7 @@ impl Pg {
         )
     }
 
-    /// Starts watching a phase: a first sample now, then one every [`SAMPLE_EVERY`].
+    /// Starts watching a phase: a first sample now, then one every `SAMPLE_EVERY`.
     pub async fn watch(&self) -> Result<Watch, String> {
         let first = sample(&self.client, self.postmaster).await?;
         let stop = Arc::new(AtomicBool::new(false));
