@@ -193,6 +193,17 @@ async fn a_dead_notification_fires_exactly_one_signed_hook_that_names_it() {
     assert_eq!(hooks_counted(&text, "queued"), 1);
     assert_eq!(hooks_counted(&text, "delivered"), 1);
     assert_eq!(hooks_counted(&text, "dead"), 0);
+    // The merchant's attempt figures count the merchant's attempts only, not the hook's.
+    let merchant_attempts: f64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("notifyd_delivery_attempts_total{"))
+        .filter_map(|l| l.rsplit_once(' ').map(|(_, v)| v.parse::<f64>().unwrap()))
+        .sum();
+    assert_eq!(
+        merchant_attempts,
+        dead["attempts"].as_u64().unwrap() as f64,
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

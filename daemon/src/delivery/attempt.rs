@@ -138,7 +138,12 @@ pub(super) async fn run(id: NotificationId, mut p: Payload, ctx: &AttemptCtx) ->
         }
     };
     let log = attempt_log::entry(id, started, now, &sent, &ack, signature);
-    metrics::attempt(p.api, ack.metric_outcome(), now.since(started));
+    // A dead-letter hook goes to the operator's URL: its attempts are not a merchant's, and
+    // would blur the per-API attempt figures the merchant alerts read (the hook family
+    // counts how hooks end).
+    if !p.hook {
+        metrics::attempt(p.api, ack.metric_outcome(), now.since(started));
+    }
     let mut text = summary(&ack);
     if let Some(detail) = detail {
         text.push_str(": ");
