@@ -117,9 +117,9 @@ pub(crate) async fn renew_loop(
         // Only what the shards hold: a claim this host gave up on (an outcome it could not
         // write, an accept whose answer was lost) must run out so another host takes it;
         // renewing all its rows would keep such a one leased and unattempted for good. Asked
-        // before the shards answer: a claim granted meanwhile and not in the list counts from
-        // its own grant; one still on its way to a shard is off by that trip, inside
-        // `lease_term::START_MARGIN`.
+        // before the shards answer: a claim granted meanwhile, or still on its way to a shard,
+        // is not in the list, and counts from its own grant until a renewal asked after its
+        // shard took it (`lease_term.rs`).
         let asked = app.clock.now();
         let held = app.dispatcher.held_leases().await;
         match store.renew(held).await {

@@ -48,6 +48,8 @@ pub struct Payload {
     pub lease: Lease,
     /// When that claim was asked for: its term counts from here (`lease_term.rs`).
     pub leased_at: UnixMillis,
+    /// When its shard took it: renewals asked since then include it (`lease_term.rs`).
+    pub held_since: UnixMillis,
     /// A dead-letter hook (`dead_letter.rs`): its own end fires no hook, and its answers are
     /// not checked for the merchant's signature.
     pub hook: bool,
@@ -78,6 +80,7 @@ impl Job {
                 accepted_at: rec.accepted_at,
                 lease: Lease::LOCAL,
                 leased_at: rec.accepted_at,
+                held_since: rec.accepted_at,
                 hook: rec.hook_of.is_some(),
             },
         }

@@ -50,25 +50,37 @@ impl LeaseTerm {
         };
     }
 
-    /// When the claim asked at `leased_at` runs out, as far as this host can be sure.
-    pub(crate) fn end(&self, leased_at: UnixMillis, lease: Duration) -> UnixMillis {
+    /// When the claim asked at `leased_at`, in a shard since `held_since`, runs out, as far as
+    /// this host can be sure. Only a renewal asked after its shard took it included it (the
+    /// held list is collected after the ask): a claim still on its way to a shard at the
+    /// latest renewal counts from its own grant.
+    pub(crate) fn end(
+        &self,
+        leased_at: UnixMillis,
+        held_since: UnixMillis,
+        lease: Duration,
+    ) -> UnixMillis {
         let own = leased_at.plus(lease);
         match *self.run.lock() {
-            Some(r) if own > r.first_done => own.max(r.last_asked.plus(lease)),
+            Some(r) if own > r.first_done && held_since <= r.last_asked => {
+                own.max(r.last_asked.plus(lease))
+            }
             _ => own,
         }
     }
 
     /// Whether an attempt taking at most `timeout` may start `now` on a notification leased
-    /// for `lease` at `leased_at`: it must finish, outcome written, before the claim runs out.
+    /// for `lease` at `leased_at` (in its shard since `held_since`): it must finish, outcome
+    /// written, before the claim runs out.
     pub(crate) fn may_start(
         &self,
         now: UnixMillis,
         leased_at: UnixMillis,
+        held_since: UnixMillis,
         lease: Duration,
         timeout: Duration,
     ) -> bool {
-        now.plus(timeout + START_MARGIN) <= self.end(leased_at, lease)
+        now.plus(timeout + START_MARGIN) <= self.end(leased_at, held_since, lease)
     }
 }
 
@@ -93,11 +105,11 @@ mod tests {
         let term = LeaseTerm::default();
         let (lease, timeout) = (12 * S, S);
         // Claimed at T0 for 12s: an attempt of 1s plus the 2s margin may start until T0 + 9s.
-        assert!(term.may_start(T0, T0, lease, timeout));
-        assert!(term.may_start(T0.plus(9 * S), T0, lease, timeout));
-        assert!(!term.may_start(T0.plus(9 * S + S / 1000), T0, lease, timeout));
+        assert!(term.may_start(T0, T0, T0, lease, timeout));
+        assert!(term.may_start(T0.plus(9 * S), T0, T0, lease, timeout));
+        assert!(!term.may_start(T0.plus(9 * S + S / 1000), T0, T0, lease, timeout));
         // A longer attempt must start sooner.
-        assert!(!term.may_start(T0.plus(6 * S), T0, lease, 5 * S));
+        assert!(!term.may_start(T0.plus(6 * S), T0, T0, lease, 5 * S));
     }
 
     #[test]
@@ -106,13 +118,29 @@ mod tests {
         let (lease, timeout) = (12 * S, S);
         term.renewed(T0.plus(4 * S), T0.plus(4 * S), lease);
         term.renewed(T0.plus(8 * S), T0.plus(8 * S), lease);
-        assert_eq!(term.end(T0, lease), T0.plus(20 * S));
-        assert!(term.may_start(T0.plus(17 * S), T0, lease, timeout));
+        assert_eq!(term.end(T0, T0, lease), T0.plus(20 * S));
+        assert!(term.may_start(T0.plus(17 * S), T0, T0, lease, timeout));
         // A late report of an older renewal changes nothing.
         term.renewed(T0.plus(2 * S), T0.plus(9 * S), lease);
-        assert_eq!(term.end(T0, lease), T0.plus(20 * S));
+        assert_eq!(term.end(T0, T0, lease), T0.plus(20 * S));
         // A claim newer than the last renewal counts from the claim.
-        assert_eq!(term.end(T0.plus(10 * S), lease), T0.plus(22 * S));
+        assert_eq!(
+            term.end(T0.plus(10 * S), T0.plus(10 * S), lease),
+            T0.plus(22 * S)
+        );
+    }
+
+    #[test]
+    fn a_renewal_asked_before_its_shard_took_the_claim_does_not_extend_it() {
+        let term = LeaseTerm::default();
+        let lease = 12 * S;
+        // Asked at T0, still on its way to its shard (a slow read of its records) when the
+        // renewal at T0 + 4s collected the held list, taken by the shard at T0 + 5s.
+        term.renewed(T0.plus(4 * S), T0.plus(4 * S), lease);
+        assert_eq!(term.end(T0, T0.plus(5 * S), lease), T0.plus(12 * S));
+        // The next renewal collected it: extended from that renewal's ask.
+        term.renewed(T0.plus(8 * S), T0.plus(8 * S), lease);
+        assert_eq!(term.end(T0, T0.plus(5 * S), lease), T0.plus(20 * S));
     }
 
     #[test]
@@ -124,23 +152,29 @@ mod tests {
         // one's extension ran out, so another host may hold what this one claimed before.
         term.renewed(T0.plus(34 * S), T0.plus(35 * S), lease);
         assert_eq!(
-            term.end(T0, lease),
+            term.end(T0, T0, lease),
             T0.plus(12 * S),
             "lapsed at T0 + 16s at the latest"
         );
-        assert!(!term.may_start(T0.plus(35 * S), T0, lease, timeout));
+        assert!(!term.may_start(T0.plus(35 * S), T0, T0, lease, timeout));
         // A claim alive when the new run began is carried by it.
-        assert_eq!(term.end(T0.plus(30 * S), lease), T0.plus(46 * S));
+        assert_eq!(
+            term.end(T0.plus(30 * S), T0.plus(30 * S), lease),
+            T0.plus(46 * S)
+        );
         // A renewal that was asked in time but answered too late starts a new run as well.
         let slow = LeaseTerm::default();
         slow.renewed(T0, T0, lease);
         slow.renewed(T0.plus(4 * S), T0.plus(13 * S), lease);
         assert_eq!(
-            slow.end(T0, lease),
+            slow.end(T0, T0, lease),
             T0.plus(12 * S),
             "it may have run after T0 + 12s"
         );
-        assert_eq!(slow.end(T0.plus(S / 2), lease), T0.plus(12 * S + S / 2));
+        assert_eq!(
+            slow.end(T0.plus(S / 2), T0.plus(S / 2), lease),
+            T0.plus(12 * S + S / 2)
+        );
     }
 
     #[test]
@@ -160,7 +194,7 @@ mod tests {
             let term = LeaseTerm::default();
             let before_next = T0.plus(every);
             assert!(
-                term.may_start(before_next, T0, lease, longest),
+                term.may_start(before_next, T0, T0, lease, longest),
                 "{lease:?} {longest:?} every {every:?}"
             );
         }

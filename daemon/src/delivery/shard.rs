@@ -198,6 +198,7 @@ impl Shard {
             mut payload,
         } = job;
         payload.url = self.strings.intern(&payload.url);
+        payload.held_since = self.ctx.clock.now();
         let (lease, leased_at) = (payload.lease, payload.leased_at);
         let fresh = self.sched.enqueue(
             self.ctx.clock.now(),
@@ -273,7 +274,9 @@ impl Shard {
             .profiles
             .get(&p.profile.name)
             .map_or(p.profile.attempt_timeout, |current| current.attempt_timeout);
-        self.ctx.leases.may_start(now, p.leased_at, lease, timeout)
+        self.ctx
+            .leases
+            .may_start(now, p.leased_at, p.held_since, lease, timeout)
     }
 
     /// Hands back claims too close to their end to attempt under: the store makes them due
