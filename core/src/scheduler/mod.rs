@@ -354,8 +354,11 @@ impl<T> Scheduler<T> {
     /// `id` was handed out by [`Scheduler::poll_start`] but will not be attempted after all (a
     /// shared store's claim on it would run out before the attempt could finish): it leaves
     /// unattempted, its slots are free again, and the next of its chain may go. Its owner hands
-    /// it back to the store, so this host keeps no order for it from here on. `None` when `id`
-    /// has no attempt just handed out.
+    /// it back to the store, so this host keeps no order for it from here on (letting the next
+    /// of its chain go is safe because a shared store leases a later notification of a payment
+    /// only once no earlier one is queued, so a host never holds both). A withdrawn probe of a
+    /// held endpoint still counts as that probe. `None` when `id` has no attempt just handed
+    /// out.
     pub fn withdraw(&mut self, now: UnixMillis, id: NotificationId) -> Option<T> {
         let entry = self.entries.get(&id)?;
         if entry.phase != Phase::InFlight {
