@@ -1,6 +1,8 @@
 //! The dead-letter hook against the real binary: a profile's `dead_letter_url` gets one signed
 //! POST per notification that ends `dead` or `failed` (none for `delivered`), retried while the
-//! receiver is down, kept across a SIGKILL, and never fired for a hook's own end.
+//! receiver is down, kept across a SIGKILL, and never fired for a hook's own end. The bodies
+//! run on the embedded store and on PostgreSQL (a private cluster the test starts), except the
+//! SIGKILL, whose hook a PostgreSQL host only gets back after its lease.
 
 mod support;
 
@@ -14,6 +16,7 @@ use notifyd_core::UnixMillis;
 use notifyd_core::signing::VerifyingKey;
 use notifyd_core::signing::incoming::{SignedHeaders, check_signed_request};
 use notifyd_daemon::mock_merchant::{MockMerchant, Received, Respond};
+use notifyd_daemon::test_pg::Cluster;
 use serde_json::Value;
 use support::payment;
 use support::process::{Home, call, client, free_port};
@@ -35,11 +38,32 @@ fn ops_profile(keys: &Path, hook: SocketAddr, schedule: &str) -> String {
     )
 }
 
-/// A home whose `ops` profile hooks to `hook` (with the key directory, removed with it).
-fn home(hook: SocketAddr, schedule: &str) -> (Home, tempfile::TempDir) {
+/// A home whose `ops` profile hooks to `hook` (with the key directory, removed with it), on
+/// database `pg` when given, else on its own redb file.
+fn home(hook: SocketAddr, schedule: &str, pg: Option<&str>) -> (Home, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
     let home = Home::new("", &ops_profile(keys.path(), hook, schedule));
+    if let Some(url) = pg {
+        let text = std::fs::read_to_string(&home.config).unwrap();
+        // The lease must outlast every profile's attempt_timeout (the default one's 15 s) + 10 s
+        // (check-config).
+        let store = format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\nlease = \"30s\"\n");
+        std::fs::write(&home.config, text.replacen("[store]\n", &store, 1)).unwrap();
+    }
     (home, keys)
+}
+
+/// Runs `body` on database `name` of a private PostgreSQL cluster, kept up until it ends
+/// (skipped when PostgreSQL is missing).
+async fn on_postgresql<F: std::future::Future<Output = ()>>(
+    name: &str,
+    body: impl FnOnce(Option<String>) -> F,
+) {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(reason) => return support::skip(&reason),
+    };
+    body(Some(cluster.database(name).expect("createdb"))).await;
 }
 
 /// A loopback address nobody listens on yet.
@@ -163,10 +187,9 @@ fn hooks_counted(text: &str, result: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in the scrape"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_notification_fires_exactly_one_signed_hook_that_names_it() {
+async fn dead_fires_one_signed_hook(pg: Option<String>) {
     let hook = merchant("S").await;
-    let (home, _keys) = home(hook.addr(), r#"["0s", "50ms", "50ms"]"#);
+    let (home, _keys) = home(hook.addr(), r#"["0s", "50ms", "50ms"]"#, pg.as_deref());
     let _n = home.spawn(&[]).await.unwrap();
     let down = merchant("U").await;
     let id = submit(home.ingest, &down, "PAY-DEAD").await;
@@ -204,13 +227,39 @@ async fn a_dead_notification_fires_exactly_one_signed_hook_that_names_it() {
         dead["attempts"].as_u64().unwrap() as f64,
         "{text}"
     );
+
+    // The hook, found by its URL's endpoint, is read back naming the notification it reports.
+    let (status, page) = call(
+        &client(),
+        "GET",
+        home.ingest,
+        &format!("/v1/notifications?endpoint={}", hook.addr()),
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{page}");
+    let hooks = page["notifications"].as_array().expect("notifications");
+    assert_eq!(hooks.len(), 1, "{page}");
+    let hook_id = hooks[0]["notificationId"].as_str().unwrap();
+    let shown = wait_state(home.ingest, hook_id, "delivered").await;
+    assert_eq!(shown["deadLetterHookOf"], id, "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_fires_a_hook_delivered_does_not_and_a_failed_hook_fires_none() {
+async fn a_dead_notification_fires_exactly_one_signed_hook_that_names_it() {
+    dead_fires_one_signed_hook(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_dead_notification_fires_exactly_one_signed_hook() {
+    on_postgresql("hook_dead", dead_fires_one_signed_hook).await;
+}
+
+async fn failed_fires_delivered_does_not(pg: Option<String>) {
     // The hook receiver refuses every hook for good: a hook of a hook would come back here.
     let hook = merchant("F").await;
-    let (home, _keys) = home(hook.addr(), r#"["0s", "50ms", "50ms"]"#);
+    let (home, _keys) = home(hook.addr(), r#"["0s", "50ms", "50ms"]"#, pg.as_deref());
     let _n = home.spawn(&[]).await.unwrap();
     let (refusing, taking) = (merchant("F").await, merchant("S").await);
     let failed = submit(home.ingest, &refusing, "PAY-F").await;
@@ -233,11 +282,21 @@ async fn failed_fires_a_hook_delivered_does_not_and_a_failed_hook_fires_none() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hook_receiver_down_then_up_still_gets_the_hook() {
+async fn failed_fires_a_hook_delivered_does_not_and_a_failed_hook_fires_none() {
+    failed_fires_delivered_does_not(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_failed_fires_a_hook_delivered_does_not_and_a_failed_hook_fires_none() {
+    on_postgresql("hook_failed", failed_fires_delivered_does_not).await;
+}
+
+async fn receiver_down_then_up(pg: Option<String>) {
     let hook_addr = nobody();
     let (home, _keys) = home(
         hook_addr,
         r#"["0s", "100ms", "200ms", "400ms", "800ms", "1s", "1s", "1s", "1s"]"#,
+        pg.as_deref(),
     );
     let _n = home.spawn(&[]).await.unwrap();
     let refusing = merchant("F").await;
@@ -254,12 +313,23 @@ async fn a_hook_receiver_down_then_up_still_gets_the_hook() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_receiver_down_then_up_still_gets_the_hook() {
+    receiver_down_then_up(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_hook_receiver_down_then_up_still_gets_the_hook() {
+    on_postgresql("hook_late", receiver_down_then_up).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_stored_with_its_outcome_survives_kill_9() {
     // Nobody listens at the hook's URL before the kill, so the hook is still pending then.
     let hook_addr = nobody();
     let (home, _keys) = home(
         hook_addr,
         r#"["0s", "500ms", "500ms", "500ms", "500ms", "500ms", "500ms"]"#,
+        None,
     );
     let mut n = home.spawn(&[]).await.unwrap();
     let refusing = merchant("F").await;

@@ -1,12 +1,8 @@
 //! `dead_letter_url`: the operator's URL that hears of every notification of a profile ending
 //! `dead` or `failed` (README "Dead-letter hook").
 
-use std::collections::BTreeMap;
-
-use super::StoreBackend;
 use super::cidr::Cidr;
 use super::problem::Problems;
-use super::profile::Profile;
 use crate::delivery::guard::Guard;
 
 /// Checks `url` by the rules a notification URL of profile `name` follows: an absolute http(s)
@@ -37,27 +33,6 @@ pub(super) fn validate_dead_letter_url(
         return None;
     }
     Some(url.to_owned())
-}
-
-/// The PostgreSQL store does not keep hooks yet; a hook configured there would never fire, so
-/// the configuration is refused instead.
-pub(super) fn check_backend(
-    backend: &StoreBackend,
-    profiles: &BTreeMap<String, Profile>,
-    problems: &mut Problems,
-) {
-    if !matches!(backend, StoreBackend::Postgres(_)) {
-        return;
-    }
-    for (name, p) in profiles {
-        if p.dead_letter_url.is_some() {
-            problems.push(
-                format!("profiles.{name}.dead_letter_url"),
-                "is not supported with store.kind = \"postgres\" yet (the embedded store keeps \
-                 dead-letter hooks); remove it or use the embedded store",
-            );
-        }
-    }
 }
 
 #[cfg(test)]
@@ -119,14 +94,19 @@ mod tests {
     }
 
     #[test]
-    fn the_postgres_store_refuses_a_dead_letter_url() {
+    fn the_postgres_store_takes_a_dead_letter_url() {
         let text = format!(
             "[store]\nkind = \"postgres\"\nurl = \"postgres://h/db\"\n{}",
             hook("", "https://ops.example/dl")
         );
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].key, "profiles.ops.dead_letter_url");
-        assert!(found[0].message.contains("postgres"), "{found:?}");
+        let config = Config::from_toml(&text, &Overrides::default()).unwrap();
+        assert!(matches!(
+            config.store.backend,
+            crate::config::StoreBackend::Postgres(_)
+        ));
+        assert_eq!(
+            config.profiles["ops"].dead_letter_url.as_deref(),
+            Some("https://ops.example/dl")
+        );
     }
 }

@@ -175,7 +175,6 @@ pub(crate) fn validate(file: FileConfig, overrides: &Overrides, problems: &mut P
     );
     let merchants = validate_merchants(&file.merchants, problems);
     check_lease(&store, &profiles, problems);
-    super::dead_letter::check_backend(&store.backend, &profiles, problems);
 
     Config {
         store,

@@ -18,7 +18,9 @@ use super::job::Job;
 use crate::backoff::Backoff;
 use crate::metrics;
 use crate::profile::Profile;
-use crate::store::{Applied, AttemptEntry, AttemptUpdate, NotificationRecord, State};
+use crate::store::{
+    Applied, AttemptEntry, AttemptUpdate, Lease, NotificationRecord, State, StoreMode,
+};
 use crate::text::truncate_chars;
 
 /// The `event` value of every hook body.
@@ -112,10 +114,16 @@ pub(super) async fn record(
     if applied == Some(Applied::Done) && stored(ctx, hook.id).await {
         metrics::dead_letter_hook("queued");
         tracing::info!(id = %original.id, hook = %hook.id, "Dead-letter hook queued.");
-        // The dispatcher is gone only at exit; the hook is stored and goes at the next start.
-        let _ = ctx
-            .hooks
-            .send(Job::from_record(&hook, profile.clone(), now));
+        let job = Job::from_record(&hook, profile.clone(), now);
+        // A shared store leased the hook to this host in the outcome's commit, which began
+        // after `now`: the claim's term counts from there.
+        let job = match ctx.store.mode() {
+            StoreMode::Local => job,
+            StoreMode::Shared { host, .. } => job.with_lease(Lease::first(host), now),
+        };
+        // The dispatcher is gone only at exit; the hook is stored and goes at the next start
+        // (or, on a shared store, to whichever host claims it once its lease runs out).
+        let _ = ctx.hooks.send(job);
     }
     applied
 }
@@ -159,7 +167,6 @@ async fn read_original(ctx: &AttemptCtx, id: NotificationId) -> Option<Option<No
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Lease;
     use notifyd_core::Api;
 
     fn original() -> NotificationRecord {

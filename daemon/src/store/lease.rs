@@ -24,6 +24,12 @@ pub struct Lease {
 impl Lease {
     /// The single host of an embedded store, which owns all it holds for good.
     pub const LOCAL: Lease = Lease { owner: 0, token: 0 };
+
+    /// The grant a shared store gives a row it inserts already leased to the host writing it
+    /// (an accept that host delivers at once, a dead-letter hook): the row's first.
+    pub const fn first(owner: u32) -> Lease {
+        Lease { owner, token: 1 }
+    }
 }
 
 /// What the store made of one record handed to [`Store::accept`](super::Store::accept).

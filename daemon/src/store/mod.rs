@@ -213,8 +213,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// As [`Store::update_logged`], storing in the same commit each hook (a new pending record
     /// with `hook_of` set) whose notification this commit moves from `pending` to `dead` or
-    /// `failed`; a hook whose notification it does not move there is dropped. A store without
-    /// hooks refuses rather than drop one (check-config keeps `dead_letter_url` off it).
+    /// `failed`; a hook whose notification it does not move there is dropped. A shared store
+    /// stores each hook leased to the writing host under [`Lease::first`]. A store without
+    /// hooks refuses rather than drop one.
     fn update_with_hooks(
         &self,
         updates: Vec<AttemptUpdate>,

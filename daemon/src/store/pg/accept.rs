@@ -1,7 +1,6 @@
 //! Accepts: one statement, so one transaction, for a whole batch, idempotency judged by the
 //! unique key.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -9,8 +8,9 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::columns::RecordColumns;
 use super::lane::{Batch, BatchFuture};
-use super::{Shared, millis, nid, order_hash, pg_err, text, uid};
+use super::{Shared, nid, pg_err};
 use crate::store::{Accepted, Lease, NotificationRecord, StoreError};
 
 /// New notifications and their idempotency keys in one statement: a row whose key is already
@@ -77,71 +77,19 @@ async fn accept(
     client: &mut Client,
     records: Vec<NotificationRecord>,
 ) -> Result<Vec<Accepted>, StoreError> {
-    let ids: Vec<Uuid> = records.iter().map(|r| uid(r.id)).collect();
-    let apis: Vec<i16> = records.iter().map(|r| i16::from(r.api.tag())).collect();
-    let profiles: Vec<&str> = records.iter().map(|r| r.profile.as_str()).collect();
-    let urls: Vec<&str> = records.iter().map(|r| r.url.as_str()).collect();
-    let bodies: Vec<&[u8]> = records.iter().map(|r| r.body.as_ref()).collect();
-    let keys: Vec<Uuid> = records
-        .iter()
-        .map(|r| Uuid::from_u128(r.idem_key))
-        .collect();
-    let fps: Vec<Uuid> = records
-        .iter()
-        .map(|r| Uuid::from_u128(r.fingerprint))
-        .collect();
-    let order_keys: Vec<Cow<'_, str>> = records.iter().map(|r| text(&r.order_key)).collect();
-    let payment_ids: Vec<Option<Cow<'_, str>>> = records
-        .iter()
-        .map(|r| r.payment_id.as_deref().map(text))
-        .collect();
-    let request_ids: Vec<Option<Cow<'_, str>>> = records
-        .iter()
-        .map(|r| r.payment_request_id.as_deref().map(text))
-        .collect();
-    let partner_ids: Vec<Option<Cow<'_, str>>> = records
-        .iter()
-        .map(|r| r.partner_id.as_deref().map(text))
-        .collect();
-    let accepted: Vec<i64> = records.iter().map(|r| millis(r.accepted_at)).collect();
-    let hashes: Vec<i64> = records.iter().map(|r| order_hash(&r.order_key)).collect();
-    let due: Vec<i64> = records
-        .iter()
-        .map(|r| millis(r.next_attempt_at.unwrap_or(r.accepted_at)))
-        .collect();
-    let started: Vec<Option<i64>> = records
-        .iter()
-        .map(|r| r.delivery_started_at.map(millis))
-        .collect();
+    let columns = RecordColumns::of(&records);
+    let (ids, profiles, keys, fps) = (&columns.ids, &columns.profiles, &columns.keys, &columns.fps);
 
     let (owner, lease) = (shared.owner(), shared.lease_millis());
+    let mut params = columns.params();
+    params.push((&owner, Type::INT4));
+    params.push((&lease, Type::INT8));
     // One statement is its own transaction, committed (and flushed: synchronous_commit is on)
     // at the Sync that ends it, before the answer's ReadyForQuery, and the rows come back only
     // with that: typed parameters make it one round trip instead of BEGIN, prepare, execute and
     // COMMIT, each of which waited for the server.
     let rows = client
-        .query_typed(
-            INSERT,
-            &[
-                (&ids, Type::UUID_ARRAY),
-                (&apis, Type::INT2_ARRAY),
-                (&profiles, Type::TEXT_ARRAY),
-                (&urls, Type::TEXT_ARRAY),
-                (&bodies, Type::BYTEA_ARRAY),
-                (&keys, Type::UUID_ARRAY),
-                (&fps, Type::UUID_ARRAY),
-                (&order_keys, Type::TEXT_ARRAY),
-                (&payment_ids, Type::TEXT_ARRAY),
-                (&request_ids, Type::TEXT_ARRAY),
-                (&partner_ids, Type::TEXT_ARRAY),
-                (&accepted, Type::INT8_ARRAY),
-                (&hashes, Type::INT8_ARRAY),
-                (&due, Type::INT8_ARRAY),
-                (&started, Type::INT8_ARRAY),
-                (&owner, Type::INT4),
-                (&lease, Type::INT8),
-            ],
-        )
+        .query_typed(INSERT, &params)
         .await
         .map_err(|e| pg_err("inserting accepted notifications", e))?;
     let stored: std::collections::HashSet<Uuid> = rows.iter().map(|row| row.get(0)).collect();

@@ -172,27 +172,38 @@ WHERE o.state = u.state AND o.attempts = u.attempts";
 
 pub(super) struct Outcomes(pub(super) Arc<Shared>);
 
-/// An attempt's outcome and the attempt log entries written with it (none from
-/// [`Store::update`](crate::store::Store::update)).
+/// An attempt's outcome with the attempt log entries and dead-letter hooks written with it
+/// (none from [`Store::update`](crate::store::Store::update)).
 pub(super) struct Outcome {
     pub(super) update: AttemptUpdate,
     pub(super) log: Vec<AttemptEntry>,
+    pub(super) hooks: Vec<NotificationRecord>,
 }
 
 impl Outcome {
-    /// Pairs each log entry with its notification's update; an entry without one has no lease
-    /// to fence its write by, and is dropped.
-    pub(super) fn pair(updates: Vec<AttemptUpdate>, log: Vec<AttemptEntry>) -> Vec<Outcome> {
+    /// Pairs each log entry and hook with its notification's update; one without an update has
+    /// no lease to fence its write by, and is dropped.
+    pub(super) fn pair(
+        updates: Vec<AttemptUpdate>,
+        log: Vec<AttemptEntry>,
+        hooks: Vec<NotificationRecord>,
+    ) -> Vec<Outcome> {
         let mut out: Vec<Outcome> = updates
             .into_iter()
             .map(|update| Outcome {
                 update,
                 log: Vec::new(),
+                hooks: Vec::new(),
             })
             .collect();
         for entry in log {
             if let Some(o) = out.iter_mut().find(|o| o.update.id == entry.id) {
                 o.log.push(entry);
+            }
+        }
+        for hook in hooks {
+            if let Some(o) = out.iter_mut().find(|o| Some(o.update.id) == hook.hook_of) {
+                o.hooks.push(hook);
             }
         }
         out
@@ -269,7 +280,16 @@ async fn outcomes(
             )
             .await
             .map_err(|e| pg_err("recording finished notifications", e))?;
-        applied.extend(rows.iter().map(|r| r.get::<_, Uuid>(0)));
+        let ended: HashSet<Uuid> = rows.iter().map(|r| r.get::<_, Uuid>(0)).collect();
+        // Only a write that moved its notification from the queue to a dead end stores its
+        // hooks: a repeated final write (moved nothing) or a lost lease stores none.
+        let hooks: Vec<&NotificationRecord> = items
+            .iter()
+            .filter(|o| o.update.state.is_dead_letter() && ended.contains(&uid(o.update.id)))
+            .flat_map(|o| &o.hooks)
+            .collect();
+        super::hooks::insert(shared, &tx, &hooks).await?;
+        applied.extend(ended);
     }
     // Fenced like the outcomes: a host that lost the lease writes no log entry either.
     let mut log_ids: Vec<Uuid> = Vec::new();

@@ -13,7 +13,7 @@
 //! so the trait's blocking reads can wait on it from any thread (they are called from
 //! `spawn_blocking`, where a nested `block_on` of the caller's runtime is not allowed).
 //!
-//! Where schema v2 departs from POSTGRES.md, and why:
+//! Where the schema (v3) departs from POSTGRES.md, and why:
 //! - *Attempt log.* The design keeps attempt history out of the database (logs and metrics);
 //!   CONTRACT.md §2.1 wants the last 20 per notification from the API. It is `nd_attempt`, one
 //!   row per notification (an array of attempts.rs's entries), never a row per attempt and never
@@ -26,10 +26,14 @@
 //!   leader holding a session lock: nothing to hand over when a host dies, and no lock left on a
 //!   pooled connection.
 //! - *Redeliver* leaves the row unleased and due; the claimers take it (no NOTIFY yet).
+//! - *Dead-letter hooks* (schema v3, `hooks.rs`): a hook is a notification row with `hook_of`
+//!   set, inserted in the outcome transaction that ends its notification, leased to the writer.
 
 mod accept;
 mod claim;
+mod columns;
 mod connect;
+mod hooks;
 mod lane;
 mod operator;
 mod pause;
@@ -37,6 +41,8 @@ mod read;
 mod schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hooks;
 #[cfg(test)]
 mod tests_hosts;
 #[cfg(test)]
@@ -303,7 +309,7 @@ impl Store for PgStore {
 
     fn update(&self, updates: Vec<AttemptUpdate>) -> StoreFuture<Vec<Applied>> {
         self.outcomes
-            .submit(claim::Outcome::pair(updates, Vec::new()))
+            .submit(claim::Outcome::pair(updates, Vec::new(), Vec::new()))
     }
 
     fn update_logged(
@@ -311,7 +317,18 @@ impl Store for PgStore {
         updates: Vec<AttemptUpdate>,
         log: Vec<AttemptEntry>,
     ) -> StoreFuture<Vec<Applied>> {
-        self.outcomes.submit(claim::Outcome::pair(updates, log))
+        self.outcomes
+            .submit(claim::Outcome::pair(updates, log, Vec::new()))
+    }
+
+    fn update_with_hooks(
+        &self,
+        updates: Vec<AttemptUpdate>,
+        log: Vec<AttemptEntry>,
+        hooks: Vec<NotificationRecord>,
+    ) -> StoreFuture<Vec<Applied>> {
+        self.outcomes
+            .submit(claim::Outcome::pair(updates, log, hooks))
     }
 
     fn attempt_log(&self, id: NotificationId) -> Result<Vec<AttemptEntry>, StoreError> {

@@ -24,7 +24,7 @@ macro_rules! record_sql {
        n.payment_id, n.payment_request_id, n.partner_id, n.accepted_at,
        q.id IS NOT NULL, coalesce(q.attempts, o.attempts, 0), coalesce(q.last_result, o.last_result),
        q.next_attempt_at, o.state, o.finished_at, n.delivery_started_at,
-       coalesce(q.acquirer_id, o.acquirer_id), coalesce(q.psp_id, o.psp_id)
+       coalesce(q.acquirer_id, o.acquirer_id), coalesce(q.psp_id, o.psp_id), n.hook_of
 FROM nd_notification n
 LEFT JOIN nd_queue q ON q.id = n.id
 LEFT JOIN nd_outcome o ON o.id = n.id"
@@ -77,7 +77,7 @@ pub(super) fn record(row: &Row) -> Result<NotificationRecord, StoreError> {
             acquirer_id: row.get(19),
             psp_id: row.get(20),
         },
-        hook_of: None,
+        hook_of: row.get::<_, Option<Uuid>>(21).map(nid),
     })
 }
 

@@ -15,10 +15,10 @@ use crate::store::StoreError;
 const LOCK_KEY: i64 = 0x6e64_2d73_6368_656d;
 
 /// The newest schema this release writes.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// Migration `n` (1-based) brings the schema from version n-1 to n, in one transaction.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Times are epoch milliseconds (bigint) like `UnixMillis`; "now" is the database's clock
 /// (`nd_now()`) wherever hosts must agree on it (leases, due times of claims).
@@ -104,6 +104,14 @@ CREATE INDEX nd_outcome_state ON nd_outcome (state, id);
 CREATE TABLE nd_endpoint (
   endpoint text PRIMARY KEY, paused_until bigint NOT NULL, updated_by int
 ) WITH (fillfactor = 50);
+"#;
+
+/// Dead-letter hooks (`hooks.rs`): the notification a hook reports on. Nullable without a
+/// default, so no rewrite; nothing else changes, since a hook fills every NOT NULL column of
+/// `nd_notification` as a notification does (its own id as its idempotency key) and needs no
+/// `nd_idem` row.
+const V3: &str = r#"
+ALTER TABLE nd_notification ADD COLUMN hook_of uuid;
 "#;
 
 /// Creates or upgrades the schema to [`VERSION`]; refuses a newer one.

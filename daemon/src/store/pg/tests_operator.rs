@@ -1,6 +1,7 @@
 //! The operator's reads on PostgreSQL answer as on the embedded store: the same notifications
 //! and outcomes written to both, then every search, record, attempt log and dead letter list
-//! compared. And a database left by schema v1 migrates to v2 with its notifications intact.
+//! compared. And a database left by schema v1 (or v2) migrates to the current schema with its
+//! notifications intact.
 
 use bytes::Bytes;
 use notifyd_core::{Api, UnixMillis};
@@ -229,8 +230,9 @@ fn search_records_and_attempt_logs_answer_as_on_the_embedded_store() {
     compare(&pg, &redb);
 }
 
-/// Builds, by hand, what schema v1 left: a pending notification and a delivered one.
-fn v1_database(url: &str) {
+/// Builds, by hand, what schema `version` (1 or 2) left: a pending notification and a
+/// delivered one, in v1's columns (which v2 left as they were).
+fn old_database(url: &str, version: i32) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -240,7 +242,9 @@ fn v1_database(url: &str) {
             .await
             .unwrap();
         tokio::spawn(conn);
-        super::schema::migrate_to(&mut client, 1).await.unwrap();
+        super::schema::migrate_to(&mut client, version)
+            .await
+            .unwrap();
     });
     let api = Api::NotifyPayment.tag();
     for n in [1u64, 2] {
@@ -281,12 +285,12 @@ fn a_database_left_by_schema_v1_migrates_to_v2_with_its_notifications() {
     let Some((_cluster, url)) = database("migrate_v1") else {
         return;
     };
-    v1_database(&url);
+    old_database(&url, 1);
     assert_eq!(sql(&url, "SELECT max(version) FROM nd_schema"), ["1"]);
     let store = open(&url, LONG);
     assert_eq!(
         sql(&url, "SELECT version FROM nd_schema ORDER BY version"),
-        ["1", "2"]
+        ["1", "2", "3"]
     );
     let pending = store.get(id(1)).unwrap().unwrap();
     assert_eq!((pending.state, pending.attempts), (State::Pending, 2));
@@ -328,4 +332,38 @@ fn a_database_left_by_schema_v1_migrates_to_v2_with_its_notifications() {
             .as_deref(),
         Some("ACQ")
     );
+}
+
+#[test]
+fn a_database_left_by_schema_v2_migrates_to_v3_and_stores_hooks_of_its_notifications() {
+    let Some((_cluster, url)) = database("migrate_v2") else {
+        return;
+    };
+    old_database(&url, 2);
+    assert_eq!(sql(&url, "SELECT max(version) FROM nd_schema"), ["2"]);
+    let store = open(&url, LONG);
+    assert_eq!(
+        sql(&url, "SELECT version FROM nd_schema ORDER BY version"),
+        ["1", "2", "3"]
+    );
+    let pending = store.get(id(1)).unwrap().unwrap();
+    assert_eq!((pending.state, pending.hook_of), (State::Pending, None));
+    assert_eq!(store.get(id(2)).unwrap().unwrap().state, State::Delivered);
+    // The v2 row ends dead under v3: its hook is stored with the outcome and names it.
+    let claimed = store.claim(10).wait().unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut dead = update(1, State::Dead, 3, None);
+    dead.lease = claimed[0].1;
+    let mut hook = record(60);
+    hook.payment_id = None;
+    hook.payment_request_id = None;
+    hook.partner_id = None;
+    hook.order_key = format!("ops.example:443|dead-letter:{}", id(1));
+    hook.hook_of = Some(id(1));
+    store
+        .update_with_hooks(vec![dead], vec![entry(1, 0)], vec![hook])
+        .wait()
+        .unwrap();
+    assert_eq!(store.get(id(1)).unwrap().unwrap().state, State::Dead);
+    assert_eq!(store.get(id(60)).unwrap().unwrap().hook_of, Some(id(1)));
 }
