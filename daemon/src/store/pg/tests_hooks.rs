@@ -120,10 +120,8 @@ fn no_hook_is_stored_for_a_lost_lease_a_repeat_or_an_end_that_is_no_dead_letter(
         )
         .wait()
         .unwrap();
-    assert_eq!(
-        (first, again),
-        (vec![Applied::Done], vec![Applied::LeaseLost])
-    );
+    // The repeat finds the outcome stored as it says: done (claim.rs LANDED), yet no hook.
+    assert_eq!((first, again), (vec![Applied::Done], vec![Applied::Done]));
     assert!(store.get(id(51)).unwrap().is_some());
     assert_eq!(store.get(id(52)).unwrap(), None, "one end, one hook");
     // A lease that is no longer the notification's: refused, and its hook with it.
