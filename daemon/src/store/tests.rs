@@ -12,11 +12,14 @@ use redb::TableHandle;
 
 use super::*;
 
-fn id(n: u64) -> NotificationId {
+/// The store tests' notification ids: time-ordered by `n`.
+pub(super) fn id(n: u64) -> NotificationId {
     NotificationId::new(UnixMillis(1_000 + n), u128::from(n))
 }
 
-fn record(n: u64, payment_id: &str) -> NotificationRecord {
+/// The store tests' pending record; the other store tests vary it by struct update, so a new
+/// record field is one line here.
+pub(super) fn record(n: u64, payment_id: &str) -> NotificationRecord {
     NotificationRecord {
         id: id(n),
         api: Api::NotifyPayment,

@@ -2,36 +2,21 @@
 //! pruned with its notification) and search (every filter, the cursor, time bounds).
 
 use bytes::Bytes;
-use notifyd_core::{Api, NotificationId, UnixMillis};
+use notifyd_core::UnixMillis;
 
 use super::*;
 
-pub(super) fn id(n: u64) -> NotificationId {
-    NotificationId::new(UnixMillis(1_000 + n), u128::from(n))
-}
+pub(super) use super::tests::id;
 
 pub(super) fn record(n: u64, payment_id: &str, host: &str, partner: &str) -> NotificationRecord {
     NotificationRecord {
-        id: id(n),
-        api: Api::NotifyPayment,
-        profile: "default".into(),
         url: format!("https://{host}/notify"),
         body: Bytes::from_static(b"{}"),
         idem_key: u128::from(n),
         fingerprint: u128::from(n),
         order_key: format!("{host}:443|{payment_id}"),
-        payment_id: Some(payment_id.into()),
-        payment_request_id: Some(format!("req-{payment_id}")),
         partner_id: Some(partner.into()),
-        state: State::Pending,
-        attempts: 0,
-        last_result: None,
-        accepted_at: UnixMillis(1_000 + n),
-        next_attempt_at: Some(UnixMillis(1_000 + n)),
-        finished_at: None,
-        delivery_started_at: Some(UnixMillis(1_000 + n)),
-        receiver_ids: Default::default(),
-        hook_of: None,
+        ..super::tests::record(n, payment_id)
     }
 }
 

@@ -4,8 +4,7 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use notifyd_core::{Api, NotificationId, UnixMillis};
+use notifyd_core::UnixMillis;
 
 use super::PgStore;
 use crate::config::PostgresConfig;
@@ -83,32 +82,13 @@ pub(super) fn sql(url: &str, query: &str) -> Vec<String> {
     })
 }
 
-pub(super) fn id(n: u64) -> NotificationId {
-    NotificationId::new(UnixMillis(1_000 + n), u128::from(n))
-}
+pub(super) use crate::store::tests::id;
 
+/// The embedded store tests' record, with no delivery start (as a fresh accept has none).
 pub(super) fn record(n: u64, payment_id: &str) -> NotificationRecord {
     NotificationRecord {
-        id: id(n),
-        api: Api::NotifyPayment,
-        profile: "default".into(),
-        url: "https://merchant.example.com/notify".into(),
-        body: Bytes::from(format!("{{\"paymentId\":\"{payment_id}\",\"n\":\"{n}\"}}")),
-        idem_key: 0xABC0_0000 + u128::from(n),
-        fingerprint: u128::from(n) * 31,
-        order_key: format!("merchant.example.com|{payment_id}"),
-        payment_id: Some(payment_id.into()),
-        payment_request_id: Some(format!("req-{payment_id}")),
-        partner_id: Some("P0001".into()),
-        state: State::Pending,
-        attempts: 0,
-        last_result: None,
-        accepted_at: UnixMillis(1_000 + n),
-        next_attempt_at: Some(UnixMillis(1_000 + n)),
-        finished_at: None,
         delivery_started_at: None,
-        receiver_ids: Default::default(),
-        hook_of: None,
+        ..crate::store::tests::record(n, payment_id)
     }
 }
 
