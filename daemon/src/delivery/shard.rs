@@ -198,10 +198,11 @@ impl Shard {
             mut payload,
         } = job;
         payload.url = self.strings.intern(&payload.url);
-        payload.held_since = self.ctx.clock.now();
+        let now = self.ctx.clock.now();
+        payload.held_since = now;
         let (lease, leased_at) = (payload.lease, payload.leased_at);
         let fresh = self.sched.enqueue(
-            self.ctx.clock.now(),
+            now,
             Enqueue {
                 id,
                 endpoint: &endpoint,
