@@ -156,19 +156,25 @@ WITH u AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::text[], 
 gone AS (DELETE FROM nd_queue q USING u
          WHERE q.id = u.id AND q.lease_owner = $7 AND q.lease_token = u.token
          RETURNING q.id, q.acquirer_id, q.psp_id)
-INSERT INTO nd_outcome (id, state, attempts, last_result, finished_at, acquirer_id, psp_id)
+INSERT INTO nd_outcome (id, state, attempts, last_result, finished_at, acquirer_id, psp_id,
+                        lease_owner, lease_token)
 SELECT u.id, u.state, u.attempts, u.last_result, u.finished_at,
        CASE WHEN u.named THEN u.acquirer_id ELSE gone.acquirer_id END,
-       CASE WHEN u.named THEN u.psp_id ELSE gone.psp_id END
+       CASE WHEN u.named THEN u.psp_id ELSE gone.psp_id END,
+       $7, u.token
 FROM u JOIN gone USING (id)
 ON CONFLICT (id) DO NOTHING
 RETURNING id";
 
-/// Finished outcomes already stored exactly as these updates say.
+/// Finished outcomes these very updates stored: written under their claim (owner and token),
+/// not only alike. Another host that took the claim over may have stored the same state and
+/// attempts (both delivered at their first attempt): that is a lost lease here.
 const LANDED: &str = "
 SELECT o.id FROM nd_outcome o
-JOIN unnest($1::uuid[], $2::int2[], $3::int4[]) AS u(id, state, attempts) USING (id)
-WHERE o.state = u.state AND o.attempts = u.attempts";
+JOIN unnest($1::uuid[], $2::int8[], $3::int2[], $4::int4[]) AS u(id, token, state, attempts)
+  USING (id)
+WHERE o.lease_owner = $5 AND o.lease_token = u.token
+  AND o.state = u.state AND o.attempts = u.attempts";
 
 pub(super) struct Outcomes(pub(super) Arc<Shared>);
 
@@ -332,13 +338,17 @@ async fn outcomes(
         .collect();
     if !unmatched.is_empty() {
         let ids: Vec<Uuid> = unmatched.iter().map(|u| uid(u.id)).collect();
+        let tokens: Vec<i64> = unmatched.iter().map(|u| token(&u.lease)).collect();
         let states: Vec<i16> = unmatched.iter().map(|u| i16::from(u.state.tag())).collect();
         let attempts: Vec<i32> = unmatched
             .iter()
             .map(|u| i32::try_from(u.attempts).unwrap_or(i32::MAX))
             .collect();
         let rows = client
-            .query(LANDED, &[&ids, &states, &attempts])
+            .query(
+                LANDED,
+                &[&ids, &tokens, &states, &attempts, &shared.owner()],
+            )
             .await
             .map_err(|e| pg_err("reading outcomes an earlier try may have written", e))?;
         applied.extend(rows.iter().map(|r| r.get::<_, Uuid>(0)));

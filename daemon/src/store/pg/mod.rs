@@ -13,7 +13,7 @@
 //! so the trait's blocking reads can wait on it from any thread (they are called from
 //! `spawn_blocking`, where a nested `block_on` of the caller's runtime is not allowed).
 //!
-//! Where the schema (v3) departs from POSTGRES.md, and why:
+//! Where the schema (v4) departs from POSTGRES.md, and why:
 //! - *Attempt log.* The design keeps attempt history out of the database (logs and metrics);
 //!   CONTRACT.md §2.1 wants the last 20 per notification from the API. It is `nd_attempt`, one
 //!   row per notification (an array of attempts.rs's entries), never a row per attempt and never
@@ -28,6 +28,10 @@
 //! - *Redeliver* leaves the row unleased and due; the claimers take it (no NOTIFY yet).
 //! - *Dead-letter hooks* (schema v3, `hooks.rs`): a hook is a notification row with `hook_of`
 //!   set, inserted in the outcome transaction that ends its notification, leased to the writer.
+//! - *Finishing claim* (schema v4): `nd_outcome` keeps the owner and token of the claim that
+//!   wrote it. A retried final write is done only if it finds its own claim there; the same
+//!   state and attempts written by the host that took the claim over is a lost lease. A
+//!   redelivery continues the token from it, so the claim after is never the claim before.
 
 mod accept;
 mod claim;

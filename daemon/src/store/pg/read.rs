@@ -188,13 +188,18 @@ pub(super) async fn redeliver(
         .await
         .map_err(|e| pg_err("starting a redeliver transaction", e))?;
     // The state check again, in the statement: another host may have redelivered it meanwhile.
+    // The claim count goes on from the claim that finished it (the next claim takes the next
+    // token), so a late write of that claim is refused like any lost lease. An outcome stored
+    // by schema v3 has no token: the database's clock in milliseconds is far above any count
+    // of claims a row has had, and fences compare tokens only for equality.
     let moved = tx
         .execute(
             "WITH o AS (DELETE FROM nd_outcome WHERE id = $1 AND state IN (3, 4)
-                        RETURNING id, last_result, acquirer_id, psp_id)
+                        RETURNING id, last_result, acquirer_id, psp_id, lease_token)
              INSERT INTO nd_queue (id, order_hash, due_at, next_attempt_at, last_result,
-                                   acquirer_id, psp_id)
-             SELECT id, $2, $3, $3, last_result, acquirer_id, psp_id FROM o",
+                                   acquirer_id, psp_id, lease_token)
+             SELECT id, $2, $3, $3, last_result, acquirer_id, psp_id,
+                    coalesce(lease_token, nd_now()) FROM o",
             &[&uid(id), &order_hash(&current.order_key), &millis(now)],
         )
         .await

@@ -15,10 +15,10 @@ use crate::store::StoreError;
 const LOCK_KEY: i64 = 0x6e64_2d73_6368_656d;
 
 /// The newest schema this release writes.
-pub const VERSION: i32 = 3;
+pub const VERSION: i32 = 4;
 
 /// Migration `n` (1-based) brings the schema from version n-1 to n, in one transaction.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Times are epoch milliseconds (bigint) like `UnixMillis`; "now" is the database's clock
 /// (`nd_now()`) wherever hosts must agree on it (leases, due times of claims).
@@ -112,6 +112,15 @@ CREATE TABLE nd_endpoint (
 /// `nd_idem` row.
 const V3: &str = r#"
 ALTER TABLE nd_notification ADD COLUMN hook_of uuid;
+"#;
+
+/// The claim that finished each notification (`claim.rs` FINISH): a write retried after its
+/// COMMIT answer was lost knows its own outcome from one another host wrote meanwhile with the
+/// same state and attempts (then its lease was lost), and a redelivery carries the claim count
+/// on, so a stale write of the claim before it cannot pass the fence of the claim after it.
+/// Nullable without a default: no rewrite, and outcomes of v3 carry none.
+const V4: &str = r#"
+ALTER TABLE nd_outcome ADD COLUMN lease_owner int, ADD COLUMN lease_token bigint;
 "#;
 
 /// Creates or upgrades the schema to [`VERSION`]; refuses a newer one.

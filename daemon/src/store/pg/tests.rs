@@ -114,6 +114,11 @@ pub(super) fn stored_lease(answer: Accepted) -> Lease {
 
 pub(super) const LONG: Duration = Duration::from_secs(60);
 
+/// `nd_schema`'s versions once this release migrated: one row per migration, 1 to the newest.
+pub(super) fn every_version() -> Vec<String> {
+    (1..=super::SCHEMA_VERSION).map(|v| v.to_string()).collect()
+}
+
 #[test]
 fn three_hosts_migrate_an_empty_database_at_once_into_one_schema() {
     let Some((_cluster, url)) = database("migrate_race") else {
@@ -138,11 +143,14 @@ fn three_hosts_migrate_an_empty_database_at_once_into_one_schema() {
     assert_eq!(ids.len(), 3, "each host has its own number");
     assert_eq!(
         sql(&url, "SELECT version FROM nd_schema ORDER BY version"),
-        ["1", "2", "3"]
+        every_version()
     );
     // Opening again is a no-op.
     drop(open(&url, LONG));
-    assert_eq!(sql(&url, "SELECT count(*) FROM nd_schema"), ["3"]);
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM nd_schema"),
+        [super::SCHEMA_VERSION.to_string()]
+    );
 }
 
 #[test]
@@ -362,6 +370,69 @@ fn a_finished_outcome_written_again_after_its_answer_was_lost_is_done_not_a_lost
         [Applied::LeaseLost],
         "an outcome the store does not hold is still refused"
     );
+}
+
+#[test]
+fn the_same_outcome_stored_by_the_host_that_took_the_claim_over_is_a_lost_lease_here() {
+    // Host a is stopped mid-attempt past its lease; b claims and delivers at its first attempt.
+    // a's answer (also S at its first attempt) finds an outcome alike in every column it
+    // writes: it is b's, so a's lease was lost, and a must not count a delivery of its own.
+    let Some((_cluster, url)) = database("landed_other") else {
+        return;
+    };
+    let (a, b) = (open(&url, LONG), open(&url, LONG));
+    let lease = stored_lease(a.accept(vec![record(1, "p1")]).wait().unwrap()[0]);
+    sql(&url, "UPDATE nd_queue SET due_at = 0");
+    let taken = b.claim(10).wait().unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        b.update(vec![outcome(1, taken[0].1, State::Delivered)])
+            .wait()
+            .unwrap(),
+        [Applied::Done]
+    );
+    assert_eq!(
+        a.update(vec![outcome(1, lease, State::Delivered)])
+            .wait()
+            .unwrap(),
+        [Applied::LeaseLost]
+    );
+    // b's own repeat (its COMMIT answer lost) is still done.
+    assert_eq!(
+        b.update(vec![outcome(1, taken[0].1, State::Delivered)])
+            .wait()
+            .unwrap(),
+        [Applied::Done]
+    );
+}
+
+#[test]
+fn a_late_write_of_the_claim_before_a_redelivery_is_refused_by_the_claim_after_it() {
+    // The host's dead-letter write is retried after its COMMIT answer was lost; meanwhile the
+    // operator redelivered it and the same host claimed it again. Were the token counted
+    // afresh, the stale write would pass the new claim's fence and end it unattempted.
+    let Some((_cluster, url)) = database("redeliver_token") else {
+        return;
+    };
+    let store = open(&url, LONG);
+    let first = stored_lease(store.accept(vec![record(1, "p1")]).wait().unwrap()[0]);
+    let dead = outcome(1, first, State::Dead);
+    assert_eq!(
+        store.update(vec![dead.clone()]).wait().unwrap(),
+        [Applied::Done]
+    );
+    assert!(matches!(
+        store.redeliver(id(1), UnixMillis(9_000)).wait().unwrap(),
+        crate::store::RedeliverOutcome::Started(_)
+    ));
+    let again = store.claim(10).wait().unwrap();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].1, first, "a new claim, not the one that ended it");
+    assert_eq!(
+        store.update(vec![dead]).wait().unwrap(),
+        [Applied::LeaseLost]
+    );
+    assert_eq!(store.get(id(1)).unwrap().unwrap().state, State::Pending);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use notifyd_core::{Api, UnixMillis};
 use uuid::Uuid;
 
-use super::tests::{LONG, database, id, open, sql, stored_lease};
+use super::tests::{LONG, database, every_version, id, open, sql, stored_lease};
 use crate::store::{
     AttemptEntry, AttemptUpdate, Lease, NotificationRecord, ReceiverIds, RedbStore,
     RedeliverOutcome, SearchFilter, SignatureNote, State, Store, StoreOptions,
@@ -290,7 +290,7 @@ fn a_database_left_by_schema_v1_migrates_to_v2_with_its_notifications() {
     let store = open(&url, LONG);
     assert_eq!(
         sql(&url, "SELECT version FROM nd_schema ORDER BY version"),
-        ["1", "2", "3"]
+        every_version()
     );
     let pending = store.get(id(1)).unwrap().unwrap();
     assert_eq!((pending.state, pending.attempts), (State::Pending, 2));
@@ -335,7 +335,7 @@ fn a_database_left_by_schema_v1_migrates_to_v2_with_its_notifications() {
 }
 
 #[test]
-fn a_database_left_by_schema_v2_migrates_to_v3_and_stores_hooks_of_its_notifications() {
+fn a_database_left_by_schema_v2_migrates_to_the_newest_and_stores_hooks_of_its_notifications() {
     let Some((_cluster, url)) = database("migrate_v2") else {
         return;
     };
@@ -344,12 +344,12 @@ fn a_database_left_by_schema_v2_migrates_to_v3_and_stores_hooks_of_its_notificat
     let store = open(&url, LONG);
     assert_eq!(
         sql(&url, "SELECT version FROM nd_schema ORDER BY version"),
-        ["1", "2", "3"]
+        every_version()
     );
     let pending = store.get(id(1)).unwrap().unwrap();
     assert_eq!((pending.state, pending.hook_of), (State::Pending, None));
     assert_eq!(store.get(id(2)).unwrap().unwrap().state, State::Delivered);
-    // The v2 row ends dead under v3: its hook is stored with the outcome and names it.
+    // The v2 row ends dead under v3 and later: its hook is stored with the outcome and names it.
     let claimed = store.claim(10).wait().unwrap();
     assert_eq!(claimed.len(), 1);
     let mut dead = update(1, State::Dead, 3, None);
@@ -366,4 +366,31 @@ fn a_database_left_by_schema_v2_migrates_to_v3_and_stores_hooks_of_its_notificat
         .unwrap();
     assert_eq!(store.get(id(1)).unwrap().unwrap().state, State::Dead);
     assert_eq!(store.get(id(60)).unwrap().unwrap().hook_of, Some(id(1)));
+}
+
+#[test]
+fn a_dead_letter_stored_by_schema_v3_redelivers_under_v4_with_a_claim_no_earlier_one_had() {
+    // v3 kept no finishing claim: the redelivery cannot count on from it, and must still not
+    // hand out a token the claims before it had (they counted from 1).
+    let Some((_cluster, url)) = database("migrate_v3") else {
+        return;
+    };
+    old_database(&url, 3);
+    sql(&url, "UPDATE nd_outcome SET state = 3");
+    let store = open(&url, LONG);
+    assert_eq!(
+        sql(&url, "SELECT version FROM nd_schema ORDER BY version"),
+        every_version()
+    );
+    assert!(matches!(
+        store.redeliver(id(2), UnixMillis(9_000)).wait().unwrap(),
+        RedeliverOutcome::Started(_)
+    ));
+    let claimed = store.claim(10).wait().unwrap();
+    let token = claimed
+        .iter()
+        .find(|(r, _)| r.id == id(2))
+        .map(|(_, lease)| lease.token)
+        .expect("the redelivered dead letter is claimed");
+    assert!(token > 1_000_000, "not a count from 1 again: {token}");
 }
