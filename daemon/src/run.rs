@@ -237,9 +237,10 @@ pub async fn start_with(
     };
     // A shared store's pending work is claimed under leases as shards have room, never loaded
     // wholesale: other hosts deliver it too.
-    let recovered = match &shared {
-        None => recover(&running.app, retention).await,
-        Some(pg) => {
+    let recovered = match (restore_holds(&running.app).await, &shared) {
+        (Err(e), _) => Err(e),
+        (Ok(()), None) => recover(&running.app, retention).await,
+        (Ok(()), Some(pg)) => {
             let (app, stop) = (running.app.clone(), running.stop.clone());
             let backlog = 2 * config.delivery.max_in_flight.get();
             running
@@ -330,6 +331,19 @@ async fn open_embedded(
 fn host_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     format!("{}:{}", host.trim(), std::process::id())
+}
+
+/// Holds the endpoints operators hold (the store keeps them), before any notification is
+/// queued: a restart in a merchant's maintenance window must not send to it.
+async fn restore_holds(app: &App) -> Result<(), StartError> {
+    let held = app.store.holds().await.map_err(StartError::Recovery)?;
+    for endpoint in &held {
+        app.dispatcher.hold(endpoint).await;
+    }
+    if !held.is_empty() {
+        tracing::warn!(endpoints = ?held, "Endpoints held by an operator; nothing is sent to them until resumed.");
+    }
+    Ok(())
 }
 
 /// Loads what the store holds: idempotency records (so repeats are still recognised) and every

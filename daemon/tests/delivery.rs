@@ -247,6 +247,59 @@ async fn the_first_schedule_entry_delays_the_first_attempt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_hold_outlives_a_restart_until_resumed() {
+    let mut h = Harness::start("S").await;
+    let endpoint = h.merchant.addr().to_string();
+    let (status, _) = h
+        .post(
+            &format!("/v1/endpoints/{endpoint}/hold"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let id = h
+        .submit(&payment(&h.merchant_url("/n"), "PAY-HOLD-R"))
+        .await;
+    h.restart().await;
+    let (_, list) = h.get("/v1/endpoints").await;
+    let e = &list["endpoints"][0];
+    assert_eq!(
+        (
+            e["endpoint"].as_str(),
+            e["state"].as_str(),
+            e["pending"].as_u64()
+        ),
+        (Some(endpoint.as_str()), Some("held"), Some(1)),
+        "{list}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        h.merchant.count(),
+        0,
+        "held again before recovery queued it"
+    );
+    let (status, _) = h
+        .post(
+            &format!("/v1/endpoints/{endpoint}/resume"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    h.wait_state(&id, "delivered").await;
+    // The resume is kept too: a second restart holds nothing.
+    h.restart().await;
+    let (_, list) = h.get("/v1/endpoints").await;
+    assert!(
+        list["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["state"] != "held"),
+        "{list}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_hold_stops_an_endpoint_without_spending_attempts_until_resume() {
     let h = Harness::start("S").await;
     let endpoint = h.merchant.addr().to_string();

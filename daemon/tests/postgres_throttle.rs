@@ -1,6 +1,6 @@
 //! A throttle pause one host learns holds on every host of the database (CONTRACT.md §7), while
-//! each host keeps its own concurrency limit (AIMD). Two notifyd hosts on a private PostgreSQL,
-//! one receiver on loopback that throttles its first request for 4 s.
+//! each host keeps its own concurrency limit (AIMD); so does an operator's hold asked of one
+//! host, past a restart. Two notifyd hosts on a private PostgreSQL, receivers on loopback.
 
 mod support;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use notifyd_daemon::config::{PostgresConfig, StoreBackend};
 use notifyd_daemon::test_pg::Cluster;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::trust::{Receiver, ack_s};
 use support::{Harness, payment};
 
@@ -25,20 +25,31 @@ fn endpoint_of(list: &Value, endpoint: &str) -> Value {
         .unwrap_or_else(|| panic!("{endpoint} not listed: {list}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttle_answer_on_one_host_pauses_the_endpoint_on_the_other() {
+/// Two notifyd hosts on a fresh database of a private cluster (None: no PostgreSQL here).
+async fn two_hosts(database: &str) -> Option<(Cluster, Harness, Harness)> {
     let cluster = match Cluster::start() {
         Ok(c) => c,
-        Err(reason) => return support::skip(&reason),
+        Err(reason) => {
+            support::skip(&reason);
+            return None;
+        }
     };
     let backend = StoreBackend::Postgres(PostgresConfig {
-        url: cluster.database("throttle").expect("createdb"),
+        url: cluster.database(database).expect("createdb"),
         lease: Duration::from_secs(15),
         pool_size: 4,
     });
     let b2 = backend.clone();
     let a = Harness::start_with("S", move |c| c.store.backend = backend).await;
     let b = Harness::start_with("S", move |c| c.store.backend = b2).await;
+    Some((cluster, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttle_answer_on_one_host_pauses_the_endpoint_on_the_other() {
+    let Some((_cluster, a, b)) = two_hosts("throttle").await else {
+        return;
+    };
 
     // The first request is throttled with Retry-After; every later one is acknowledged. The
     // arrival time of each is kept.
@@ -124,4 +135,81 @@ async fn a_throttle_answer_on_one_host_pauses_the_endpoint_on_the_other() {
             t.duration_since(throttled_at)
         );
     }
+}
+
+/// Waits until `host` lists `endpoint` in `state`; answers its view.
+async fn wait_endpoint(host: &Harness, endpoint: &str, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, list) = host.get("/v1/endpoints").await;
+        let known = list["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["endpoint"] == endpoint)
+            .cloned();
+        if let Some(e) = known.filter(|e| e["state"] == state) {
+            return e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{endpoint} never {state}: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_hold_asked_of_one_host_holds_on_every_host_and_after_a_restart() {
+    let Some((_cluster, a, mut b)) = two_hosts("holds").await else {
+        return;
+    };
+    // Both hosts deliver to a's receiver.
+    let endpoint = a.merchant.addr().to_string();
+    let url = a.merchant_url("/n");
+
+    let (status, body) = a
+        .post(&format!("/v1/endpoints/{endpoint}/hold"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, body["changed"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let on_b = wait_endpoint(&b, &endpoint, "held").await;
+    assert_eq!(on_b["heldByOperator"], true, "{on_b}");
+    // Each host leases what it accepts: b's own shards hold these, under a's hold.
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let host = if n % 2 == 0 { &a } else { &b };
+        ids.push(host.submit(&payment(&url, &format!("PAY-H{n}"))).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        a.merchant.count(),
+        0,
+        "neither host sends to a held endpoint"
+    );
+
+    // A host started later holds it before it claims anything.
+    b.restart().await;
+    let on_b = wait_endpoint(&b, &endpoint, "held").await;
+    assert_eq!(on_b["heldByOperator"], true, "{on_b}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(a.merchant.count(), 0, "still held after b's restart");
+
+    // Resumed on the other host than the one that held it: both send again.
+    let (status, body) = b
+        .post(&format!("/v1/endpoints/{endpoint}/resume"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, body["changed"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    for id in &ids {
+        let s = a.wait_state(id, "delivered").await;
+        assert_eq!(s["attempts"], 1, "the hold spent no attempt: {s}");
+    }
+    wait_endpoint(&a, &endpoint, "ok").await;
 }

@@ -442,6 +442,20 @@ impl<T> Scheduler<T> {
         released
     }
 
+    /// Ends an operator's hold only (one lifted on another host sharing the store): a hold this
+    /// host's own answers caused stays, with its probes. True when it ended one.
+    pub fn resume_operator_hold(&mut self, now: UnixMillis, endpoint: &str) -> bool {
+        let Some(&index) = self.by_name.get(endpoint) else {
+            return false;
+        };
+        let ep = &mut self.endpoints[index as usize];
+        if ep.hold_kind() != Some(HoldKind::Operator) || !ep.release(now) {
+            return false;
+        }
+        self.touch(index, now);
+        true
+    }
+
     /// Ends every hold caused by an answer about our side (a configuration reload may have fixed
     /// what the receiver refused); operators' holds stay. Returns how many ended.
     pub fn release_our_side_holds(&mut self, now: UnixMillis) -> usize {

@@ -465,6 +465,26 @@ fn an_operator_hold_sends_no_probes_and_resume_lets_due_ones_go() {
 }
 
 #[test]
+fn an_operator_hold_lifted_elsewhere_ends_here_but_a_hold_from_answers_stays() {
+    let mut sim = Sim::new(8, 100);
+    sim.add(1, EP, 1);
+    sim.started();
+    sim.answer(1, our_side());
+    assert!(
+        !sim.s.resume_operator_hold(sim.now, EP),
+        "held by an answer, not by an operator"
+    );
+    assert_eq!(sim.state(), EndpointState::Held);
+    sim.s.hold(sim.now, "ops:443");
+    sim.add(2, "ops:443", 2);
+    assert!(sim.started().is_empty());
+    assert!(sim.s.resume_operator_hold(sim.now, "ops:443"));
+    assert!(!sim.s.resume_operator_hold(sim.now, "ops:443"));
+    assert_eq!(sim.started(), vec![2]);
+    assert!(!sim.s.resume_operator_hold(sim.now, "never.seen:443"));
+}
+
+#[test]
 fn a_reload_releases_holds_caused_by_answers() {
     let mut sim = Sim::new(8, 100);
     sim.add(1, EP, 1);

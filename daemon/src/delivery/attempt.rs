@@ -362,6 +362,12 @@ mod tests {
         fn prune(&self, _: UnixMillis, _: usize) -> StoreFuture<PruneStats> {
             StoreFuture::ready(Err(StoreError::Closed))
         }
+        fn set_hold(&self, _: &str, _: bool, _: UnixMillis) -> StoreFuture<()> {
+            StoreFuture::ready(Err(StoreError::Closed))
+        }
+        fn holds(&self) -> StoreFuture<Vec<String>> {
+            StoreFuture::ready(Err(StoreError::Closed))
+        }
         fn get(&self, _: NotificationId) -> Result<Option<NotificationRecord>, StoreError> {
             Err(StoreError::Closed)
         }

@@ -2,6 +2,7 @@
 //! room, and keep the leases this host holds alive (POSTGRES.md §3, §5). The embedded store
 //! runs none of it: it owns everything from recovery on.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,11 @@ pub(crate) async fn claim_loop(
     backlog: usize,
     stop: CancellationToken,
 ) {
+    // The holds applied on this host, as last read: start-up applied them already.
+    let mut holds: HashSet<String> = HashSet::new();
     loop {
         share_pauses(&app, &store).await;
+        share_holds(&app, &store, &mut holds).await;
         let room = backlog
             .saturating_sub(app.dispatcher.pending())
             .min(CLAIM_BATCH);
@@ -68,6 +72,26 @@ async fn share_pauses(app: &App, store: &PgStore) {
         }
         Err(e) => tracing::warn!(error = %e, "Reading endpoint pauses failed; will try again."),
     }
+}
+
+/// Applies the operators' holds recorded by any host: a hold asked of one host holds on every
+/// host within one claim cycle, and so does its end. Only an operator's hold is ended here; a
+/// hold this host's own answers caused stays.
+async fn share_holds(app: &App, store: &PgStore, applied: &mut HashSet<String>) {
+    let now: HashSet<String> = match store.holds().await {
+        Ok(holds) => holds.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "Reading operators' holds failed; will try again.");
+            return;
+        }
+    };
+    for endpoint in now.difference(applied) {
+        app.dispatcher.hold(endpoint).await;
+    }
+    for endpoint in applied.difference(&now) {
+        app.dispatcher.resume_operator_hold(endpoint).await;
+    }
+    *applied = now;
 }
 
 async fn enqueue(

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::attempt::AttemptCtx;
 use super::job::Job;
 use super::report::EndpointView;
-use super::shard::{Shard, ShardMsg, ShardParts};
+use super::shard::{HoldChange, Shard, ShardMsg, ShardParts};
 use crate::clock::Clock;
 use crate::metrics;
 use crate::profile::{Profile, Profiles};
@@ -185,20 +185,27 @@ impl Dispatcher {
     /// attempts or deadline spent, until [`Dispatcher::resume`]. True when it was not already
     /// held by an operator; false too once the dispatcher has shut down.
     pub async fn hold(&self, endpoint: &str) -> bool {
-        self.hold_or_resume(endpoint, true).await
+        self.change_hold(endpoint, HoldChange::Hold).await
     }
 
     /// Ends a hold of `endpoint`, of either kind; its due notifications go at once. True when it
     /// was held.
     pub async fn resume(&self, endpoint: &str) -> bool {
-        self.hold_or_resume(endpoint, false).await
+        self.change_hold(endpoint, HoldChange::Resume).await
     }
 
-    async fn hold_or_resume(&self, endpoint: &str, hold: bool) -> bool {
+    /// Ends an operator's hold of `endpoint` lifted on another host of a shared store; a hold
+    /// this host's own answers caused stays. True when it ended one.
+    pub async fn resume_operator_hold(&self, endpoint: &str) -> bool {
+        self.change_hold(endpoint, HoldChange::ResumeOperatorHold)
+            .await
+    }
+
+    async fn change_hold(&self, endpoint: &str, change: HoldChange) -> bool {
         let (tx, rx) = oneshot::channel();
         let shard = &self.shards[self.shard_of_endpoint(endpoint)];
         if shard
-            .send(ShardMsg::Hold(endpoint.into(), hold, tx))
+            .send(ShardMsg::Hold(endpoint.into(), change, tx))
             .is_err()
         {
             return false;

@@ -37,8 +37,8 @@ pub(super) enum ShardMsg {
     Recorded(NotificationId),
     /// The store refused the decision: another host's lease took this notification over.
     Lost(NotificationId),
-    /// An operator's hold (true) or resume (false) of an endpoint; answers whether it changed.
-    Hold(Box<str>, bool, oneshot::Sender<bool>),
+    /// An operator's hold or resume of an endpoint; answers whether it changed.
+    Hold(Box<str>, HoldChange, oneshot::Sender<bool>),
     /// A throttle pause another host learned (shared store), lasting this long from now.
     Pause(Box<str>, std::time::Duration),
     /// A configuration reload: holds caused by answers about our side end.
@@ -51,6 +51,17 @@ pub(super) enum ShardMsg {
     WaitingFor(NotificationId, oneshot::Sender<Option<NotificationId>>),
     /// Every shared-store claim this shard holds, to renew.
     Held(oneshot::Sender<Vec<(NotificationId, Lease)>>),
+}
+
+/// What an operator asked of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HoldChange {
+    Hold,
+    /// Ends a hold of either kind (the operator asked this host).
+    Resume,
+    /// Ends an operator's hold only (lifted on another host of a shared store): a hold this
+    /// host's answers caused stays.
+    ResumeOperatorHold,
 }
 
 pub(super) struct Shard {
@@ -132,15 +143,20 @@ impl Shard {
             ShardMsg::Answered(answered) => self.answered(*answered),
             ShardMsg::Recorded(id) => self.recorded(id),
             ShardMsg::Lost(id) => self.lost(id),
-            ShardMsg::Hold(endpoint, hold, reply) => {
+            ShardMsg::Hold(endpoint, change, reply) => {
                 let now = self.ctx.clock.now();
-                let changed = if hold {
-                    self.sched.hold(now, &endpoint)
-                } else {
-                    self.sched.resume(now, &endpoint)
+                let changed = match change {
+                    HoldChange::Hold => self.sched.hold(now, &endpoint),
+                    HoldChange::Resume => self.sched.resume(now, &endpoint),
+                    HoldChange::ResumeOperatorHold => {
+                        self.sched.resume_operator_hold(now, &endpoint)
+                    }
                 };
                 if changed {
-                    let verb = if hold { "held" } else { "resumed" };
+                    let verb = match change {
+                        HoldChange::Hold => "held",
+                        HoldChange::Resume | HoldChange::ResumeOperatorHold => "resumed",
+                    };
                     tracing::warn!(endpoint = %endpoint, "Endpoint {verb} by an operator.");
                 }
                 let _ = reply.send(changed);

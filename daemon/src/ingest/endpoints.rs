@@ -3,9 +3,12 @@
 use notifyd_core::UnixMillis;
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use super::respond::Reply;
 use crate::app::App;
 use crate::delivery::EndpointView;
+use crate::store::StoreError;
 
 fn time(t: Option<UnixMillis>) -> Value {
     t.map_or(Value::Null, |t| json!(t.rfc3339_millis().to_string()))
@@ -35,15 +38,37 @@ pub async fn list(app: &App) -> Reply {
 }
 
 /// `POST /v1/endpoints/{endpoint}/hold` (`hold`) or `/resume`.
-pub async fn hold(app: &App, endpoint: &str, hold: bool) -> Reply {
+///
+/// The hold is recorded in the store before the shards hear of it, so it outlives a restart
+/// and, on a shared store, every host's claimer applies it within a claim cycle. The write and
+/// the shards' change run in their own task: a client hanging up between them cannot leave the
+/// store saying one thing and this host doing another.
+pub async fn hold(app: &Arc<App>, endpoint: &str, hold: bool) -> Reply {
     let endpoint = percent_decode(endpoint);
     if endpoint.is_empty() || endpoint.contains(['/', ' ']) {
         return Reply::invalid("endpoint: must be host:port");
     }
-    let changed = if hold {
-        app.dispatcher.hold(&endpoint).await
-    } else {
-        app.dispatcher.resume(&endpoint).await
+    let task = tokio::spawn({
+        let (app, endpoint) = (app.clone(), endpoint.clone());
+        async move {
+            app.store.set_hold(&endpoint, hold, app.clock.now()).await?;
+            Ok::<_, StoreError>(if hold {
+                app.dispatcher.hold(&endpoint).await
+            } else {
+                app.dispatcher.resume(&endpoint).await
+            })
+        }
+    });
+    let changed = match task.await {
+        Ok(Ok(changed)) => changed,
+        Ok(Err(e)) => {
+            tracing::error!(endpoint = %endpoint, error = %e, "Could not record an operator's hold or resume; nothing changed.");
+            return Reply::unavailable("the store could not record the change; nothing changed");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "A hold task ended without an answer.");
+            return Reply::unavailable("the change did not complete; retry");
+        }
     };
     let message = match (hold, changed) {
         (true, true) => "endpoint held",

@@ -46,6 +46,8 @@ pub(super) enum Op {
     ),
     Redeliver(NotificationId, UnixMillis, Reply<RedeliverOutcome>),
     Prune(UnixMillis, usize, Reply<PruneStats>),
+    /// An operator's hold of an endpoint (true, since the time given) or its end.
+    SetHold(String, bool, UnixMillis, Reply<()>),
     /// Finish what is queued before it, then exit.
     Shutdown,
 }
@@ -64,7 +66,7 @@ impl Op {
                         .sum::<usize>()
                     + hooks.iter().map(|h| h.body.len() + 256).sum::<usize>()
             }
-            Op::Redeliver(..) | Op::Prune(..) | Op::Shutdown => 128,
+            Op::Redeliver(..) | Op::Prune(..) | Op::SetHold(..) | Op::Shutdown => 128,
         }
     }
 }
@@ -282,6 +284,10 @@ fn apply_all(txn: &WriteTransaction, batch: &[Op]) -> Result<Vec<Outcome>, Store
                 Outcome::Redeliver(op_level(redeliver(&mut t, *id, *now))?)
             }
             Op::Prune(before, limit, _) => Outcome::Prune(Ok(prune(&mut t, *before, *limit)?)),
+            Op::SetHold(endpoint, held, at, _) => {
+                t.set_hold(endpoint, held.then_some(*at))?;
+                Outcome::Unit
+            }
             Op::Shutdown => Outcome::Unit,
         };
         outcomes.push(outcome);
@@ -393,6 +399,9 @@ fn answer(op: Op, outcome: Result<Outcome, StoreError>) {
         }
         (Op::Prune(_, _, tx), Err(e)) => {
             let _ = tx.send(Err(e));
+        }
+        (Op::SetHold(_, _, _, tx), outcome) => {
+            let _ = tx.send(outcome.map(drop));
         }
         // Outcomes are built from the same op, so a mismatch cannot occur; the sender is
         // dropped, which the caller reads as `Closed`.

@@ -150,6 +150,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the writer for long. Pending notifications are never pruned.
     fn prune(&self, older_than: UnixMillis, limit: usize) -> StoreFuture<PruneStats>;
 
+    /// Records an operator's hold of `endpoint` (`held`) or its end, so that it outlives a
+    /// restart and, on a shared store, holds on every host (each reads [`Store::holds`]).
+    fn set_hold(&self, endpoint: &str, held: bool, now: UnixMillis) -> StoreFuture<()>;
+
+    /// The endpoints operators hold, in no order.
+    fn holds(&self) -> StoreFuture<Vec<String>>;
+
     /// One notification by id.
     fn get(&self, id: NotificationId) -> Result<Option<NotificationRecord>, StoreError>;
 

@@ -12,6 +12,7 @@
 //! | `by_payment_request_id` | paymentRequestId ⇒ ids (multimap) | `inquiryPayment` without paymentId |
 //! | `attempts` | (id, seq) → entry | the attempt log (attempts.rs) |
 //! | `by_partner_id`, `by_endpoint`, `by_state` | (key, id) → () | operator search (search.rs) |
+//! | `holds` | endpoint → held since | operators' holds, which outlive a restart |
 //!
 //! Every change to a record goes through [`WriteTables`], which removes the old record's index
 //! entries and inserts the new one's in the same transaction.
@@ -49,6 +50,8 @@ const OLD_IDEMPOTENCY: TableDefinition<'_, u128, (u128, u128, u64)> =
     TableDefinition::new("idempotency");
 const OLD_IDEMPOTENCY_BY_TIME: TableDefinition<'_, (u64, u128), ()> =
     TableDefinition::new("idempotency_by_time");
+/// Opened only by a hold's own transaction and at start, not by every commit.
+pub(super) const HOLDS: TableDefinition<'_, &str, u64> = TableDefinition::new("holds");
 pub(super) const BY_PAYMENT_ID: MultimapTableDefinition<'_, &str, u128> =
     MultimapTableDefinition::new("by_payment_id");
 pub(super) const BY_PAYMENT_REQUEST_ID: MultimapTableDefinition<'_, &str, u128> =
@@ -56,6 +59,7 @@ pub(super) const BY_PAYMENT_REQUEST_ID: MultimapTableDefinition<'_, &str, u128> 
 
 /// Every table, opened for writing inside one transaction.
 pub(super) struct WriteTables<'txn> {
+    txn: &'txn WriteTransaction,
     notifications: Table<'txn, u128, &'static [u8]>,
     bodies: Table<'txn, u128, &'static [u8]>,
     pending: Table<'txn, u128, ()>,
@@ -73,6 +77,7 @@ impl<'txn> WriteTables<'txn> {
     /// Opens (creating on first use) every table.
     pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(WriteTables {
+            txn,
             notifications: txn.open_table(NOTIFICATIONS).map_err(db)?,
             bodies: txn.open_table(BODIES).map_err(db)?,
             pending: txn.open_table(PENDING).map_err(db)?,
@@ -152,6 +157,20 @@ impl<'txn> WriteTables<'txn> {
         self.write_meta(new)?;
         self.search.moved(old, new)?;
         self.insert_state_index(new)
+    }
+
+    /// Holds `endpoint` since `since`, or (None) ends its hold.
+    pub(super) fn set_hold(
+        &mut self,
+        endpoint: &str,
+        since: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        let mut holds = self.txn.open_table(HOLDS).map_err(db)?;
+        match since {
+            Some(at) => holds.insert(endpoint, at.0).map_err(db)?,
+            None => holds.remove(endpoint).map_err(db)?,
+        };
+        Ok(())
     }
 
     /// Appends an attempt log entry (keeping the last [`attempts::MAX_ENTRIES`]).

@@ -392,3 +392,26 @@ async fn search_at_1m() {
         println!("search_at_1m: {label}: {found} found in {best:.2} ms (best of 5)");
     }
 }
+
+#[tokio::test]
+async fn operators_holds_outlive_a_reopen_and_a_resume_is_kept_too() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        assert!(store.holds().await.unwrap().is_empty(), "a fresh store");
+        store
+            .set_hold("a.example:443", true, UnixMillis(1))
+            .await
+            .unwrap();
+        store
+            .set_hold("b.example:443", true, UnixMillis(2))
+            .await
+            .unwrap();
+        store
+            .set_hold("b.example:443", false, UnixMillis(3))
+            .await
+            .unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.holds().await.unwrap(), ["a.example:443"]);
+}

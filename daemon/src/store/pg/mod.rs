@@ -346,6 +346,18 @@ impl Store for PgStore {
         self.wait(async move { operator::search(&inner, &filter).await })
     }
 
+    fn set_hold(&self, endpoint: &str, held: bool, _now: UnixMillis) -> StoreFuture<()> {
+        // The database's clock stamps the hold, as it does pauses and leases.
+        let inner = self.inner.clone();
+        let endpoint = endpoint.to_owned();
+        self.spawn(async move { pause::set_hold(&inner, &endpoint, held).await })
+    }
+
+    fn holds(&self) -> StoreFuture<Vec<String>> {
+        let inner = self.inner.clone();
+        self.spawn(async move { pause::holds(&inner).await })
+    }
+
     fn pause_endpoint(&self, endpoint: &str, pause: Duration) -> StoreFuture<()> {
         let inner = self.inner.clone();
         let endpoint = endpoint.to_owned();

@@ -3,6 +3,11 @@
 //! active pauses once per claim cycle and hands them to its shards, which start no attempt to
 //! the endpoint before the pause ends. The limit itself (AIMD) stays per host.
 //!
+//! Operators' holds live in the same table (`held_at`, schema v4): the host asked records the
+//! hold, every host's claimer reads the holds in the same cycle and holds or resumes the
+//! endpoint on its own shards, so a hold asked of one host holds on all of them, and a host
+//! that starts later holds it before its first claim.
+//!
 //! Pauses travel as durations on the database's clock (`nd_now()`), not as the hosts' own
 //! times, so a host whose clock is off still pauses for as long as the others.
 
@@ -65,4 +70,40 @@ pub(super) async fn paused(shared: &Shared) -> Result<Vec<(String, Duration)>, S
             )
         })
         .collect())
+}
+
+/// Records an operator's hold of `endpoint` (since the database's now) or its end.
+pub(super) async fn set_hold(
+    shared: &Shared,
+    endpoint: &str,
+    held: bool,
+) -> Result<(), StoreError> {
+    let client = pooled(&shared.pool).await?;
+    let statement = if held {
+        // A row made only for the hold carries no pause (0 is long past).
+        "INSERT INTO nd_endpoint AS e (endpoint, paused_until, updated_by, held_at)
+         VALUES ($1, 0, $2, nd_now())
+         ON CONFLICT (endpoint) DO UPDATE
+           SET held_at = coalesce(e.held_at, excluded.held_at), updated_by = excluded.updated_by"
+    } else {
+        "UPDATE nd_endpoint SET held_at = NULL, updated_by = $2 WHERE endpoint = $1"
+    };
+    client
+        .execute(statement, &[&endpoint, &shared.owner()])
+        .await
+        .map_err(|e| pg_err("recording an operator's hold", e))?;
+    Ok(())
+}
+
+/// The endpoints an operator holds (asked of any host).
+pub(super) async fn holds(shared: &Shared) -> Result<Vec<String>, StoreError> {
+    let client = pooled(&shared.pool).await?;
+    let rows = client
+        .query(
+            "SELECT endpoint FROM nd_endpoint WHERE held_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_err("reading operators' holds", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

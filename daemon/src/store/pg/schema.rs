@@ -118,9 +118,11 @@ ALTER TABLE nd_notification ADD COLUMN hook_of uuid;
 /// COMMIT answer was lost knows its own outcome from one another host wrote meanwhile with the
 /// same state and attempts (then its lease was lost), and a redelivery carries the claim count
 /// on, so a stale write of the claim before it cannot pass the fence of the claim after it.
-/// Nullable without a default: no rewrite, and outcomes of v3 carry none.
+/// Operators' holds of endpoints (`pause.rs`), on every host and past restarts. Nullable
+/// without a default: no rewrite, and outcomes of v3 carry no claim.
 const V4: &str = r#"
 ALTER TABLE nd_outcome ADD COLUMN lease_owner int, ADD COLUMN lease_token bigint;
+ALTER TABLE nd_endpoint ADD COLUMN held_at bigint;
 "#;
 
 /// Creates or upgrades the schema to [`VERSION`]; refuses a newer one.

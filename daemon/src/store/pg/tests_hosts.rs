@@ -1,5 +1,5 @@
-//! What the hosts of one database share beyond the queue: throttle pauses, and history pruning
-//! led by one host at a time.
+//! What the hosts of one database share beyond the queue: throttle pauses, operators' holds,
+//! and history pruning led by one host at a time.
 
 use std::time::Duration;
 
@@ -172,4 +172,37 @@ fn one_host_prunes_at_a_time_and_only_history_past_retention_goes() {
         ["1"],
         "the pruned notifications' attempt logs went with them"
     );
+}
+
+#[test]
+fn an_operators_hold_recorded_by_one_host_is_read_by_every_host_and_keeps_pauses() {
+    let Some((_cluster, url)) = database("holds") else {
+        return;
+    };
+    let (a, b) = (open(&url, LONG), open(&url, LONG));
+    assert!(b.holds().wait().unwrap().is_empty());
+    a.pause_endpoint(THROTTLED, Duration::from_secs(60))
+        .wait()
+        .unwrap();
+    a.set_hold(THROTTLED, true, UnixMillis(1)).wait().unwrap();
+    a.set_hold("other.example.com", true, UnixMillis(1))
+        .wait()
+        .unwrap();
+    // Held twice is held once.
+    b.set_hold(THROTTLED, true, UnixMillis(2)).wait().unwrap();
+    let mut held = b.holds().wait().unwrap();
+    held.sort();
+    assert_eq!(held, ["merchant.example.com", "other.example.com"]);
+    assert_eq!(
+        b.paused_endpoints().wait().unwrap().len(),
+        1,
+        "the hold left the pause as it was"
+    );
+    b.set_hold(THROTTLED, false, UnixMillis(3)).wait().unwrap();
+    assert_eq!(a.holds().wait().unwrap(), ["other.example.com"]);
+    // Resuming what nobody held changes nothing.
+    a.set_hold("never.example.com", false, UnixMillis(4))
+        .wait()
+        .unwrap();
+    assert_eq!(a.holds().wait().unwrap(), ["other.example.com"]);
 }
