@@ -17,11 +17,22 @@ use crate::store::{Applied, AttemptEntry, AttemptUpdate, Lease, NotificationReco
 /// Due rows that head their payment (no pending row of the same payment has a smaller `seq`,
 /// POSTGRES.md §4), skipping rows another host is claiming right now. MATERIALIZED and
 /// `ANY(ARRAY(..))` keep the LIMIT a limit and the update a primary-key probe (§3).
+///
+/// Not the rows of an endpoint an operator holds (`pause.rs`): claimed, they would only sit
+/// in the shards, and enough of them would fill every host's local backlog, so that no host
+/// claimed any other merchant's due work until the resume. With no hold anywhere the first
+/// test is true once per statement and nothing more is read; with one, each candidate costs a
+/// primary-key probe of `nd_notification`.
 const CLAIM: &str = "
-WITH cand AS MATERIALIZED (
+WITH held AS MATERIALIZED (SELECT endpoint FROM nd_endpoint WHERE held_at IS NOT NULL),
+cand AS MATERIALIZED (
   SELECT q.id FROM nd_queue q
   WHERE q.due_at <= nd_now()
     AND NOT EXISTS (SELECT 1 FROM nd_queue p WHERE p.order_hash = q.order_hash AND p.seq < q.seq)
+    AND (NOT EXISTS (SELECT 1 FROM held)
+         OR NOT EXISTS (SELECT 1 FROM nd_notification n
+                        JOIN held h ON h.endpoint = split_part(n.order_key, '|', 1)
+                        WHERE n.id = q.id))
   ORDER BY q.due_at LIMIT $1 FOR UPDATE OF q SKIP LOCKED)
 UPDATE nd_queue q SET due_at = nd_now() + $2, lease_owner = $3, lease_token = q.lease_token + 1
 WHERE q.id = ANY (ARRAY(SELECT id FROM cand))

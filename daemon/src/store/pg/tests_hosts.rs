@@ -200,9 +200,37 @@ fn an_operators_hold_recorded_by_one_host_is_read_by_every_host_and_keeps_pauses
     );
     b.set_hold(THROTTLED, false, UnixMillis(3)).wait().unwrap();
     assert_eq!(a.holds().wait().unwrap(), ["other.example.com"]);
+    a.set_hold("other.example.com", false, UnixMillis(3))
+        .wait()
+        .unwrap();
     // Resuming what nobody held changes nothing.
     a.set_hold("never.example.com", false, UnixMillis(4))
         .wait()
         .unwrap();
-    assert_eq!(a.holds().wait().unwrap(), ["other.example.com"]);
+    assert!(a.holds().wait().unwrap().is_empty());
+}
+
+#[test]
+fn no_host_claims_the_rows_of_a_held_endpoint_so_others_work_is_not_crowded_out() {
+    let Some((_cluster, url)) = database("hold_claims") else {
+        return;
+    };
+    let (a, b) = (open(&url, LONG), open(&url, LONG));
+    a.accept(vec![record(1, "p1"), record(2, "p2"), elsewhere(3)])
+        .wait()
+        .unwrap();
+    a.release_all().wait().unwrap();
+    a.set_hold(THROTTLED, true, UnixMillis(1)).wait().unwrap();
+    let ids = |claimed: Vec<(NotificationRecord, crate::store::Lease)>| {
+        let mut ids: Vec<_> = claimed.into_iter().map(|(r, _)| r.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(b.claim(10).wait().unwrap()),
+        [id(3)],
+        "only the other endpoint's"
+    );
+    a.set_hold(THROTTLED, false, UnixMillis(2)).wait().unwrap();
+    assert_eq!(ids(b.claim(10).wait().unwrap()), [id(1), id(2)]);
 }
