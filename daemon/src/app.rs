@@ -51,6 +51,10 @@ pub struct App {
     pub limits: IngestLimits,
     /// Accepted bearer tokens; empty when ingest auth is off.
     pub tokens: Vec<Vec<u8>>,
+    /// Taken across each change of operators' holds (a store write and the shards' change, or
+    /// a claimer's read-and-apply), so that two changes of one endpoint cannot reach the store
+    /// and the shards in opposite orders.
+    pub holds: tokio::sync::Mutex<()>,
     stopping: AtomicBool,
     ready: AtomicBool,
 }
@@ -76,6 +80,7 @@ impl App {
             clock,
             limits,
             tokens,
+            holds: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
             ready: AtomicBool::new(false),
         }

@@ -336,6 +336,8 @@ fn host_name() -> String {
 /// Holds the endpoints operators hold (the store keeps them), before any notification is
 /// queued: a restart in a merchant's maintenance window must not send to it.
 async fn restore_holds(app: &App) -> Result<(), StartError> {
+    // Ingest already listens: a resume asked meanwhile is either read here or waits for this.
+    let _serial = app.holds.lock().await;
     let held = app.store.holds().await.map_err(StartError::Recovery)?;
     for endpoint in &held {
         app.dispatcher.hold(endpoint).await;

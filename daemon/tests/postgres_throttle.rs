@@ -11,7 +11,7 @@ use notifyd_daemon::config::{PostgresConfig, StoreBackend};
 use notifyd_daemon::test_pg::Cluster;
 use serde_json::{Value, json};
 use support::trust::{Receiver, ack_s};
-use support::{Harness, payment};
+use support::{Harness, payment, void};
 
 const PAUSE: Duration = Duration::from_secs(4);
 
@@ -212,4 +212,60 @@ async fn an_operator_hold_asked_of_one_host_holds_on_every_host_and_after_a_rest
         assert_eq!(s["attempts"], 1, "the hold spent no attempt: {s}");
     }
     wait_endpoint(&a, &endpoint, "ok").await;
+
+    // Held on a and resumed on b at once, before a's claimer read the hold: a still resumes
+    // (its claimer compares the record with what a's shards hold, not with its last read).
+    for _ in 0..3 {
+        a.post(&format!("/v1/endpoints/{endpoint}/hold"), &json!({}))
+            .await;
+        b.post(&format!("/v1/endpoints/{endpoint}/resume"), &json!({}))
+            .await;
+        wait_endpoint(&a, &endpoint, "ok").await;
+        wait_endpoint(&b, &endpoint, "ok").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_endpoints_backlog_does_not_keep_a_host_from_claiming_other_work() {
+    // One host, room for 2 x 2 claimed notifications. A held merchant's six, leased by the
+    // host at accept, wait in its shards; a void of another merchant, claimable only once its
+    // payment is final, must still be claimed.
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(reason) => return support::skip(&reason),
+    };
+    let backend = StoreBackend::Postgres(PostgresConfig {
+        url: cluster.database("held_backlog").expect("createdb"),
+        lease: Duration::from_secs(15),
+        pool_size: 4,
+    });
+    let a = Harness::start_with("S", move |c| {
+        c.store.backend = backend;
+        c.delivery.max_in_flight = std::num::NonZeroUsize::new(2).unwrap();
+    })
+    .await;
+    let held = notifyd_daemon::mock_merchant::MockMerchant::start(
+        "127.0.0.1:0".parse().unwrap(),
+        notifyd_daemon::mock_merchant::Respond::Success,
+    )
+    .await
+    .unwrap();
+    let endpoint = held.addr().to_string();
+    let (status, _) = a
+        .post(&format!("/v1/endpoints/{endpoint}/hold"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    for n in 0..6 {
+        a.submit(&payment(
+            &format!("http://{endpoint}/n"),
+            &format!("PAY-HB{n}"),
+        ))
+        .await;
+    }
+    let url = a.merchant_url("/n");
+    let paid = a.submit(&payment(&url, "PAY-OTHER")).await;
+    let voided = a.submit(&void(&url, "PAY-OTHER", "S")).await;
+    a.wait_state(&paid, "delivered").await;
+    a.wait_state(&voided, "delivered").await;
+    assert_eq!(held.count(), 0, "the held merchant got nothing");
 }

@@ -18,26 +18,30 @@ const CLAIM_BATCH: usize = 500;
 const POLL: Duration = Duration::from_millis(500);
 
 /// Claims due work into the shards until `stop`, keeping at most `backlog` notifications queued
-/// locally: more would only age leases in memory that other hosts could be delivering.
+/// locally (not counting those waiting at a held endpoint): more would only age leases in
+/// memory that other hosts could be delivering.
 pub(crate) async fn claim_loop(
     app: Arc<App>,
     store: Arc<PgStore>,
     backlog: usize,
     stop: CancellationToken,
 ) {
-    // The holds applied on this host, as last read: start-up applied them already.
-    let mut holds: HashSet<String> = HashSet::new();
     loop {
         share_pauses(&app, &store).await;
-        share_holds(&app, &store, &mut holds).await;
+        share_holds(&app, &store).await;
+        // What waits at a held endpoint takes no room: a long hold must not keep this host
+        // from claiming everyone else's work (and the claim skips those endpoints' rows).
+        let held = app.dispatcher.held_endpoints().await;
+        let parked: usize = held.iter().map(|h| h.waiting).sum();
+        let held = held.into_iter().map(|h| h.endpoint).collect();
         let room = backlog
-            .saturating_sub(app.dispatcher.pending())
+            .saturating_sub(app.dispatcher.pending().saturating_sub(parked))
             .min(CLAIM_BATCH);
         let mut full = false;
         if room > 0 {
             // Before the round trip: the claims' terms count from no later than the grant.
             let asked = app.clock.now();
-            match store.claim(room).await {
+            match store.claim_except(room, held).await {
                 Ok(claimed) => {
                     full = claimed.len() == room;
                     enqueue(&app, &store, claimed, asked).await;
@@ -74,24 +78,35 @@ async fn share_pauses(app: &App, store: &PgStore) {
     }
 }
 
-/// Applies the operators' holds recorded by any host: a hold asked of one host holds on every
-/// host within one claim cycle, and so does its end. Only an operator's hold is ended here; a
-/// hold this host's own answers caused stays.
-async fn share_holds(app: &App, store: &PgStore, applied: &mut HashSet<String>) {
-    let now: HashSet<String> = match store.holds().await {
+/// Makes this host's operator holds those recorded by any host: a hold asked of one host holds
+/// on every host within one claim cycle, and so does its end. Compared with what the shards
+/// hold now (not with an earlier read), so a hold applied by this host's API or at start and
+/// resumed elsewhere before this cycle still ends here. Only an operator's hold is ended; an
+/// endpoint held only by this host's own answers about our side stays held. Under the holds
+/// lock, so an operator's change on this host cannot land between the read and the apply.
+async fn share_holds(app: &App, store: &PgStore) {
+    let _serial = app.holds.lock().await;
+    let recorded: HashSet<String> = match store.holds().await {
         Ok(holds) => holds.into_iter().collect(),
         Err(e) => {
             tracing::warn!(error = %e, "Reading operators' holds failed; will try again.");
             return;
         }
     };
-    for endpoint in now.difference(applied) {
+    let here: HashSet<String> = app
+        .dispatcher
+        .held_endpoints()
+        .await
+        .into_iter()
+        .filter(|h| h.by_operator)
+        .map(|h| h.endpoint)
+        .collect();
+    for endpoint in recorded.difference(&here) {
         app.dispatcher.hold(endpoint).await;
     }
-    for endpoint in applied.difference(&now) {
+    for endpoint in here.difference(&recorded) {
         app.dispatcher.resume_operator_hold(endpoint).await;
     }
-    *applied = now;
 }
 
 async fn enqueue(

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::attempt::AttemptCtx;
 use super::job::Job;
 use super::report::EndpointView;
-use super::shard::{HoldChange, Shard, ShardMsg, ShardParts};
+use super::shard::{HeldEndpoint, HoldChange, Shard, ShardMsg, ShardParts};
 use crate::clock::Clock;
 use crate::metrics;
 use crate::profile::{Profile, Profiles};
@@ -222,10 +222,21 @@ impl Dispatcher {
 
     /// Every endpoint the shards know, worst state first, then by name.
     pub async fn endpoints(&self) -> Vec<EndpointView> {
+        let mut all = self.ask_every_shard(ShardMsg::Endpoints).await;
+        all.sort_by(|a, b| a.worse_first(b));
+        all
+    }
+
+    /// Sends every shard the question `ask` makes and gathers their answers, all shards asked
+    /// before any is waited for. A shard gone (the daemon exiting) answers nothing.
+    async fn ask_every_shard<T>(
+        &self,
+        ask: impl Fn(oneshot::Sender<Vec<T>>) -> ShardMsg,
+    ) -> Vec<T> {
         let mut replies = Vec::with_capacity(self.shards.len());
         for shard in self.shards.iter() {
             let (tx, rx) = oneshot::channel();
-            if shard.send(ShardMsg::Endpoints(tx)).is_ok() {
+            if shard.send(ask(tx)).is_ok() {
                 replies.push(rx);
             }
         }
@@ -233,8 +244,12 @@ impl Dispatcher {
         for rx in replies {
             all.extend(rx.await.unwrap_or_default());
         }
-        all.sort_by(|a, b| a.worse_first(b));
         all
+    }
+
+    /// The endpoints held on this host, by an operator or by answers about our side.
+    pub(crate) async fn held_endpoints(&self) -> Vec<HeldEndpoint> {
+        self.ask_every_shard(ShardMsg::HeldEndpoints).await
     }
 
     /// Every shared-store claim the shards hold: what this host must keep renewing, and nothing
@@ -242,18 +257,7 @@ impl Dispatcher {
     pub(crate) async fn held_leases(
         &self,
     ) -> Vec<(notifyd_core::NotificationId, crate::store::Lease)> {
-        let mut replies = Vec::with_capacity(self.shards.len());
-        for shard in self.shards.iter() {
-            let (tx, rx) = oneshot::channel();
-            if shard.send(ShardMsg::Held(tx)).is_ok() {
-                replies.push(rx);
-            }
-        }
-        let mut all = Vec::new();
-        for rx in replies {
-            all.extend(rx.await.unwrap_or_default());
-        }
-        all
+        self.ask_every_shard(ShardMsg::Held).await
     }
 
     /// The due time of the most overdue notification not yet started, over every shard.

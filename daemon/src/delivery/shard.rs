@@ -12,7 +12,7 @@ use std::time::Duration;
 use notifyd_core::NotificationId;
 use notifyd_core::ack::{Ack, known_code};
 use notifyd_core::scheduler::{
-    Decision, EndpointState, Enqueue, Learned, Limits, Scheduler, Verdict,
+    Decision, EndpointState, Enqueue, HoldKind, Learned, Limits, Scheduler, Verdict,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -49,8 +49,21 @@ pub(super) enum ShardMsg {
     OldestOverdue(oneshot::Sender<Option<notifyd_core::UnixMillis>>),
     /// The earlier notification this one waits behind, for `waitingFor`.
     WaitingFor(NotificationId, oneshot::Sender<Option<NotificationId>>),
+    /// The endpoints held here, each with how many notifications wait at it (what the claimer
+    /// must not claim, nor count against its room) and whether an operator holds it.
+    HeldEndpoints(oneshot::Sender<Vec<HeldEndpoint>>),
     /// Every shared-store claim this shard holds, to renew.
     Held(oneshot::Sender<Vec<(NotificationId, Lease)>>),
+}
+
+/// An endpoint held on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeldEndpoint {
+    pub(crate) endpoint: String,
+    /// Notifications waiting at it.
+    pub(crate) waiting: usize,
+    /// Held by an operator (else by this host's answers about our side).
+    pub(crate) by_operator: bool,
 }
 
 /// What an operator asked of an endpoint.
@@ -59,8 +72,9 @@ pub(super) enum HoldChange {
     Hold,
     /// Ends a hold of either kind (the operator asked this host).
     Resume,
-    /// Ends an operator's hold only (lifted on another host of a shared store): a hold this
-    /// host's answers caused stays.
+    /// Ends an operator's hold only (lifted on another host of a shared store): an endpoint
+    /// held only by this host's answers stays held. (An operator's hold replaced such a hold,
+    /// so its end ends both; the next refused attempt holds the endpoint again.)
     ResumeOperatorHold,
 }
 
@@ -185,6 +199,24 @@ impl Shard {
                     }
                 });
                 let _ = reply.send(views.collect());
+            }
+            ShardMsg::HeldEndpoints(reply) => {
+                let held = if self.sched.endpoint_states()[EndpointState::Held.index()] == 0 {
+                    Vec::new()
+                } else {
+                    let now = self.ctx.clock.now();
+                    self.sched
+                        .endpoints(now)
+                        .filter_map(|e| {
+                            Some(HeldEndpoint {
+                                endpoint: e.endpoint.into(),
+                                waiting: e.pending,
+                                by_operator: e.hold? == HoldKind::Operator,
+                            })
+                        })
+                        .collect()
+                };
+                let _ = reply.send(held);
             }
             ShardMsg::OldestOverdue(reply) => {
                 let _ = reply.send(self.sched.oldest_overdue(self.ctx.clock.now()));

@@ -41,8 +41,9 @@ pub async fn list(app: &App) -> Reply {
 ///
 /// The hold is recorded in the store before the shards hear of it, so it outlives a restart
 /// and, on a shared store, every host's claimer applies it within a claim cycle. The write and
-/// the shards' change run in their own task: a client hanging up between them cannot leave the
-/// store saying one thing and this host doing another.
+/// the shards' change run in their own task, under the holds lock: a client hanging up between
+/// them, or a second change of the same endpoint, cannot leave the store saying one thing and
+/// this host doing another.
 pub async fn hold(app: &Arc<App>, endpoint: &str, hold: bool) -> Reply {
     let endpoint = percent_decode(endpoint);
     if endpoint.is_empty() || endpoint.contains(['/', ' ']) {
@@ -51,6 +52,7 @@ pub async fn hold(app: &Arc<App>, endpoint: &str, hold: bool) -> Reply {
     let task = tokio::spawn({
         let (app, endpoint) = (app.clone(), endpoint.clone());
         async move {
+            let _serial = app.holds.lock().await;
             app.store.set_hold(&endpoint, hold, app.clock.now()).await?;
             Ok::<_, StoreError>(if hold {
                 app.dispatcher.hold(&endpoint).await
@@ -62,8 +64,10 @@ pub async fn hold(app: &Arc<App>, endpoint: &str, hold: bool) -> Reply {
     let changed = match task.await {
         Ok(Ok(changed)) => changed,
         Ok(Err(e)) => {
-            tracing::error!(endpoint = %endpoint, error = %e, "Could not record an operator's hold or resume; nothing changed.");
-            return Reply::unavailable("the store could not record the change; nothing changed");
+            tracing::error!(endpoint = %endpoint, error = %e, "Could not record an operator's hold or resume; this host did not apply it.");
+            return Reply::unavailable(
+                "the store did not confirm the change (it may not be recorded) and this host did not apply it; retry",
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "A hold task ended without an answer.");

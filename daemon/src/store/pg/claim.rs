@@ -18,13 +18,15 @@ use crate::store::{Applied, AttemptEntry, AttemptUpdate, Lease, NotificationReco
 /// POSTGRES.md §4), skipping rows another host is claiming right now. MATERIALIZED and
 /// `ANY(ARRAY(..))` keep the LIMIT a limit and the update a primary-key probe (§3).
 ///
-/// Not the rows of an endpoint an operator holds (`pause.rs`): claimed, they would only sit
-/// in the shards, and enough of them would fill every host's local backlog, so that no host
-/// claimed any other merchant's due work until the resume. With no hold anywhere the first
-/// test is true once per statement and nothing more is read; with one, each candidate costs a
-/// primary-key probe of `nd_notification`.
+/// Not the rows of an endpoint an operator holds (`pause.rs`), nor of one this host holds
+/// (`$4`: held by its own answers about our side): claimed, they would only sit in the shards,
+/// and enough of them would fill every host's local backlog, so that no host claimed any other
+/// merchant's due work until the resume. With no hold anywhere the first test is true once per
+/// statement and nothing more is read; with one, each candidate costs a primary-key probe of
+/// `nd_notification`.
 const CLAIM: &str = "
-WITH held AS MATERIALIZED (SELECT endpoint FROM nd_endpoint WHERE held_at IS NOT NULL),
+WITH held AS MATERIALIZED (SELECT endpoint FROM nd_endpoint WHERE held_at IS NOT NULL
+                           UNION ALL SELECT unnest($4::text[])),
 cand AS MATERIALIZED (
   SELECT q.id FROM nd_queue q
   WHERE q.due_at <= nd_now()
@@ -38,10 +40,11 @@ UPDATE nd_queue q SET due_at = nd_now() + $2, lease_owner = $3, lease_token = q.
 WHERE q.id = ANY (ARRAY(SELECT id FROM cand))
 RETURNING q.id, q.lease_token";
 
-/// Claims up to `max` due notifications for this host.
+/// Claims up to `max` due notifications for this host, none to the endpoints in `held`.
 pub(super) async fn claim(
     shared: &Shared,
     max: usize,
+    held: &[String],
 ) -> Result<Vec<(NotificationRecord, Lease)>, StoreError> {
     if max == 0 {
         return Ok(Vec::new());
@@ -49,7 +52,10 @@ pub(super) async fn claim(
     let client = pooled(&shared.pool).await?;
     let limit = i64::try_from(max).unwrap_or(i64::MAX);
     let rows = client
-        .query(CLAIM, &[&limit, &shared.lease_millis(), &shared.owner()])
+        .query(
+            CLAIM,
+            &[&limit, &shared.lease_millis(), &shared.owner(), &held],
+        )
         .await
         .map_err(|e| pg_err("claiming due notifications", e))?;
     drop(client);

@@ -32,6 +32,9 @@
 //!   wrote it. A retried final write is done only if it finds its own claim there; the same
 //!   state and attempts written by the host that took the claim over is a lost lease. A
 //!   redelivery continues the token from it, so the claim after is never the claim before.
+//! - *Operators' holds* (schema v4, `pause.rs`): `nd_endpoint.held_at`, read by every host's
+//!   claimer each cycle; claims skip held endpoints' rows (and those the claiming host holds
+//!   because of its own answers), so a long hold cannot fill the hosts' backlogs.
 
 mod accept;
 mod claim;
@@ -181,6 +184,17 @@ impl PgStore {
     pub fn release_all(&self) -> StoreFuture<u64> {
         let inner = self.inner.clone();
         self.spawn(async move { claim::release_all(&inner).await })
+    }
+
+    /// [`Store::claim`], skipping the due work of the endpoints this host holds (`held`) as
+    /// well as of those an operator holds.
+    pub fn claim_except(
+        &self,
+        max: usize,
+        held: Vec<String>,
+    ) -> StoreFuture<Vec<(NotificationRecord, Lease)>> {
+        let inner = self.inner.clone();
+        self.spawn(async move { claim::claim(&inner, max, &held).await })
     }
 
     /// The throttle pauses running now (any host's), each with how long it has left.
@@ -365,8 +379,7 @@ impl Store for PgStore {
     }
 
     fn claim(&self, max: usize) -> StoreFuture<Vec<(NotificationRecord, Lease)>> {
-        let inner = self.inner.clone();
-        self.spawn(async move { claim::claim(&inner, max).await })
+        self.claim_except(max, Vec::new())
     }
 
     fn renew(&self, leases: Vec<(NotificationId, Lease)>) -> StoreFuture<Vec<NotificationId>> {

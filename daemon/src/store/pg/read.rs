@@ -191,7 +191,8 @@ pub(super) async fn redeliver(
     // The claim count goes on from the claim that finished it (the next claim takes the next
     // token), so a late write of that claim is refused like any lost lease. An outcome stored
     // by schema v3 has no token: the database's clock in milliseconds is far above any count
-    // of claims a row has had, and fences compare tokens only for equality.
+    // of claims a row has had, so the tokens after it still only grow (fences compare them for
+    // equality; a shard keeps the larger of two of its own).
     let moved = tx
         .execute(
             "WITH o AS (DELETE FROM nd_outcome WHERE id = $1 AND state IN (3, 4)

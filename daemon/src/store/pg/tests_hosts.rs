@@ -232,5 +232,12 @@ fn no_host_claims_the_rows_of_a_held_endpoint_so_others_work_is_not_crowded_out(
         "only the other endpoint's"
     );
     a.set_hold(THROTTLED, false, UnixMillis(2)).wait().unwrap();
+    // An endpoint only this host holds (its own answers about our side) is skipped too.
+    assert!(
+        b.claim_except(10, vec![THROTTLED.into()])
+            .wait()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(ids(b.claim(10).wait().unwrap()), [id(1), id(2)]);
 }
