@@ -241,3 +241,42 @@ fn no_host_claims_the_rows_of_a_held_endpoint_so_others_work_is_not_crowded_out(
     );
     assert_eq!(ids(b.claim(10).wait().unwrap()), [id(1), id(2)]);
 }
+
+/// What a claim costs while an operator holds an endpoint with a large due backlog, whose rows
+/// the hold parks (`pause.rs`) so claims do not walk past them. 100 000 held rows and 500
+/// others, claims of 500. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "a measurement"]
+fn claim_cost_with_a_held_backlog() {
+    let Some((_cluster, url)) = database("held_claim_cost") else {
+        return;
+    };
+    let (a, b) = (open(&url, LONG), open(&url, LONG));
+    let held = 100_000u64;
+    for chunk in (1..=held).collect::<Vec<_>>().chunks(2_000) {
+        a.accept(chunk.iter().map(|&n| record(n, &format!("h{n}"))).collect())
+            .wait()
+            .unwrap();
+    }
+    a.accept((held + 1..=held + 500).map(elsewhere).collect())
+        .wait()
+        .unwrap();
+    a.release_all().wait().unwrap();
+    sql(&url, "VACUUM ANALYZE");
+    let time = |label: &str| {
+        let t = std::time::Instant::now();
+        let n = b.claim(500).wait().unwrap().len();
+        eprintln!("{label}: claimed {n} in {:?}", t.elapsed());
+    };
+    let timed = |label: &str, held: bool| {
+        let t = std::time::Instant::now();
+        a.set_hold(THROTTLED, held, UnixMillis(1)).wait().unwrap();
+        eprintln!("{label} in {:?}", t.elapsed());
+    };
+    timed("hold (parks 100 000 rows)", true);
+    time("held backlog of 100 000, first claim");
+    time("held backlog of 100 000, nothing left to claim");
+    time("held backlog of 100 000, again");
+    timed("resume (unparks them)", false);
+    time("no hold, claim of 500");
+}
