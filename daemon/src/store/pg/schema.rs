@@ -17,8 +17,10 @@ const LOCK_KEY: i64 = 0x6e64_2d73_6368_656d;
 /// The newest schema this release writes.
 pub const VERSION: i32 = 4;
 
-/// Migration `n` (1-based) brings the schema from version n-1 to n, in one transaction.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Migration `n` (1-based) brings the schema from version n-1 to n, in one transaction, with
+/// the oldest release version that may still run on its result (`min_compatible`): hosts of
+/// that release keep working while the others are upgraded one by one.
+const MIGRATIONS: &[(&str, i32)] = &[(V1, 1), (V2, 2), (V3, 3), (V4, 3)];
 
 /// Times are epoch milliseconds (bigint) like `UnixMillis`; "now" is the database's clock
 /// (`nd_now()`) wherever hosts must agree on it (leases, due times of claims).
@@ -120,6 +122,11 @@ ALTER TABLE nd_notification ADD COLUMN hook_of uuid;
 /// on, so a stale write of the claim before it cannot pass the fence of the claim after it.
 /// Operators' holds of endpoints (`pause.rs`), on every host and past restarts. Nullable
 /// without a default: no rewrite, and outcomes of v3 carry no claim.
+///
+/// v3 hosts may go on running on it (a rolling upgrade): they name their columns, write the
+/// new ones as NULL, never claim a parked row (its due time is past every real one), and
+/// their outcomes carry no claim, which a v4 host's redelivery handles. While they run, a hold
+/// holds on the v4 hosts only, and a v3 host's own retried writes keep v3's weaker check.
 const V4: &str = r#"
 ALTER TABLE nd_outcome ADD COLUMN lease_owner int, ADD COLUMN lease_token bigint;
 ALTER TABLE nd_endpoint ADD COLUMN held_at bigint;
@@ -177,13 +184,13 @@ async fn migrate_locked(client: &mut Client, target: i32) -> Result<(), StoreErr
             .transaction()
             .await
             .map_err(|e| pg_err("starting a migration", e))?;
-        tx.batch_execute(MIGRATIONS[step])
+        let (migration, min_compatible) = MIGRATIONS[step];
+        tx.batch_execute(migration)
             .await
             .map_err(|e| pg_err(&format!("migrating the schema to version {next}"), e))?;
-        // min_compatible = next: releases older than this migration must not run on it.
         tx.execute(
-            "INSERT INTO nd_schema (version, min_compatible) VALUES ($1, $1)",
-            &[&next],
+            "INSERT INTO nd_schema (version, min_compatible) VALUES ($1, $2)",
+            &[&next, &min_compatible],
         )
         .await
         .map_err(|e| pg_err("recording the schema version", e))?;

@@ -154,6 +154,33 @@ fn three_hosts_migrate_an_empty_database_at_once_into_one_schema() {
 }
 
 #[test]
+fn a_newer_schema_that_declares_this_release_compatible_opens_for_a_rolling_upgrade() {
+    let Some((_cluster, url)) = database("schema_compatible") else {
+        return;
+    };
+    drop(open(&url, LONG));
+    // What this release's own newest migration says of the one before it.
+    assert_eq!(
+        sql(
+            &url,
+            "SELECT min_compatible FROM nd_schema ORDER BY version DESC LIMIT 1"
+        ),
+        ["3"],
+        "v3 hosts may keep running on v4"
+    );
+    let next = super::SCHEMA_VERSION + 1;
+    sql(
+        &url,
+        &format!(
+            "INSERT INTO nd_schema (version, min_compatible) VALUES ({next}, {})",
+            super::SCHEMA_VERSION
+        ),
+    );
+    let store = open(&url, LONG);
+    store.accept(vec![record(1, "p1")]).wait().unwrap();
+}
+
+#[test]
 fn a_schema_newer_than_this_release_understands_is_refused() {
     let Some((_cluster, url)) = database("schema_newer") else {
         return;
