@@ -379,3 +379,48 @@ async fn three_hosts_starting_at_once_on_an_empty_database_make_one_schema() {
             .await;
     }
 }
+
+/// A rolling upgrade: a host of an older release (`NOTIFYD_OLD_BIN`, built from an earlier
+/// commit) keeps delivering, and starts again, after a host of this release migrated the
+/// schema under it; nothing accepted by either is lost. Not in CI (it needs the old build):
+/// `NOTIFYD_OLD_BIN=/path/to/old/notifyd cargo test -p notifyd --test postgres_faults
+/// rolling -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs NOTIFYD_OLD_BIN, a build of an older release"]
+async fn rolling_upgrade_an_older_host_runs_on_the_migrated_schema_and_loses_nothing() {
+    let Some(old) = std::env::var_os("NOTIFYD_OLD_BIN") else {
+        eprintln!("SKIPPED: set NOTIFYD_OLD_BIN to an older notifyd build");
+        return;
+    };
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let mut fleet = Fleet::new(cluster, 2, "S", QUICK).await;
+    fleet.slots[0].binary = Some(old.into());
+    // The old release alone makes its schema; this release's host migrates it while the old
+    // one runs.
+    fleet.slots[0].start().await;
+    fleet.slots[1].start().await;
+    let ingest = fleet.slots.iter().map(|s| s.ingest).collect();
+    let load = Load::start(ingest, &fleet.target, "R", 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The old host starts again on the newer schema (it refused to before v4 said it may).
+    fleet.slots[0].kill9();
+    fleet.slots[0].start().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let answers = load.stop().await;
+    let accepted = accepted(&answers);
+    let got = fleet.all_delivered(&accepted).await;
+    let by_host = |host: &str| got.values().flatten().filter(|d| d.host == host).count();
+    eprintln!(
+        "rolling upgrade: accepted {} delivered {} (old host sent {}, new host {})",
+        accepted.len(),
+        got.len(),
+        by_host("HOST-0"),
+        by_host("HOST-1")
+    );
+    assert!(
+        by_host("HOST-0") > 0 && by_host("HOST-1") > 0,
+        "both hosts delivered"
+    );
+}

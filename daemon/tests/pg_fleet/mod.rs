@@ -42,13 +42,20 @@ pub struct Slot {
     pub proc: Option<Notifyd>,
     /// Stopped (SIGSTOP): asked nothing, it would not answer.
     pub paused: bool,
+    /// Another build of notifyd to run here (an older release); this one's when `None`.
+    pub binary: Option<PathBuf>,
 }
 
 impl Slot {
     pub async fn start(&mut self) {
-        let n = Notifyd::spawn(&self.config, self.ingest, self.metrics, &self.log, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{} did not start: {e}", self.name));
+        let started = match &self.binary {
+            Some(bin) => {
+                Notifyd::spawn_binary(bin, &self.config, self.ingest, self.metrics, &self.log, &[])
+                    .await
+            }
+            None => Notifyd::spawn(&self.config, self.ingest, self.metrics, &self.log, &[]).await,
+        };
+        let n = started.unwrap_or_else(|e| panic!("{} did not start: {e}", self.name));
         self.proc = Some(n);
     }
 
@@ -186,6 +193,7 @@ private_key_file = "{key}"
                     config,
                     proc: None,
                     paused: false,
+                    binary: None,
                 }
             })
             .collect();

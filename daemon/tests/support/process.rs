@@ -178,7 +178,19 @@ impl Notifyd {
         log: &Path,
         wrapper: &[&str],
     ) -> Result<Notifyd, String> {
-        let bin = env!("CARGO_BIN_EXE_notifyd");
+        let bin = Path::new(env!("CARGO_BIN_EXE_notifyd"));
+        Notifyd::spawn_binary(bin, config, ingest, metrics, log, wrapper).await
+    }
+
+    /// [`Notifyd::spawn`] of another build of notifyd (an older release, for upgrades).
+    pub async fn spawn_binary(
+        bin: &Path,
+        config: &Path,
+        ingest: SocketAddr,
+        metrics: SocketAddr,
+        log: &Path,
+        wrapper: &[&str],
+    ) -> Result<Notifyd, String> {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -199,7 +211,7 @@ impl Notifyd {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("spawn {bin}: {e}"))?;
+            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
         let mut n = Notifyd {
             child,
             ingest,
