@@ -45,6 +45,7 @@ pub fn inspect(dir: &Path, id: Option<NotificationId>) -> Result<Inspection, Sto
         other => StoreError::Open(format!("{}: {other}", path.display())),
     })?;
     let txn = database.begin_read().map_err(db)?;
+    super::format::check(&txn, &path.display().to_string())?;
     let notifications = txn.open_table(NOTIFICATIONS).map_err(db)?;
     let meta = |raw: u128| -> Result<Option<NotificationRecord>, StoreError> {
         match notifications.get(raw).map_err(db)? {

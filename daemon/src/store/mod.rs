@@ -19,6 +19,7 @@
 mod attempts;
 mod commit;
 mod error;
+mod format;
 mod inspect;
 mod lease;
 mod pg;

@@ -150,8 +150,10 @@ fn open_database(path: &Path, cache_size: Option<usize>) -> Result<Database, Sto
         StoreError::Backend(msg) => StoreError::Open(format!("{}: {msg}", path.display())),
         other => other,
     })?;
-    // Create every table up front so readers never meet a missing one.
     let txn = database.begin_write().map_err(db)?;
+    // Before anything is created or migrated: a refused store is left as it was.
+    super::format::check_and_record(&txn, &path.display().to_string())?;
+    // Create every table up front so readers never meet a missing one.
     drop(WriteTables::open(&txn)?);
     let moved = super::tables::migrate(&txn)?;
     let indexed = super::search::backfill(&txn)?;

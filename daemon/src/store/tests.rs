@@ -763,3 +763,41 @@ async fn a_record_accepted_again_under_its_id_replaces_the_old_one_with_every_in
     assert!(by_state(State::Pending).is_empty());
     assert_eq!(ids(&by_state(State::Dead)), vec![id(1)]);
 }
+
+/// Writes the `format` record of the store in `dir` as another release would have.
+fn stamp_format(dir: &std::path::Path, version: u32, min_reader: u32) {
+    let database = redb::Database::create(dir.join("notifyd.redb")).unwrap();
+    let txn = database.begin_write().unwrap();
+    super::format::write(&txn, version, min_reader);
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_store_laid_out_by_a_newer_release_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.accept(vec![record(1, "p1")]).await.unwrap();
+    drop(store);
+    let newer = super::format::VERSION + 1;
+    stamp_format(dir.path(), newer, newer);
+    let err = RedbStore::open(dir.path(), StoreOptions::default()).expect_err("refused");
+    let says = err.to_string();
+    assert!(
+        says.contains("newer notifyd") && says.contains(&format!("format {newer}")),
+        "{says}"
+    );
+    let err = crate::store::inspect(dir.path(), None).expect_err("inspect refuses too");
+    assert!(err.to_string().contains("newer notifyd"), "{err}");
+    // A newer release that says this one may still read its store: opened, numbers kept.
+    stamp_format(dir.path(), newer, super::format::VERSION);
+    let store = open(dir.path());
+    assert_eq!(store.get(id(1)).unwrap().unwrap().state, State::Pending);
+    drop(store);
+    let database = redb::Database::create(dir.path().join("notifyd.redb")).unwrap();
+    let txn = database.begin_write().unwrap();
+    assert_eq!(
+        super::format::read(&txn),
+        (Some(newer), Some(super::format::VERSION)),
+        "the newer release's numbers stay: this one does not claim the store back"
+    );
+}
