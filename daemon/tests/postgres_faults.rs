@@ -407,6 +407,7 @@ async fn rolling_upgrade_an_older_host_runs_on_the_migrated_schema_and_loses_not
     // The old host starts again on the newer schema (it refused to before v4 said it may).
     fleet.slots[0].kill9();
     fleet.slots[0].start().await;
+    let restarted = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let answers = load.stop().await;
     let accepted = accepted(&answers);
@@ -422,5 +423,11 @@ async fn rolling_upgrade_an_older_host_runs_on_the_migrated_schema_and_loses_not
     assert!(
         by_host("HOST-0") > 0 && by_host("HOST-1") > 0,
         "both hosts delivered"
+    );
+    assert!(
+        got.values()
+            .flatten()
+            .any(|d| d.host == "HOST-0" && d.at > restarted),
+        "the old host delivered after its restart on the migrated schema"
     );
 }

@@ -8,7 +8,9 @@
 //!
 //! Layouts: 1 is the idempotency log, search indexes, attempt log and operators' holds
 //! (2026-12). A change that an older release would misread (a table it relies on moved or
-//! dropped) raises both numbers; one it can ignore (a new table) raises `version` only.
+//! dropped), or a new table derived from the records that its writes would leave stale (an
+//! index: `search::backfill` builds one only when it is empty), raises both numbers; only a
+//! table that nothing an older release writes can make wrong raises `version` alone.
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 

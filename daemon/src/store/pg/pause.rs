@@ -77,41 +77,74 @@ pub(super) async fn paused(shared: &Shared) -> Result<Vec<(String, Duration)>, S
 /// one it walks past costs a probe: 53 ms per claim with 100 000 of them, benches row 9).
 const PARKED: i64 = i64::MAX;
 
-/// Records the hold (a row made only for it carries no pause: 0 is long past) and parks the
-/// endpoint's rows that no live lease holds. A walk of the pending rows, once per hold.
+/// Records the hold (a row made only for it carries no pause: 0 is long past). The first
+/// statement of the hold's transaction: it locks the endpoint's row until COMMIT, so a hold and
+/// a resume of one endpoint, asked of two hosts at once, run one after the other.
 const HOLD: &str = "
-WITH e AS (
-  INSERT INTO nd_endpoint AS e (endpoint, paused_until, updated_by, held_at)
-  VALUES ($1, 0, $2, nd_now())
-  ON CONFLICT (endpoint) DO UPDATE
-    SET held_at = coalesce(e.held_at, excluded.held_at), updated_by = excluded.updated_by)
-UPDATE nd_queue q SET due_at = $3
+INSERT INTO nd_endpoint AS e (endpoint, paused_until, updated_by, held_at)
+VALUES ($1, 0, $2, nd_now())
+ON CONFLICT (endpoint) DO UPDATE
+  SET held_at = coalesce(e.held_at, excluded.held_at), updated_by = excluded.updated_by";
+
+/// Parks the endpoint's rows that no live lease holds: a walk of the pending rows, once per
+/// hold. A row whose lease ran out is taken from its holder as a claim would take it (the owner
+/// is cleared), so a host that was stalled cannot renew a parked row and hold it on, nor write
+/// to it, while another host delivers it after the resume.
+const PARK: &str = "
+UPDATE nd_queue q SET due_at = $2, lease_owner = NULL
 FROM nd_notification n
 WHERE n.id = q.id AND split_part(n.order_key, '|', 1) = $1
-  AND q.due_at < $3 AND (q.lease_owner IS NULL OR q.due_at <= nd_now())";
+  AND q.due_at < $2 AND (q.lease_owner IS NULL OR q.due_at <= nd_now())";
 
-/// Ends the hold and makes its parked rows due again at their own next attempt. Rows that
-/// became due while held (released, or their lease ran out) were never parked and need
-/// nothing.
+/// Ends the hold; answers the endpoint's pause end. First statement of the resume's
+/// transaction, locking the row like [`HOLD`].
 const RESUME: &str = "
-WITH e AS (UPDATE nd_endpoint SET held_at = NULL, updated_by = $2 WHERE endpoint = $1)
-UPDATE nd_queue q SET due_at = coalesce(q.next_attempt_at, nd_now())
-FROM nd_notification n
-WHERE q.due_at = $3 AND n.id = q.id AND split_part(n.order_key, '|', 1) = $1";
+UPDATE nd_endpoint SET held_at = NULL, updated_by = $2 WHERE endpoint = $1
+RETURNING paused_until";
 
-/// Records an operator's hold of `endpoint` (since the database's now) or its end.
+/// Makes the parked rows due again at their own next attempt, or when a pause still running
+/// ends. Rows that became due while held (released, or their lease ran out) were never parked
+/// and need nothing.
+const UNPARK: &str = "
+UPDATE nd_queue q SET due_at = greatest(coalesce(q.next_attempt_at, nd_now()), $3)
+FROM nd_notification n
+WHERE q.due_at = $2 AND n.id = q.id AND split_part(n.order_key, '|', 1) = $1";
+
+/// Records an operator's hold of `endpoint` (since the database's now) or its end, parking or
+/// unparking its rows in the same transaction. Two statements, not one: under READ COMMITTED
+/// the second takes its snapshot after the first got the endpoint's row lock, so it sees every
+/// row a hold committed just before parked (one statement would keep the snapshot it started
+/// with, and a resume racing a hold on another host would leave that hold's rows parked).
 pub(super) async fn set_hold(
     shared: &Shared,
     endpoint: &str,
     held: bool,
 ) -> Result<(), StoreError> {
-    let client = pooled(&shared.pool).await?;
-    let statement = if held { HOLD } else { RESUME };
-    client
-        .execute(statement, &[&endpoint, &shared.owner(), &PARKED])
+    let mut client = pooled(&shared.pool).await?;
+    let tx = client
+        .transaction()
         .await
-        .map_err(|e| pg_err("recording an operator's hold", e))?;
-    Ok(())
+        .map_err(|e| pg_err("starting an operator's hold", e))?;
+    if held {
+        tx.execute(HOLD, &[&endpoint, &shared.owner()])
+            .await
+            .map_err(|e| pg_err("recording an operator's hold", e))?;
+        tx.execute(PARK, &[&endpoint, &PARKED])
+            .await
+            .map_err(|e| pg_err("parking a held endpoint's notifications", e))?;
+    } else {
+        let paused_until: i64 = tx
+            .query_opt(RESUME, &[&endpoint, &shared.owner()])
+            .await
+            .map_err(|e| pg_err("ending an operator's hold", e))?
+            .map_or(0, |r| r.get(0));
+        tx.execute(UNPARK, &[&endpoint, &PARKED, &paused_until])
+            .await
+            .map_err(|e| pg_err("unparking a resumed endpoint's notifications", e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| pg_err("committing an operator's hold", e))
 }
 
 /// The endpoints an operator holds (asked of any host).

@@ -125,11 +125,14 @@ ALTER TABLE nd_notification ADD COLUMN hook_of uuid;
 ///
 /// v3 hosts may go on running on it (a rolling upgrade): they name their columns, write the
 /// new ones as NULL, never claim a parked row (its due time is past every real one), and
-/// their outcomes carry no claim, which a v4 host's redelivery handles. While they run, a hold
+/// their outcomes carry no claim, which a v4 host's redelivery handles. A v3 redelivery names
+/// no `lease_token`, so the column's default, the database clock in ms (metadata only, no
+/// rewrite), keeps it from starting the claim count again at 0. While v3 hosts run, a hold
 /// holds on the v4 hosts only, and a v3 host's own retried writes keep v3's weaker check.
 const V4: &str = r#"
 ALTER TABLE nd_outcome ADD COLUMN lease_owner int, ADD COLUMN lease_token bigint;
 ALTER TABLE nd_endpoint ADD COLUMN held_at bigint;
+ALTER TABLE nd_queue ALTER COLUMN lease_token SET DEFAULT nd_now();
 "#;
 
 /// Creates or upgrades the schema to [`VERSION`]; refuses a newer one.
