@@ -1,8 +1,9 @@
 //! The dead-letter hook against the real binary: a profile's `dead_letter_url` gets one signed
 //! POST per notification that ends `dead` or `failed` (none for `delivered`), retried while the
 //! receiver is down, kept across a SIGKILL, and never fired for a hook's own end. The bodies
-//! run on the embedded store and on PostgreSQL (a private cluster the test starts), except the
-//! SIGKILL, whose hook a PostgreSQL host only gets back after its lease.
+//! run on the embedded store and on PostgreSQL (a private cluster the test starts); after a
+//! SIGKILL a PostgreSQL host gets the hook back only once the killed host's lease ran out, so
+//! that case has a short lease of its own.
 
 mod support;
 
@@ -41,13 +42,25 @@ fn ops_profile(keys: &Path, hook: SocketAddr, schedule: &str) -> String {
 /// A home whose `ops` profile hooks to `hook` (with the key directory, removed with it), on
 /// database `pg` when given, else on its own redb file.
 fn home(hook: SocketAddr, schedule: &str, pg: Option<&str>) -> (Home, tempfile::TempDir) {
+    // The lease must outlast every profile's attempt_timeout (the default one's 15 s) + 10 s
+    // (check-config).
+    home_leased(hook, schedule, pg, "", "30s")
+}
+
+/// [`home`] with the default profile's retry section `default_retry` and, on PostgreSQL,
+/// lease `lease`.
+fn home_leased(
+    hook: SocketAddr,
+    schedule: &str,
+    pg: Option<&str>,
+    default_retry: &str,
+    lease: &str,
+) -> (Home, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
-    let home = Home::new("", &ops_profile(keys.path(), hook, schedule));
+    let home = Home::new(default_retry, &ops_profile(keys.path(), hook, schedule));
     if let Some(url) = pg {
         let text = std::fs::read_to_string(&home.config).unwrap();
-        // The lease must outlast every profile's attempt_timeout (the default one's 15 s) + 10 s
-        // (check-config).
-        let store = format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\nlease = \"30s\"\n");
+        let store = format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\nlease = \"{lease}\"\n");
         std::fs::write(&home.config, text.replacen("[store]\n", &store, 1)).unwrap();
     }
     (home, keys)
@@ -320,6 +333,46 @@ async fn a_hook_receiver_down_then_up_still_gets_the_hook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgresql_a_hook_receiver_down_then_up_still_gets_the_hook() {
     on_postgresql("hook_late", receiver_down_then_up).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_hook_leased_to_a_killed_host_is_sent_once_its_lease_runs_out() {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(reason) => return support::skip(&reason),
+    };
+    let url = cluster.database("hook_kill").expect("createdb");
+    let hook_addr = nobody();
+    // Attempts of at most 1 s, so check-config allows a 12 s lease.
+    let (home, _keys) = home_leased(
+        hook_addr,
+        r#"["0s", "500ms", "500ms", "500ms", "500ms", "500ms", "500ms"]"#,
+        Some(&url),
+        "attempt_timeout = \"1s\"",
+        "12s",
+    );
+    let mut n = home.spawn(&[]).await.unwrap();
+    let refusing = merchant("F").await;
+    let id = submit(home.ingest, &refusing, "PAY-PG-KILL").await;
+    wait_state(home.ingest, &id, "failed").await;
+    // The hook was stored with the outcome, leased to this host; it dies before sending it.
+    n.kill9();
+    let killed = std::time::Instant::now();
+
+    let hook = merchant_at(hook_addr, "S").await;
+    // A new process is a new host to the database: it claims the hook once the lease is out.
+    let _again = home.spawn(&[]).await.unwrap();
+    let got = received(&hook, 1).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "sent once, by the host that took the lease over"
+    );
+    assert_eq!(verified_body(&got[0])["notifyId"], id);
+    assert!(
+        killed.elapsed() >= Duration::from_secs(5),
+        "not before the killed host's lease could have run out"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
