@@ -95,7 +95,12 @@ fn to_json(i: &Inspection) -> Value {
         );
         v
     });
-    json!({"counts": counts, "oldestPending": oldest, "notification": one})
+    let holds: Vec<Value> = i
+        .holds
+        .iter()
+        .map(|(endpoint, since)| json!({"endpoint": endpoint, "heldSince": time(Some(*since))}))
+        .collect();
+    json!({"counts": counts, "oldestPending": oldest, "holds": holds, "notification": one})
 }
 
 fn text(v: &Value) -> String {
@@ -111,6 +116,13 @@ fn text(v: &Value) -> String {
             o["nextAttemptAt"].as_str().unwrap_or("-"),
         )),
         None => out.push_str("oldest pending -\n"),
+    }
+    for h in v["holds"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "held {} since {} (by an operator; held again at the next start)\n",
+            h["endpoint"].as_str().unwrap_or_default(),
+            h["heldSince"].as_str().unwrap_or("-"),
+        ));
     }
     if let Some(n) = v["notification"].as_object() {
         out.push('\n');

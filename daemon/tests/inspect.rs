@@ -53,6 +53,7 @@ async fn inspect_refuses_a_store_in_use_and_reads_a_stopped_one() {
         "{v}"
     );
     assert_eq!(v["notification"]["state"], "delivered", "{v}");
+    assert_eq!(v["holds"][0]["endpoint"], endpoint.as_str(), "{v}");
     assert_eq!(
         v["notification"]["attemptLog"][0]["result"], "S SUCCESS",
         "{v}"
@@ -61,6 +62,7 @@ async fn inspect_refuses_a_store_in_use_and_reads_a_stopped_one() {
     let (code, out, _) = inspect(&dir, &[]);
     assert_eq!(code, 0);
     assert!(out.starts_with("pending     1\n"), "{out}");
+    assert!(out.contains(&format!("held {endpoint} since ")), "{out}");
     let (code, _, err) = inspect(&dir, &["--id", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
     assert_eq!(code, 1, "{err}");
     let (code, _, err) = inspect(&dir.join("nowhere"), &[]);

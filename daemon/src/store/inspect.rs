@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use notifyd_core::NotificationId;
+use notifyd_core::{NotificationId, UnixMillis};
 use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::attempts::{self, ATTEMPTS, AttemptEntry};
@@ -15,7 +15,7 @@ use super::error::{StoreError, db};
 use super::record::{NotificationRecord, State, decode_meta};
 use super::redb_store::FILE_NAME;
 use super::search::BY_STATE;
-use super::tables::{NOTIFICATIONS, PENDING};
+use super::tables::{HOLDS, NOTIFICATIONS, PENDING};
 
 /// What `inspect` found.
 #[derive(Debug)]
@@ -26,6 +26,8 @@ pub struct Inspection {
     pub oldest_pending: Option<NotificationRecord>,
     /// The notification asked for, with its attempt log.
     pub one: Option<(NotificationRecord, Vec<AttemptEntry>)>,
+    /// Endpoints an operator holds, with when the hold began: held again at the next start.
+    pub holds: Vec<(String, UnixMillis)>,
 }
 
 /// Opens `dir/notifyd.redb` read-only and reads the summary (and `id`, when given).
@@ -85,9 +87,23 @@ pub fn inspect(dir: &Path, id: Option<NotificationId>) -> Result<Inspection, Sto
         },
         None => None,
     };
+    let holds = match txn.open_table(HOLDS) {
+        Ok(table) => {
+            let mut holds = Vec::new();
+            for entry in table.iter().map_err(db)? {
+                let (k, v) = entry.map_err(db)?;
+                holds.push((k.value().to_owned(), UnixMillis(v.value())));
+            }
+            holds
+        }
+        // No hold was ever recorded here.
+        Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
+        Err(e) => return Err(db(e)),
+    };
     Ok(Inspection {
         counts,
         oldest_pending,
         one,
+        holds,
     })
 }
