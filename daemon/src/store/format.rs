@@ -31,10 +31,19 @@ pub(super) fn check(txn: &ReadTransaction, path: &str) -> Result<(), StoreError>
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
         Err(e) => return Err(db(e)),
     };
+    let (version, min_reader) = numbers(&table)?;
+    refuse_newer(path, version, min_reader)
+}
+
+/// The store's `version` and `min_reader`, each absent until a release with this table
+/// recorded it.
+fn numbers(
+    table: &impl ReadableTable<&'static str, u32>,
+) -> Result<(Option<u32>, Option<u32>), StoreError> {
     let read = |key: &str| -> Result<Option<u32>, StoreError> {
         Ok(table.get(key).map_err(db)?.map(|v| v.value()))
     };
-    refuse_newer(path, read("version")?, read("min_reader")?)
+    Ok((read("version")?, read("min_reader")?))
 }
 
 fn refuse_newer(
@@ -57,10 +66,7 @@ fn refuse_newer(
 /// (keeping a newer, compatible store's numbers). Inside the opening transaction.
 pub(super) fn check_and_record(txn: &WriteTransaction, path: &str) -> Result<(), StoreError> {
     let mut table = txn.open_table(FORMAT).map_err(db)?;
-    let read = |key: &str| -> Result<Option<u32>, StoreError> {
-        Ok(table.get(key).map_err(db)?.map(|v| v.value()))
-    };
-    let (version, min_reader) = (read("version")?, read("min_reader")?);
+    let (version, min_reader) = numbers(&table)?;
     refuse_newer(path, version, min_reader)?;
     if version.is_none_or(|v| v < VERSION) {
         table.insert("version", VERSION).map_err(db)?;
@@ -78,7 +84,5 @@ pub(super) fn write(txn: &WriteTransaction, version: u32, min_reader: u32) {
 
 #[cfg(test)]
 pub(super) fn read(txn: &WriteTransaction) -> (Option<u32>, Option<u32>) {
-    let table = txn.open_table(FORMAT).unwrap();
-    let get = |key: &str| table.get(key).unwrap().map(|v| v.value());
-    (get("version"), get("min_reader"))
+    numbers(&txn.open_table(FORMAT).unwrap()).unwrap()
 }

@@ -15,7 +15,7 @@ use super::error::{StoreError, db};
 use super::record::{NotificationRecord, State, decode_meta};
 use super::redb_store::FILE_NAME;
 use super::search::BY_STATE;
-use super::tables::{HOLDS, NOTIFICATIONS, PENDING};
+use super::tables::{NOTIFICATIONS, PENDING};
 
 /// What `inspect` found.
 #[derive(Debug)]
@@ -87,19 +87,7 @@ pub fn inspect(dir: &Path, id: Option<NotificationId>) -> Result<Inspection, Sto
         },
         None => None,
     };
-    let holds = match txn.open_table(HOLDS) {
-        Ok(table) => {
-            let mut holds = Vec::new();
-            for entry in table.iter().map_err(db)? {
-                let (k, v) = entry.map_err(db)?;
-                holds.push((k.value().to_owned(), UnixMillis(v.value())));
-            }
-            holds
-        }
-        // No hold was ever recorded here.
-        Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
-        Err(e) => return Err(db(e)),
-    };
+    let holds = super::tables::read_holds(&txn)?;
     Ok(Inspection {
         counts,
         oldest_pending,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
 use notifyd_core::{NotificationId, UnixMillis};
-use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 use tokio::sync::oneshot;
 
 use super::attempts::{ATTEMPTS, AttemptEntry};
@@ -22,8 +22,8 @@ use super::error::{StoreError, db};
 use super::record::{AttemptUpdate, IdempotencyRecord, NotificationRecord, decode_meta};
 use super::search::{SearchFilter, SearchPage};
 use super::tables::{
-    BODIES, BY_PAYMENT_ID, BY_PAYMENT_REQUEST_ID, DEAD_LETTERS, HOLDS, IDEMPOTENCY_LOG,
-    NOTIFICATIONS, PENDING, WriteTables,
+    BODIES, BY_PAYMENT_ID, BY_PAYMENT_REQUEST_ID, DEAD_LETTERS, IDEMPOTENCY_LOG, NOTIFICATIONS,
+    PENDING, WriteTables,
 };
 use super::{
     Accepted, Applied, KeyLookup, PruneStats, RedeliverOutcome, Store, StoreFuture, StoreMode,
@@ -383,17 +383,8 @@ impl Store for RedbStore {
 
     fn holds(&self) -> StoreFuture<Vec<String>> {
         StoreFuture::ready(self.read(|t| {
-            let holds = match t.txn.open_table(HOLDS) {
-                Ok(holds) => holds,
-                // No hold was ever recorded in this store.
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(db(e)),
-            };
-            let mut endpoints = Vec::new();
-            for entry in holds.iter().map_err(db)? {
-                endpoints.push(entry.map_err(db)?.0.value().to_owned());
-            }
-            Ok(endpoints)
+            let holds = super::tables::read_holds(&t.txn)?;
+            Ok(holds.into_iter().map(|(endpoint, _)| endpoint).collect())
         }))
     }
 

@@ -27,8 +27,8 @@
 use bytes::Bytes;
 use notifyd_core::{NotificationId, UnixMillis};
 use redb::{
-    MultimapTable, MultimapTableDefinition, ReadableTable, Table, TableDefinition, TableHandle,
-    WriteTransaction,
+    MultimapTable, MultimapTableDefinition, ReadTransaction, ReadableTable, Table, TableDefinition,
+    TableHandle, WriteTransaction,
 };
 
 use super::attempts::{self, ATTEMPTS, AttemptEntry};
@@ -51,7 +51,7 @@ const OLD_IDEMPOTENCY: TableDefinition<'_, u128, (u128, u128, u64)> =
 const OLD_IDEMPOTENCY_BY_TIME: TableDefinition<'_, (u64, u128), ()> =
     TableDefinition::new("idempotency_by_time");
 /// Opened only by a hold's own transaction and at start, not by every commit.
-pub(super) const HOLDS: TableDefinition<'_, &str, u64> = TableDefinition::new("holds");
+const HOLDS: TableDefinition<'_, &str, u64> = TableDefinition::new("holds");
 pub(super) const BY_PAYMENT_ID: MultimapTableDefinition<'_, &str, u128> =
     MultimapTableDefinition::new("by_payment_id");
 pub(super) const BY_PAYMENT_REQUEST_ID: MultimapTableDefinition<'_, &str, u128> =
@@ -334,6 +334,22 @@ fn finished_key(r: &NotificationRecord) -> Option<(u64, u128)> {
         let at = r.finished_at.unwrap_or(r.accepted_at);
         (at.0, r.id.as_u128())
     })
+}
+
+/// Every endpoint an operator holds, with when the hold began (none in a store that never
+/// recorded one: the table is created by the first hold).
+pub(super) fn read_holds(txn: &ReadTransaction) -> Result<Vec<(String, UnixMillis)>, StoreError> {
+    let table = match txn.open_table(HOLDS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(db(e)),
+    };
+    let mut holds = Vec::new();
+    for entry in table.iter().map_err(db)? {
+        let (k, v) = entry.map_err(db)?;
+        holds.push((k.value().to_owned(), UnixMillis(v.value())));
+    }
+    Ok(holds)
 }
 
 /// Moves idempotency entries of the pre-log layout into `idempotency_log` and deletes the old
