@@ -250,12 +250,7 @@ async fn the_first_schedule_entry_delays_the_first_attempt() {
 async fn an_operator_hold_outlives_a_restart_until_resumed() {
     let mut h = Harness::start("S").await;
     let endpoint = h.merchant.addr().to_string();
-    let (status, _) = h
-        .post(
-            &format!("/v1/endpoints/{endpoint}/hold"),
-            &serde_json::json!({}),
-        )
-        .await;
+    let (status, _) = h.hold(&endpoint, true).await;
     assert_eq!(status, 200);
     let id = h
         .submit(&payment(&h.merchant_url("/n"), "PAY-HOLD-R"))
@@ -278,12 +273,7 @@ async fn an_operator_hold_outlives_a_restart_until_resumed() {
         0,
         "held again before recovery queued it"
     );
-    let (status, _) = h
-        .post(
-            &format!("/v1/endpoints/{endpoint}/resume"),
-            &serde_json::json!({}),
-        )
-        .await;
+    let (status, _) = h.hold(&endpoint, false).await;
     assert_eq!(status, 200);
     h.wait_state(&id, "delivered").await;
     // The resume is kept too: a second restart holds nothing.
@@ -303,12 +293,7 @@ async fn an_operator_hold_outlives_a_restart_until_resumed() {
 async fn an_operator_hold_stops_an_endpoint_without_spending_attempts_until_resume() {
     let h = Harness::start("S").await;
     let endpoint = h.merchant.addr().to_string();
-    let (status, body) = h
-        .post(
-            &format!("/v1/endpoints/{endpoint}/hold"),
-            &serde_json::json!({}),
-        )
-        .await;
+    let (status, body) = h.hold(&endpoint, true).await;
     assert_eq!(
         (status, body["changed"].as_bool()),
         (200, Some(true)),
@@ -332,12 +317,7 @@ async fn an_operator_hold_stops_an_endpoint_without_spending_attempts_until_resu
         (Some(1), Some(true))
     );
 
-    let (status, body) = h
-        .post(
-            &format!("/v1/endpoints/{endpoint}/resume"),
-            &serde_json::json!({}),
-        )
-        .await;
+    let (status, body) = h.hold(&endpoint, false).await;
     assert_eq!(
         (status, body["changed"].as_bool()),
         (200, Some(true)),

@@ -29,11 +29,7 @@ async fn inspect_refuses_a_store_in_use_and_reads_a_stopped_one() {
     let delivered = h.submit(&payment(&h.merchant_url("/n"), "PAY-I1")).await;
     h.wait_state(&delivered, "delivered").await;
     let endpoint = h.merchant.addr().to_string();
-    h.post(
-        &format!("/v1/endpoints/{endpoint}/hold"),
-        &serde_json::json!({}),
-    )
-    .await;
+    h.hold(&endpoint, true).await;
     let pending = h.submit(&payment(&h.merchant_url("/n"), "PAY-I2")).await;
     let dir = h.config.store.path.clone();
 

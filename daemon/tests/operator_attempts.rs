@@ -70,12 +70,7 @@ async fn a_transport_error_has_no_http_status() {
 async fn a_later_notification_of_a_payment_says_what_it_waits_for() {
     let h = Harness::start("S").await;
     let endpoint = h.merchant.addr().to_string();
-    let (status, _) = h
-        .post(
-            &format!("/v1/endpoints/{endpoint}/hold"),
-            &serde_json::json!({}),
-        )
-        .await;
+    let (status, _) = h.hold(&endpoint, true).await;
     assert_eq!(status, 200);
     let url = h.merchant_url("/notify");
     let first = h.submit(&payment(&url, "PAY-ORDER")).await;
@@ -88,11 +83,7 @@ async fn a_later_notification_of_a_payment_says_what_it_waits_for() {
     );
     assert_eq!(s2["waitingFor"], first.as_str(), "{s2}");
     assert_eq!(s2["attemptLog"], serde_json::json!([]), "{s2}");
-    h.post(
-        &format!("/v1/endpoints/{endpoint}/resume"),
-        &serde_json::json!({}),
-    )
-    .await;
+    h.hold(&endpoint, false).await;
     let s2 = h.wait_state(&second, "delivered").await;
     assert!(s2.get("waitingFor").is_none(), "{s2}");
 }

@@ -7,7 +7,6 @@ mod support;
 use std::num::NonZeroU64;
 use std::time::Duration;
 
-use serde_json::json;
 use support::{Harness, payment};
 
 fn value(text: &str, series: &str) -> f64 {
@@ -26,8 +25,7 @@ async fn oldest_overdue_grows_while_an_endpoint_is_held_and_falls_to_zero() {
         0.0
     );
     let endpoint = h.merchant.addr().to_string();
-    h.post(&format!("/v1/endpoints/{endpoint}/hold"), &json!({}))
-        .await;
+    h.hold(&endpoint, true).await;
     let text = h.scrape().await;
     assert_eq!(
         value(&text, "notifyd_endpoints{state=\"held\"}"),
@@ -38,8 +36,7 @@ async fn oldest_overdue_grows_while_an_endpoint_is_held_and_falls_to_zero() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let overdue = value(&h.scrape().await, "notifyd_oldest_overdue_seconds");
     assert!((1.0..30.0).contains(&overdue), "overdue {overdue}");
-    h.post(&format!("/v1/endpoints/{endpoint}/resume"), &json!({}))
-        .await;
+    h.hold(&endpoint, false).await;
     h.wait_state(&id, "delivered").await;
     let text = h.scrape().await;
     assert_eq!(value(&text, "notifyd_oldest_overdue_seconds"), 0.0);

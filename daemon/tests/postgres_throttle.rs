@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use notifyd_daemon::config::{PostgresConfig, StoreBackend};
 use notifyd_daemon::test_pg::Cluster;
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::trust::{Receiver, ack_s};
 use support::{Harness, payment, void};
 
@@ -25,8 +25,9 @@ fn endpoint_of(list: &Value, endpoint: &str) -> Value {
         .unwrap_or_else(|| panic!("{endpoint} not listed: {list}"))
 }
 
-/// Two notifyd hosts on a fresh database of a private cluster (None: no PostgreSQL here).
-async fn two_hosts(database: &str) -> Option<(Cluster, Harness, Harness)> {
+/// A private cluster and the store config of a fresh database on it (None: no PostgreSQL
+/// here).
+fn on_postgresql(database: &str) -> Option<(Cluster, StoreBackend)> {
     let cluster = match Cluster::start() {
         Ok(c) => c,
         Err(reason) => {
@@ -39,6 +40,12 @@ async fn two_hosts(database: &str) -> Option<(Cluster, Harness, Harness)> {
         lease: Duration::from_secs(15),
         pool_size: 4,
     });
+    Some((cluster, backend))
+}
+
+/// Two notifyd hosts on a fresh database of a private cluster (None: no PostgreSQL here).
+async fn two_hosts(database: &str) -> Option<(Cluster, Harness, Harness)> {
+    let (cluster, backend) = on_postgresql(database)?;
     let b2 = backend.clone();
     let a = Harness::start_with("S", move |c| c.store.backend = backend).await;
     let b = Harness::start_with("S", move |c| c.store.backend = b2).await;
@@ -168,9 +175,7 @@ async fn an_operator_hold_asked_of_one_host_holds_on_every_host_and_after_a_rest
     let endpoint = a.merchant.addr().to_string();
     let url = a.merchant_url("/n");
 
-    let (status, body) = a
-        .post(&format!("/v1/endpoints/{endpoint}/hold"), &json!({}))
-        .await;
+    let (status, body) = a.hold(&endpoint, true).await;
     assert_eq!(
         (status, body["changed"].as_bool()),
         (200, Some(true)),
@@ -199,9 +204,7 @@ async fn an_operator_hold_asked_of_one_host_holds_on_every_host_and_after_a_rest
     assert_eq!(a.merchant.count(), 0, "still held after b's restart");
 
     // Resumed on the other host than the one that held it: both send again.
-    let (status, body) = b
-        .post(&format!("/v1/endpoints/{endpoint}/resume"), &json!({}))
-        .await;
+    let (status, body) = b.hold(&endpoint, false).await;
     assert_eq!(
         (status, body["changed"].as_bool()),
         (200, Some(true)),
@@ -216,10 +219,8 @@ async fn an_operator_hold_asked_of_one_host_holds_on_every_host_and_after_a_rest
     // Held on a and resumed on b at once, before a's claimer read the hold: a still resumes
     // (its claimer compares the record with what a's shards hold, not with its last read).
     for _ in 0..3 {
-        a.post(&format!("/v1/endpoints/{endpoint}/hold"), &json!({}))
-            .await;
-        b.post(&format!("/v1/endpoints/{endpoint}/resume"), &json!({}))
-            .await;
+        a.hold(&endpoint, true).await;
+        b.hold(&endpoint, false).await;
         wait_endpoint(&a, &endpoint, "ok").await;
         wait_endpoint(&b, &endpoint, "ok").await;
     }
@@ -230,15 +231,9 @@ async fn a_held_endpoints_backlog_does_not_keep_a_host_from_claiming_other_work(
     // One host, room for 2 x 2 claimed notifications. A held merchant's six, leased by the
     // host at accept, wait in its shards; a void of another merchant, claimable only once its
     // payment is final, must still be claimed.
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(reason) => return support::skip(&reason),
+    let Some((_cluster, backend)) = on_postgresql("held_backlog") else {
+        return;
     };
-    let backend = StoreBackend::Postgres(PostgresConfig {
-        url: cluster.database("held_backlog").expect("createdb"),
-        lease: Duration::from_secs(15),
-        pool_size: 4,
-    });
     let a = Harness::start_with("S", move |c| {
         c.store.backend = backend;
         c.delivery.max_in_flight = std::num::NonZeroUsize::new(2).unwrap();
@@ -251,9 +246,7 @@ async fn a_held_endpoints_backlog_does_not_keep_a_host_from_claiming_other_work(
     .await
     .unwrap();
     let endpoint = held.addr().to_string();
-    let (status, _) = a
-        .post(&format!("/v1/endpoints/{endpoint}/hold"), &json!({}))
-        .await;
+    let (status, _) = a.hold(&endpoint, true).await;
     assert_eq!(status, 200);
     for n in 0..6 {
         a.submit(&payment(

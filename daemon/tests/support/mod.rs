@@ -187,6 +187,16 @@ impl Harness {
         (s, v)
     }
 
+    /// An operator's hold (`true`) or resume of `endpoint` (`host:port`).
+    pub async fn hold(&self, endpoint: &str, hold: bool) -> (u16, Value) {
+        let verb = if hold { "hold" } else { "resume" };
+        self.post(
+            &format!("/v1/endpoints/{endpoint}/{verb}"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
     /// Posts one envelope and returns the notification id, asserting it was accepted.
     pub async fn submit(&self, envelope: &Value) -> String {
         let (status, body) = self.post("/v1/notifications", envelope).await;
